@@ -1,0 +1,269 @@
+"""Workspace agent: the process that is one session's container.
+
+It serves HTTP on 127.0.0.1 (health, readiness, file operations on the session's workspace). A pre-started warm
+agent waits unassigned until the platform hands it a session with ``POST /assign``. Once assigned, its process title
+reads ``testbed-agent instance=<id> session=<sessionId> task=<taskId>`` so the process table tells which session it
+serves. Protocol on stdout for the runtime that starts it: ``PORT <n>`` once listening, ``READY`` once initialised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+import setproctitle
+
+from testbed import clock
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+class PathRefused(ValueError):
+    """A workspace path that is empty, absolute or escapes the workspace."""
+
+
+class Workspace:
+    """File operations confined to one folder, durable before they answer."""
+
+    def __init__(self, root: Path, unsafe: bool = False) -> None:
+        self.root = root
+        self.unsafe = unsafe
+
+    def resolve(self, rel: str) -> Path:
+        if not rel or rel.startswith("/") or "\x00" in rel:
+            raise PathRefused(f"path {rel!r} must be relative and non-empty")
+        target = (self.root / rel).resolve() if not self.unsafe else self.root / rel
+        if not self.unsafe:
+            root = self.root.resolve()
+            if target != root and root not in target.parents:
+                raise PathRefused(f"path {rel!r} escapes the workspace")
+            if target == root:
+                raise PathRefused("path names the workspace itself")
+        return target
+
+    def available(self) -> bool:
+        return self.root.is_dir() and os.access(self.root, os.W_OK)
+
+    def write(self, rel: str, data: bytes) -> int:
+        target = self.resolve(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return len(data)
+
+    def read(self, rel: str) -> bytes:
+        return self.resolve(rel).read_bytes()
+
+    def delete(self, rel: str) -> None:
+        self.resolve(rel).unlink()
+
+    def listing(self) -> list[dict[str, object]]:
+        files = []
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                files.append({"path": path.relative_to(self.root).as_posix(), "size": path.stat().st_size})
+        return files
+
+
+class AgentState:
+    def __init__(self, instance: str, unsafe: bool) -> None:
+        self.instance = instance
+        self.unsafe = unsafe
+        self.session = "-"
+        self.task = "-"
+        self.workspace: Workspace | None = None
+        self.ready = False
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def assign(self, session: str, task: str, workspace: str) -> None:
+        root = Path(workspace)
+        root.mkdir(parents=True, exist_ok=True)
+        self.workspace = Workspace(root, self.unsafe)
+        self.session, self.task = session, task
+        setproctitle.setproctitle(f"testbed-agent instance={self.instance} session={session} task={task}")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: AgentState
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _send(self, status: int, body: object = None, raw: bytes | None = None) -> None:
+        payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.send_response(status)
+        self.send_header(
+            "Content-Type", "application/octet-stream" if raw is not None else "application/json"
+        )
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, {"error": code, "message": message})
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_FILE_BYTES:
+            raise PathRefused(f"body of {length} bytes exceeds the {MAX_FILE_BYTES} byte limit")
+        return self.rfile.read(length) if length else b""
+
+    def _file_path(self) -> str | None:
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/files/"):
+            return unquote(path[len("/files/") :])
+        return None
+
+    def _workspace(self) -> Workspace | None:
+        ws = self.state.workspace
+        if ws is None or not self.state.ready:
+            self._error(503, "container_not_ready", "the container is not ready")
+            return None
+        if not ws.available():
+            self._error(503, "workspace_unavailable", f"workspace {ws.root} is not mounted or not writable")
+            return None
+        return ws
+
+    def do_GET(self) -> None:
+        st = self.state
+        if self.path == "/health":
+            self._send(
+                200,
+                {
+                    "status": "ok",
+                    "ready": st.ready,
+                    "session": st.session,
+                    "task": st.task,
+                    "pid": os.getpid(),
+                    "time": clock.now(),
+                },
+            )
+        elif self.path == "/ready":
+            self._send(200 if st.ready else 503, {"ready": st.ready})
+        elif self.path.split("?", 1)[0] in ("/files", "/files/"):
+            ws = self._workspace()
+            if ws:
+                self._send(200, {"files": ws.listing()})
+        elif (rel := self._file_path()) is not None:
+            ws = self._workspace()
+            if ws:
+                try:
+                    self._send(200, raw=ws.read(rel))
+                except PathRefused as exc:
+                    self._error(400, "invalid_path", str(exc))
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    self._error(404, "file_not_found", f"no file {rel!r} in the workspace")
+        else:
+            self._error(404, "not_found", f"no route {self.path}")
+
+    def do_PUT(self) -> None:
+        rel = self._file_path()
+        if rel is None:
+            self._error(404, "not_found", f"no route {self.path}")
+            return
+        try:
+            data = self._body()
+        except (PathRefused, ValueError) as exc:
+            self._error(400, "invalid_request", str(exc))
+            return
+        ws = self._workspace()
+        if ws:
+            try:
+                size = ws.write(rel, data)
+                self._send(201, {"path": rel, "size": size})
+            except PathRefused as exc:
+                self._error(400, "invalid_path", str(exc))
+            except (IsADirectoryError, NotADirectoryError) as exc:
+                self._error(409, "path_conflict", str(exc))
+            except OSError as exc:
+                self._error(503, "workspace_unavailable", f"write failed: {exc.strerror}")
+
+    def do_DELETE(self) -> None:
+        rel = self._file_path()
+        if rel is None:
+            self._error(404, "not_found", f"no route {self.path}")
+            return
+        ws = self._workspace()
+        if ws:
+            try:
+                ws.delete(rel)
+                self._send(204)
+            except PathRefused as exc:
+                self._error(400, "invalid_path", str(exc))
+            except (FileNotFoundError, IsADirectoryError):
+                self._error(404, "file_not_found", f"no file {rel!r} in the workspace")
+
+    def do_POST(self) -> None:
+        if self.path != "/assign":
+            self._error(404, "not_found", f"no route {self.path}")
+            return
+        try:
+            body = json.loads(self._body() or b"{}")
+            session, task, workspace = body["session"], body["task"], body["workspace"]
+        except (ValueError, KeyError, TypeError):
+            self._error(400, "invalid_request", "assign needs session, task and workspace")
+            return
+        with self.state.lock:
+            if self.state.session != "-":
+                self._error(409, "already_assigned", f"agent serves {self.state.session}")
+                return
+            self.state.assign(session, task, workspace)
+        self._send(200, {"session": session, "pid": os.getpid()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="testbed-agent")
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--session", default="-")
+    parser.add_argument("--task", default="-")
+    parser.add_argument("--workspace", default="")
+    parser.add_argument("--init-delay", type=float, default=0.0)
+    parser.add_argument("--unsafe-paths", action="store_true")
+    args = parser.parse_args(argv)
+
+    state = AgentState(args.instance, args.unsafe_paths)
+    setproctitle.setproctitle(f"testbed-agent instance={args.instance} session=- task=-")
+    if args.session != "-":
+        state.assign(args.session, args.task, args.workspace)
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"PORT {server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop.wait(args.init_delay)  # the application's own start-up work, before it reports ready
+    state.ready = True
+    print("READY", flush=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

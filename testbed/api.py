@@ -1,0 +1,154 @@
+"""HTTP/JSON front of the session service on 127.0.0.1 (the contract is docs/openapi.yaml)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from testbed.service import ApiError, SessionService
+
+log = logging.getLogger("testbed.api")
+MAX_BODY = 16 * 1024 * 1024
+
+
+class AgentClient:
+    """Keep-alive connections to containers, one per thread and port."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def call(self, port: int, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
+        conns: dict[int, http.client.HTTPConnection] = self.local.__dict__.setdefault("conns", {})
+        for attempt in (1, 2):
+            conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conns[port] = conn
+            try:
+                conn.request(method, path, body=body, headers={"Content-Length": str(len(body or b""))})
+                response = conn.getresponse()
+                return response.status, response.getheader("Content-Type", ""), response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conns.pop(port, None)
+                if attempt == 2 or method not in ("GET", "PUT", "DELETE"):
+                    raise ApiError(
+                        503, "container_unavailable", f"container did not answer: {exc}", 1
+                    ) from exc
+        raise AssertionError("unreachable")
+
+
+def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
+    agents = AgentClient()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "testbed-api/1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _send(
+            self,
+            status: int,
+            body: Any = None,
+            raw: bytes | None = None,
+            ctype: str = "",
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+            self.send_response(status)
+            self.send_header("Content-Type", ctype or "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+
+        def _body(self) -> bytes:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise ApiError(400, "invalid_request", "Content-Length is not a number") from None
+            if length > MAX_BODY:
+                raise ApiError(413, "payload_too_large", f"body over {MAX_BODY} bytes")
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _json(self) -> Any:
+            raw = self._body()
+            try:
+                return json.loads(raw or b"null")
+            except ValueError:
+                raise ApiError(400, "invalid_request", "body is not valid JSON") from None
+
+        def _dispatch(self, method: str) -> None:
+            try:
+                self._route(method)
+            except ApiError as exc:
+                headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+                self._send(exc.status, {"error": exc.code, "message": exc.message}, headers=headers)
+            except Exception as exc:
+                log.exception("unexpected error on %s %s", method, self.path)
+                self._send(500, {"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+
+        def _route(self, method: str) -> None:
+            url = urlsplit(self.path)
+            parts = [unquote(p) for p in url.path.strip("/").split("/")] if url.path.strip("/") else []
+            if method == "GET" and parts == ["health"]:
+                status, body = service.health()
+                self._send(status, body)
+            elif method == "GET" and parts == ["capacity"]:
+                self._send(200, service.capacity())
+            elif parts == ["sessions"] and method == "POST":
+                self._send(201, service.create(self._json()))
+            elif parts == ["sessions"] and method == "GET":
+                user = parse_qs(url.query).get("userId", [None])[0]
+                self._send(200, service.list_user(user))
+            elif len(parts) == 2 and parts[0] == "sessions" and method == "GET":
+                self._send(200, service.get(parts[1]))
+            elif len(parts) == 2 and parts[0] == "sessions" and method == "DELETE":
+                service.delete(parts[1])
+                self._send(204)
+            elif len(parts) >= 3 and parts[0] == "sessions" and parts[2] == "files":
+                self._files(method, parts[1], url.path)
+            elif parts == ["admin", "reaper", "run"] and method == "POST":
+                self._send(200, {"actions": service.reap()})
+            elif parts == ["admin", "reaper"] and method == "GET":
+                self._send(200, {"actions": list(service.actions)})
+            else:
+                raise ApiError(404, "not_found", f"no route {method} {url.path}")
+
+        def _files(self, method: str, session_id: str, raw_path: str) -> None:
+            prefix = f"/sessions/{quote(session_id)}/files"
+            rel = raw_path[len(prefix) :].lstrip("/") if raw_path.startswith(prefix) else ""
+            body = self._body() if method == "PUT" else None
+            if not rel and method != "GET":
+                raise ApiError(400, "invalid_path", "a file path is required")
+            port = service.route(session_id)
+            status, ctype, payload = agents.call(port, method, f"/files/{rel}" if rel else "/files", body)
+            self._send(status, raw=payload, ctype=ctype)
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def do_PUT(self) -> None:
+            self._dispatch("PUT")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+    return Handler
+
+
+def serve(service: SessionService, port: int = 0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(service))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
+    return server

@@ -1,0 +1,135 @@
+"""All settings of the embedded platform in one place, and the named defect switches.
+
+Defaults keep the full suite fast (seconds, not minutes). Override any setting with ``--set key=value`` on
+``python -m testbed up`` or with an environment variable ``TESTBED_<KEY>`` (upper case).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFECTS: dict[str, str] = {
+    "no-restart": "A crashed container is not restarted; the session is marked FAILED.",
+    "stale-status": "After a crash the container is restarted but the session record is never updated.",
+    "workspace-lost-on-restart": "A restarted container starts with an empty workspace.",
+    "double-start": "A restart spawns a second container for the session without stopping the first.",
+    "orphan-on-create-failure": "When a create fails after its container started, the container is leaked.",
+    "no-reaper": "The reaper finds orphans and stuck sessions but never stops them.",
+    "no-throttle-retry": "The platform's DynamoDB client does not retry throttled or failed calls.",
+    "no-backpressure": "Capacity is not enforced: every create is accepted and queued without bound.",
+    "serve-expired": "Sessions past their TTL are still served as live.",
+    "no-idle-shutdown": "Idle sessions are never shut down.",
+    "lost-update": "State transitions are blind writes instead of conditional writes.",
+    "slow-start": "Container cold start is ten times slower (a performance regression).",
+    "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
+    "hang-on-store-outage": "During a DynamoDB outage the API waits (up to 30 s) instead of failing fast.",
+}
+
+
+@dataclass
+class Settings:
+    """Every tunable of the platform. Times are seconds, sizes bytes."""
+
+    # Containers (ECS tasks)
+    cold_start_delay: float = 0.25  # image pull before the process starts
+    app_init_delay: float = 0.3  # agent start-up work before it reports ready
+    warm_pool_size: int = 2
+    start_timeout: float = 10.0  # a session still starting after this is stuck
+    restart_max: int = 5  # restarts allowed within restart_window before FAILED
+    restart_window: float = 60.0
+    restart_backoff_base: float = 0.1
+    restart_backoff_max: float = 2.0
+    container_memory_limit: int = 256 * 1024 * 1024
+    container_cpu_quota: float = 0.5  # cores
+    # Capacity and auto-scaling (ECS service + Application Auto Scaling)
+    min_capacity: int = 4
+    max_capacity: int = 24  # the ceiling: max concurrent containers
+    scale_out_step: int = 4
+    scale_out_delay: float = 1.0  # seconds demand must exceed capacity before a step
+    scale_in_delay: float = 10.0
+    max_pending: int = 8  # sessions allowed to wait for capacity; beyond that: 429
+    retry_after: int = 1  # seconds, sent with 429/503
+    # Lifecycle
+    session_ttl: float = 3600.0
+    idle_timeout: float = 120.0
+    reaper_interval: float = 1.0
+    activity_flush_interval: float = 2.0
+    # DynamoDB client (botocore standard retry mode)
+    store_max_attempts: int = 4
+    store_connect_timeout: float = 1.0
+    store_read_timeout: float = 2.0
+    # CloudWatch publishing
+    metrics_interval: float = 5.0
+    # Names, as on AWS
+    table_name: str = "testbed-sessions"
+    cluster_name: str = "testbed-cluster"
+    service_name: str = "session-service"
+    region: str = "us-east-1"
+    defects: list[str] = field(default_factory=list)
+
+    def has(self, defect: str) -> bool:
+        """True when the named defect switch is on."""
+        return defect in self.defects
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        return cls.from_json(path.read_text())
+
+
+class SettingsError(ValueError):
+    """A setting or defect name given by the user is not valid."""
+
+
+def _coerce(name: str, raw: str) -> object:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    if name not in fields or name == "defects":
+        raise SettingsError(
+            f"unknown setting {name!r}; known: {', '.join(sorted(set(fields) - {'defects'}))}"
+        )
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"setting {name!r} needs a {type(default).__name__}, got {raw!r}") from None
+    return raw
+
+
+def build_settings(overrides: list[str], defects: list[str], env: dict[str, str] | None = None) -> Settings:
+    """Defaults, then ``TESTBED_*`` environment variables, then ``key=value`` overrides; defects validated."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    for f in dataclasses.fields(Settings):
+        key = f"TESTBED_{f.name.upper()}"
+        if f.name != "defects" and key in env:
+            setattr(settings, f.name, _coerce(f.name, env[key]))
+    for item in overrides:
+        if "=" not in item:
+            raise SettingsError(f"--set needs key=value, got {item!r}")
+        name, raw = item.split("=", 1)
+        setattr(settings, name.strip(), _coerce(name.strip(), raw.strip()))
+    env_defects = [d for d in env.get("TESTBED_DEFECTS", "").split(",") if d.strip()]
+    for name in [*env_defects, *defects]:
+        name = name.strip()
+        if name not in DEFECTS:
+            raise SettingsError(f"unknown defect {name!r}; known: {', '.join(DEFECTS)}")
+        if name not in settings.defects:
+            settings.defects.append(name)
+    if settings.min_capacity > settings.max_capacity:
+        raise SettingsError("min_capacity must not exceed max_capacity")
+    return settings

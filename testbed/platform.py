@@ -1,0 +1,166 @@
+"""The platform's main process: starts moto server and the fault proxy, then serves the API and runs the runtime.
+
+Started detached by ``python -m testbed up``; it leads its own process group, so ``down`` stops every process of
+the platform (moto, fault proxy, containers) with one signal to the group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from testbed import api, clock
+from testbed.config import Settings
+from testbed.faultproxy.client import ToxiproxyClient
+from testbed.runtime import PROJECT_ROOT, Runtime
+from testbed.service import SessionService
+from testbed.store import SessionStore
+
+log = logging.getLogger("testbed.platform")
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[bytes], deadline: float) -> dict[str, int]:
+    """Poll for a child's ready file; fail fast when the child dies first."""
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[2]} exited with code {proc.returncode} before it was ready")
+        time.sleep(0.01)
+    raise RuntimeError(f"{path.name} did not appear in time")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="testbed-platform")
+    parser.add_argument("--state", required=True, type=Path)
+    args = parser.parse_args()
+    state: Path = args.state.resolve()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    settings = Settings.load(state / "settings.json")
+    instance = uuid.uuid4().hex[:10]
+    clock_file = state / "clock-skew"
+    clock.set_skew_file(str(clock_file))
+    env = {
+        **os.environ,
+        "TESTBED_INSTANCE": instance,
+        "TESTBED_CLOCK_FILE": str(clock_file),
+        "TESTBED_STATE_DIR": str(state),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    os.environ.update(env)
+    run_dir = state / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.iterdir():
+        stale.unlink()
+    logs = open(state / "services.log", "ab")  # noqa: SIM115 - lives as long as the platform
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(*cmd: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, *cmd],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=logs,
+            stderr=logs,
+            stdin=subprocess.DEVNULL,
+        )
+        children.append(proc)
+        return proc
+
+    moto = spawn("-m", "testbed.motoserver", "--ready-file", str(run_dir / "moto.json"))
+    proxy = spawn(
+        "-m",
+        "testbed.faultproxy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--ready-file",
+        str(run_dir / "faultproxy.json"),
+        "--state-file",
+        str(state / "faults.json"),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime = None
+    try:
+        deadline = time.monotonic() + 15
+        moto_port = wait_for_file(run_dir / "moto.json", moto, deadline)["port"]
+        admin_port = wait_for_file(run_dir / "faultproxy.json", proxy, deadline)["admin_port"]
+        proxies = ToxiproxyClient(f"http://127.0.0.1:{admin_port}")
+        hop = proxies.create_proxy("dynamodb", "127.0.0.1:0", f"127.0.0.1:{moto_port}")
+        hop_url = f"http://{hop['listen']}"
+        store = SessionStore(hop_url, settings)
+        store.ensure_table()
+        runtime = Runtime(settings, store, instance, state)
+        moto_url = f"http://127.0.0.1:{moto_port}"
+        service = SessionService(settings, store, runtime, state, instance, moto_url)
+        server = api.serve(service)
+        api_port = server.server_address[1]
+        front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{api_port}")
+        runtime.start()
+        service.start()
+        endpoints = {
+            "PLATFORM_INSTANCE": instance,
+            "PLATFORM_API_URL": f"http://{front['listen']}",
+            "PLATFORM_API_DIRECT_URL": f"http://127.0.0.1:{api_port}",
+            "DYNAMODB_ENDPOINT_URL": moto_url,
+            "DYNAMODB_HOP_URL": hop_url,
+            "CLOUDWATCH_ENDPOINT_URL": moto_url,
+            "FAULT_PROXY_URL": f"http://127.0.0.1:{admin_port}",
+            "SESSIONS_TABLE": settings.table_name,
+            "ECS_CLUSTER": settings.cluster_name,
+            "ECS_SERVICE": settings.service_name,
+            "AWS_REGION": settings.region,
+            "STATE_DIR": str(state),
+            "EFS_ROOT": str(service.efs_root),
+            "PLATFORM_PID": os.getpid(),
+            "PLATFORM_PGID": os.getpgid(0),
+            "CLOCK_SKEW_FILE": str(clock_file),
+            "CONTAINER_LIMITS": runtime.limits.mode,
+            "DEFECTS": list(settings.defects),
+        }
+        write_atomic(state / "endpoints.json", json.dumps(endpoints, indent=2))
+        log.info("platform %s up: %s", instance, endpoints["PLATFORM_API_URL"])
+        while not stop.wait(0.5):
+            for child in (moto, proxy):
+                if child.poll() is not None:
+                    log.error("%s exited with %s; stopping the platform", child.args[2], child.returncode)
+                    stop.set()
+    except Exception:
+        log.exception("platform failed")
+        return 1
+    finally:
+        if runtime is not None:
+            runtime.shutdown()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,503 @@
+"""Container runtime: the ECS service scheduler of the embedded platform.
+
+Each session's container is a real OS process (:mod:`testbed.agent`). The runtime starts containers within the
+provisioned capacity (cold: image pull then process start; warm: a pre-started agent from the pool), supervises
+them (restart with backoff under a restart policy, recording restart count, status and failure reason on the
+session), stops them on delete, and scales capacity out and in.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.client
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testbed import clock
+from testbed.cgroups import Limits
+from testbed.config import Settings
+from testbed.store import SessionStore, StoreUnavailable
+
+log = logging.getLogger("testbed.runtime")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StartFailed(RuntimeError):
+    """A container died or timed out before it reported ready."""
+
+
+@dataclass
+class Container:
+    session_id: str
+    task_id: str
+    proc: subprocess.Popen[bytes]
+    port: int = 0
+    ready: bool = False
+    stopping: bool = False
+    cgroup: str = ""
+
+
+@dataclass
+class Wanted:
+    """A session the runtime is responsible for keeping a container up for."""
+
+    session_id: str
+    workspace: str
+    generation: int = 0
+    restarts: collections.deque[float] = field(default_factory=collections.deque)
+    restart_count: int = 0
+    last_activity: float = field(default_factory=clock.now)
+    starting: bool = False
+
+
+def describe_exit(returncode: int | None, oom: bool) -> str:
+    if oom:
+        return "OOMKilled: container exceeded its memory limit"
+    if returncode is None:
+        return "container did not exit"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"container exited on {name}"
+    return f"container exited with code {returncode}"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: SessionStore, instance: str, state_dir: Path) -> None:
+        self.settings = settings
+        self.store = store
+        self.instance = instance
+        self.state_dir = state_dir
+        self.lock = threading.RLock()
+        self.wake = threading.Condition(self.lock)
+        self.containers: dict[str, Container] = {}
+        self.wanted: dict[str, Wanted] = {}
+        self.queue: collections.deque[str] = collections.deque()
+        self.pool: list[Container] = []
+        self.pool_starting = 0
+        self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
+        self.capacity = settings.min_capacity
+        self.activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self.limits = Limits(instance, settings.container_memory_limit, settings.container_cpu_quota)
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="start")
+        self.stopped = threading.Event()
+        self.agent_log = open(state_dir / "agents.log", "ab")  # noqa: SIM115 - lives as long as the runtime
+        self.env = {**os.environ, "TESTBED_INSTANCE": instance, "PYTHONPATH": str(PROJECT_ROOT)}
+        self._demand_since: float | None = None
+        self._surplus_since: float | None = None
+
+    # ----- lifecycle of the runtime itself -------------------------------------------------------------------
+    def start(self) -> None:
+        for target, name in (
+            (self._schedule_loop, "scheduler"),
+            (self._monitor_loop, "monitor"),
+            (self._scale_loop, "autoscaler"),
+            (self._pool_loop, "warm-pool"),
+        ):
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def shutdown(self) -> None:
+        self.stopped.set()
+        with self.wake:
+            self.wake.notify_all()
+            victims = list(self.containers.values()) + self.pool
+            self.containers.clear()
+            self.pool.clear()
+        for container in victims:
+            self._terminate(container)
+        for proc in self.leaked:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.limits.remove_all()
+
+    # ----- admission and scheduling ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            running = sum(1 for c in self.containers.values() if c.ready and not c.stopping)
+            desired = len(self.wanted)
+            return {
+                "running": running,
+                "pending": desired - running,
+                "desired": desired,
+                "capacity": self.capacity,
+                "max": self.settings.max_capacity,
+                "warmPool": len(self.pool),
+            }
+
+    def admit(self) -> bool:
+        """Backpressure: refuse work beyond the ceiling or beyond a bounded queue of waiting sessions."""
+        if self.settings.has("no-backpressure"):
+            return True
+        with self.lock:
+            desired = len(self.wanted)
+            waiting = max(0, desired - self.capacity)
+            return desired < self.settings.max_capacity and waiting < self.settings.max_pending
+
+    def submit(self, session_id: str, workspace: str) -> None:
+        with self.wake:
+            self.wanted[session_id] = Wanted(session_id, workspace)
+            self.queue.append(session_id)
+            self.wake.notify_all()
+
+    def _active(self) -> int:
+        return sum(1 for w in self.wanted.values() if w.starting) + sum(
+            1 for c in self.containers.values() if c.ready and not c.stopping
+        )
+
+    def _schedule_loop(self) -> None:
+        while not self.stopped.is_set():
+            with self.wake:
+                while self.queue and self._active() < self.capacity:
+                    sid = self.queue.popleft()
+                    wanted = self.wanted.get(sid)
+                    if wanted is None:
+                        continue
+                    wanted.starting = True
+                    self.executor.submit(self._start, sid, False)
+                self.wake.wait(0.5)
+
+    # ----- starting containers -------------------------------------------------------------------------------
+    def _spawn(self, session_id: str, task_id: str, workspace: str, init_delay: float) -> Container:
+        cmd = [
+            sys.executable,
+            "-m",
+            "testbed.agent",
+            "--instance",
+            self.instance,
+            "--session",
+            session_id,
+            "--task",
+            task_id,
+            "--workspace",
+            workspace,
+            "--init-delay",
+            str(init_delay),
+        ]
+        if self.settings.has("unsafe-paths"):
+            cmd.append("--unsafe-paths")
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self.agent_log,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+        )
+        name = f"{session_id}.{task_id.rsplit('/', 1)[-1]}" if session_id != "-" else f"pool.{proc.pid}"
+        self.limits.apply(name, proc.pid)
+        return Container(session_id, task_id, proc, cgroup=name)
+
+    def _await_ready(self, container: Container, deadline: float) -> None:
+        """Read the agent's ``PORT``/``READY`` lines; a death or a timeout before READY is a failed start."""
+        proc = container.proc
+        assert proc.stdout is not None
+        buffer = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while b"READY" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._terminate(container)
+                    raise StartFailed("container did not become ready before the start timeout")
+                if sel.select(remaining):
+                    chunk = os.read(proc.stdout.fileno(), 4096)
+                    if not chunk:
+                        code = proc.wait(timeout=5)
+                        raise StartFailed(describe_exit(code, self.limits.oom_killed(container.cgroup)))
+                    buffer += chunk
+                    for line in buffer.split(b"\n"):
+                        if line.startswith(b"PORT "):
+                            container.port = int(line.split()[1])
+        proc.stdout.close()
+        container.ready = True
+
+    def _assign_warm(self, session_id: str, task_id: str, workspace: str) -> Container | None:
+        with self.lock:
+            if not self.pool:
+                return None
+            container = self.pool.pop()
+        conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=2)
+        try:
+            body = json.dumps({"session": session_id, "task": task_id, "workspace": workspace})
+            conn.request("POST", "/assign", body, {"Content-Type": "application/json"})
+            if conn.getresponse().status != 200:
+                raise OSError("assign refused")
+        except OSError:
+            self._terminate(container)
+            return None
+        finally:
+            conn.close()
+        container.session_id, container.task_id = session_id, task_id
+        return container
+
+    def _start(self, session_id: str, restart: bool) -> None:
+        try:
+            self._start_inner(session_id, restart)
+        except Exception:
+            log.exception("start of %s failed unexpectedly", session_id)
+            with self.lock:
+                wanted = self.wanted.get(session_id)
+                if wanted:
+                    wanted.starting = False
+
+    def _start_inner(self, session_id: str, restart: bool) -> None:
+        with self.lock:
+            wanted = self.wanted.get(session_id)
+            if wanted is None:
+                return
+            wanted.generation += 1
+            task_id = f"{session_id}/{wanted.generation}"
+        began = time.monotonic()
+        if not restart:
+            try:
+                if self.store.transition(session_id, {"PENDING"}, {"status": "STARTING"}) is None:
+                    self._forget(session_id)
+                    return
+            except StoreUnavailable:
+                self._forget(session_id)  # the reaper marks the record failed once the store answers
+                return
+        # New sessions take a warm agent when one is ready; a replacement after a crash always starts cold.
+        container = None if restart else self._assign_warm(session_id, task_id, wanted.workspace)
+        start_type = "warm"
+        if container is None:
+            start_type = "cold"
+            delay = self.settings.cold_start_delay * (10 if self.settings.has("slow-start") else 1)
+            if self.stopped.wait(delay) or session_id not in self.wanted:  # image pull
+                self._forget(session_id)
+                return
+            container = self._spawn(session_id, task_id, wanted.workspace, self.settings.app_init_delay)
+        with self.lock:
+            self.containers[session_id] = container
+        if restart and self.settings.has("double-start"):
+            twin = self._spawn(session_id, task_id, wanted.workspace, 0)
+            self.leaked.append(twin.proc)
+        try:
+            if not container.ready:
+                self._await_ready(container, began + self.settings.start_timeout)
+        except StartFailed as exc:
+            with self.lock:
+                if self.containers.get(session_id) is container:
+                    del self.containers[session_id]
+            self.limits.remove(container.cgroup)
+            self._on_failure(session_id, str(exc))
+            return
+        took_ms = round((time.monotonic() - began) * 1000, 1)
+        if session_id not in self.wanted:  # deleted while starting
+            self._stop_container(session_id)
+            return
+        changes = {
+            "status": "RUNNING",
+            "taskId": task_id,
+            "startType": start_type,
+            "startDurationMs": took_ms,
+            "restartCount": wanted.restart_count,
+        }
+        try:
+            if restart and self.settings.has("stale-status"):
+                record: dict[str, Any] | None = {}
+            else:
+                record = self.store.transition(session_id, {"STARTING", "RESTARTING"}, changes)
+        except StoreUnavailable:
+            record = None
+            if self.settings.has("orphan-on-create-failure"):
+                with self.lock:  # the defect: the half-created container is forgotten, not stopped
+                    self.containers.pop(session_id, None)
+                    self.leaked.append(container.proc)
+                self._forget(session_id)
+                return
+        if record is None:
+            self._stop_container(session_id)
+            self._forget(session_id)
+            return
+        with self.wake:
+            wanted.starting = False
+            wanted.last_activity = clock.now()
+            self.wake.notify_all()
+
+    def _forget(self, session_id: str) -> None:
+        with self.wake:
+            self.wanted.pop(session_id, None)
+            with contextlib.suppress(ValueError):
+                self.queue.remove(session_id)
+            self.wake.notify_all()
+
+    # ----- supervision ---------------------------------------------------------------------------------------
+    def _monitor_loop(self) -> None:
+        while not self.stopped.wait(0.02):
+            crashed: list[tuple[Container, int]] = []
+            with self.lock:
+                for sid, container in list(self.containers.items()):
+                    if container.ready and not container.stopping and container.proc.poll() is not None:
+                        del self.containers[sid]
+                        crashed.append((container, container.proc.returncode))
+                self.leaked = [p for p in self.leaked if p.poll() is None]
+            for container, code in crashed:
+                reason = describe_exit(code, self.limits.oom_killed(container.cgroup))
+                self.limits.remove(container.cgroup)
+                log.warning("session %s: %s", container.session_id, reason)
+                self._on_failure(container.session_id, reason)
+
+    def _on_failure(self, session_id: str, reason: str) -> None:
+        """Restart policy: back off and restart, or give up (FAILED) past the restart budget."""
+        with self.lock:
+            wanted = self.wanted.get(session_id)
+            if wanted is None:
+                return
+            now = time.monotonic()
+            while wanted.restarts and now - wanted.restarts[0] > self.settings.restart_window:
+                wanted.restarts.popleft()
+            give_up = self.settings.has("no-restart") or len(wanted.restarts) >= self.settings.restart_max
+            if not give_up:
+                wanted.restarts.append(now)
+                wanted.restart_count += 1
+                wanted.starting = True
+            count = wanted.restart_count
+        stale = self.settings.has("stale-status")
+        try:
+            if give_up:
+                self._forget(session_id)
+                self.store.transition(
+                    session_id,
+                    {"PENDING", "STARTING", "RUNNING", "RESTARTING"},
+                    {
+                        "status": "FAILED",
+                        "lastFailureReason": reason,
+                        "stoppedReason": "restart policy exhausted",
+                    },
+                )
+                return
+            if not stale:
+                self.store.transition(
+                    session_id,
+                    {"STARTING", "RUNNING", "RESTARTING"},
+                    {"status": "RESTARTING", "restartCount": count, "lastFailureReason": reason},
+                )
+        except StoreUnavailable:
+            log.warning(
+                "session %s: could not record the failure; the RUNNING write will carry it", session_id
+            )
+        if self.settings.has("workspace-lost-on-restart"):
+            shutil.rmtree(wanted.workspace, ignore_errors=True)
+        backoff = min(
+            self.settings.restart_backoff_base * 2 ** (len(wanted.restarts) - 1),
+            self.settings.restart_backoff_max,
+        )
+        timer = threading.Timer(backoff, lambda: self.executor.submit(self._start, session_id, True))
+        timer.daemon = True
+        timer.start()
+
+    # ----- stopping ------------------------------------------------------------------------------------------
+    def _terminate(self, container: Container, grace: float = 2.0) -> None:
+        container.stopping = True
+        proc = container.proc
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+                proc.wait(timeout=5)
+        if proc.stdout and not proc.stdout.closed:
+            proc.stdout.close()
+        self.limits.remove(container.cgroup)
+
+    def _stop_container(self, session_id: str) -> None:
+        with self.lock:
+            container = self.containers.pop(session_id, None)
+        if container is not None:
+            self._terminate(container)
+
+    def stop(self, session_id: str) -> None:
+        """Stop a session's container and stop caring for it (delete, idle, expiry)."""
+        self._forget(session_id)
+        self._stop_container(session_id)
+
+    def container_port(self, session_id: str) -> int | None:
+        with self.lock:
+            container = self.containers.get(session_id)
+            return container.port if container and container.ready and not container.stopping else None
+
+    def touch(self, session_id: str) -> None:
+        wanted = self.wanted.get(session_id)
+        if wanted is not None:
+            wanted.last_activity = clock.now()
+
+    def tracked_pids(self) -> dict[str, int]:
+        with self.lock:
+            return {sid: c.proc.pid for sid, c in self.containers.items()}
+
+    def pool_pids(self) -> set[int]:
+        with self.lock:
+            return {c.proc.pid for c in self.pool}
+
+    # ----- warm pool -----------------------------------------------------------------------------------------
+    def _pool_loop(self) -> None:
+        while not self.stopped.wait(0.05):
+            with self.lock:
+                missing = self.settings.warm_pool_size - len(self.pool) - self.pool_starting
+                if missing <= 0:
+                    continue
+                self.pool_starting += 1
+            try:
+                if self.stopped.wait(self.settings.cold_start_delay):  # the pool's image pull
+                    return
+                container = self._spawn("-", "-", "", self.settings.app_init_delay)
+                self._await_ready(container, time.monotonic() + self.settings.start_timeout)
+                with self.lock:
+                    self.pool.append(container)
+            except (StartFailed, OSError) as exc:
+                log.warning("warm-pool agent failed to start: %s", exc)
+            finally:
+                with self.lock:
+                    self.pool_starting -= 1
+
+    # ----- auto-scaling (Application Auto Scaling on the service's desired count) ----------------------------
+    def _scale_loop(self) -> None:
+        while not self.stopped.wait(0.1):
+            now = time.monotonic()
+            with self.wake:
+                desired = len(self.wanted)
+                s = self.settings
+                if desired > self.capacity and self.capacity < s.max_capacity:
+                    self._surplus_since = None
+                    self._demand_since = self._demand_since or now
+                    if now - self._demand_since >= s.scale_out_delay:
+                        self._scale(
+                            min(self.capacity + s.scale_out_step, s.max_capacity), desired, "scale-out"
+                        )
+                        self._demand_since = now
+                elif desired < self.capacity - s.scale_out_step and self.capacity > s.min_capacity:
+                    self._demand_since = None
+                    self._surplus_since = self._surplus_since or now
+                    if now - self._surplus_since >= s.scale_in_delay:
+                        target = max(self.capacity - s.scale_out_step, s.min_capacity, desired)
+                        self._scale(target, desired, "scale-in")
+                        self._surplus_since = now
+                else:
+                    self._demand_since = self._surplus_since = None
+
+    def _scale(self, target: int, desired: int, kind: str) -> None:
+        self.activities.append(
+            {"time": clock.now(), "kind": kind, "from": self.capacity, "to": target, "desired": desired}
+        )
+        log.info("%s: capacity %d -> %d (desired %d)", kind, self.capacity, target, desired)
+        self.capacity = target
+        self.wake.notify_all()

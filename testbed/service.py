@@ -1,0 +1,410 @@
+"""The session service: what the API does, the reaper, idle shutdown, TTL expiry and metric publishing."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+
+from testbed import clock
+from testbed.config import Settings
+from testbed.runtime import Runtime
+from testbed.store import LIVE_STATES, SessionStore, StoreUnavailable
+
+log = logging.getLogger("testbed.service")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+AGENT_TITLE = re.compile(r"testbed-agent instance=(\S+) session=(\S+) task=(\S+)")
+PUBLIC_FIELDS = (
+    "sessionId",
+    "userId",
+    "clientId",
+    "status",
+    "restartCount",
+    "lastFailureReason",
+    "stoppedReason",
+    "taskId",
+    "startType",
+    "startDurationMs",
+    "createdAt",
+    "updatedAt",
+    "lastActivityAt",
+    "expiresAt",
+    "version",
+    "workspace",
+)
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status, error code, human message, optional Retry-After."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: record.get(k, "" if k in ("lastFailureReason", "stoppedReason", "taskId", "startType") else None)
+        for k in PUBLIC_FIELDS
+    }
+
+
+def agent_processes(instance: str) -> list[tuple[psutil.Process, str, str]]:
+    """Containers of this platform instance in the process table: (process, sessionId, taskId)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        match = AGENT_TITLE.search(cmdline)
+        if match and match.group(1) == instance:
+            found.append((proc, match.group(2), match.group(3)))
+    return found
+
+
+class SessionService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SessionStore,
+        runtime: Runtime,
+        state_dir: Path,
+        instance: str,
+        cloudwatch_url: str,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runtime = runtime
+        self.state_dir = state_dir
+        self.instance = instance
+        self.efs_root = state_dir / "efs"
+        self.efs_root.mkdir(parents=True, exist_ok=True)
+        self.reaper_log = state_dir / "reaper.jsonl"
+        self.actions: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self.reaper_lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.expiry: dict[str, float] = {}
+        self.cloudwatch = boto3.client(
+            "cloudwatch",
+            endpoint_url=cloudwatch_url,
+            region_name=settings.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self._store_health: tuple[float, bool] = (0.0, True)
+
+    def start(self) -> None:
+        for target, name in ((self._reaper_loop, "reaper"), (self._metrics_loop, "metrics")):
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    # ----- API operations ------------------------------------------------------------------------------------
+    def health(self) -> tuple[int, dict[str, str]]:
+        checked_at, ok = self._store_health
+        if time.monotonic() - checked_at > 0.5:
+            try:
+                self.store.ping()
+                ok = True
+            except StoreUnavailable:
+                ok = False
+            self._store_health = (time.monotonic(), ok)
+        if ok:
+            return 200, {"status": "ok", "store": "ok"}
+        return 503, {"status": "degraded", "store": "unavailable"}
+
+    def capacity(self) -> dict[str, Any]:
+        return {**self.runtime.counts(), "activities": list(self.runtime.activities)}
+
+    def create(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "body must be a JSON object with userId and clientId")
+        for name in ("userId", "clientId"):
+            value = body.get(name)
+            if not isinstance(value, str) or not ID_PATTERN.match(value):
+                raise ApiError(
+                    400,
+                    "invalid_request",
+                    f"{name} is required: 1-64 characters of letters, digits, '_', '.', '-'",
+                )
+        unknown = sorted(set(body) - {"userId", "clientId"})
+        if unknown:
+            raise ApiError(400, "invalid_request", f"unknown field(s): {', '.join(unknown)}")
+        if not self.runtime.admit():
+            counts = self.runtime.counts()
+            raise ApiError(
+                429,
+                "capacity_exhausted",
+                f"capacity exhausted ({counts['desired']} sessions wanted, ceiling {counts['max']}); "
+                "retry later",
+                self.settings.retry_after,
+            )
+        now = clock.now()
+        session_id = f"s-{uuid.uuid4().hex[:16]}"
+        workspace = self.efs_root / body["clientId"] / body["userId"]
+        record = {
+            "sessionId": session_id,
+            "userId": body["userId"],
+            "clientId": body["clientId"],
+            "status": "PENDING",
+            "restartCount": 0,
+            "lastFailureReason": "",
+            "stoppedReason": "",
+            "taskId": "",
+            "startType": "",
+            "startDurationMs": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "lastActivityAt": now,
+            "expiresAt": int(now + self.settings.session_ttl),
+            "version": 1,
+            "workspace": str(workspace),
+        }
+        try:
+            self.store.put_new(record)
+        except StoreUnavailable as exc:
+            raise ApiError(
+                503, "store_unavailable", f"session store unavailable: {exc}", self.settings.retry_after
+            ) from exc
+        self.expiry[session_id] = record["expiresAt"]
+        self.runtime.submit(session_id, str(workspace))
+        return public(record)
+
+    def _expired(self, record: dict[str, Any]) -> bool:
+        if self.settings.has("serve-expired"):
+            return False
+        return float(record.get("expiresAt") or 0) <= clock.now()
+
+    def get(self, session_id: str) -> dict[str, Any]:
+        record = self._read(session_id)
+        if self._expired(record):
+            raise ApiError(410, "session_expired", f"session {session_id} expired at {record['expiresAt']}")
+        return public(record)
+
+    def _read(self, session_id: str) -> dict[str, Any]:
+        try:
+            record = self.store.get(session_id)
+        except StoreUnavailable as exc:
+            raise ApiError(
+                503, "store_unavailable", f"session store unavailable: {exc}", self.settings.retry_after
+            ) from exc
+        if record is None:
+            raise ApiError(404, "not_found", f"no session {session_id}")
+        return record
+
+    def list_user(self, user_id: str | None) -> dict[str, Any]:
+        if not user_id or not ID_PATTERN.match(user_id):
+            raise ApiError(400, "invalid_request", "query parameter userId is required")
+        try:
+            records = self.store.by_user(user_id)
+        except StoreUnavailable as exc:
+            raise ApiError(503, "store_unavailable", str(exc), self.settings.retry_after) from exc
+        return {"sessions": [public(r) for r in records if not self._expired(r)]}
+
+    def delete(self, session_id: str) -> None:
+        self._read(session_id)
+        try:
+            self.store.transition(
+                session_id,
+                LIVE_STATES | {"STOPPED", "FAILED", "STOPPING"},
+                {"status": "STOPPING", "stoppedReason": "deleted"},
+            )
+            self.runtime.stop(session_id)
+            self.store.delete(session_id)
+        except StoreUnavailable as exc:
+            raise ApiError(503, "store_unavailable", str(exc), self.settings.retry_after) from exc
+        self.expiry.pop(session_id, None)
+
+    def route(self, session_id: str) -> int:
+        """The port of a session's ready container, or the reason there is none."""
+        port = self.runtime.container_port(session_id)
+        expires = self.expiry.get(session_id)
+        if port is not None and expires is not None:
+            if expires <= clock.now() and not self.settings.has("serve-expired"):
+                raise ApiError(410, "session_expired", f"session {session_id} expired")
+            self.runtime.touch(session_id)
+            return port
+        record = self._read(session_id)
+        if self._expired(record):
+            raise ApiError(410, "session_expired", f"session {session_id} expired")
+        status = record.get("status")
+        if status in ("PENDING", "STARTING", "RESTARTING") or (status == "RUNNING" and port is None):
+            raise ApiError(
+                503,
+                "container_unavailable",
+                f"session {session_id} is {status}; its container is not ready",
+                self.settings.retry_after,
+            )
+        if status != "RUNNING":
+            raise ApiError(409, "session_not_running", f"session {session_id} is {status}")
+        self.expiry[session_id] = float(record["expiresAt"])
+        self.runtime.touch(session_id)
+        return port  # type: ignore[return-value]
+
+    # ----- reaper: orphans, stuck sessions, expiry, idle shutdown ----------------------------------------------
+    def _record(self, action: dict[str, Any]) -> None:
+        action = {"time": clock.now(), **action, "applied": not action.get("skipped", False)}
+        action.pop("skipped", None)
+        self.actions.append(action)
+        with self.reaper_log.open("a") as handle:
+            handle.write(json.dumps(action) + "\n")
+
+    def reap(self) -> list[dict[str, Any]]:
+        """One pass. The process table is read before the records, so a container always has its record."""
+        with self.reaper_lock:
+            return self._reap()
+
+    def _reap(self) -> list[dict[str, Any]]:
+        done: list[dict[str, Any]] = []
+        disabled = self.settings.has("no-reaper")
+        processes = agent_processes(self.instance)
+        records = {r["sessionId"]: r for r in self.store.scan()}
+        tracked = self.runtime.tracked_pids()
+        pool = self.runtime.pool_pids()
+        now = clock.now()
+
+        def act(kind: str, **details: Any) -> None:
+            entry = {
+                "action": kind,
+                **details,
+                "skipped": disabled and kind in ("stop-orphan-container", "fail-stuck-session"),
+            }
+            self._record(entry)
+            done.append(self.actions[-1])
+
+        for proc, sid, task in processes:
+            record = records.get(sid)
+            if sid == "-":
+                if proc.pid not in pool and proc.pid != tracked.get(sid):
+                    reason = "unassigned agent not in the warm pool"
+                else:
+                    continue
+            elif record is None:
+                reason = "session no longer exists"
+            elif record.get("status") not in LIVE_STATES:
+                reason = f"session is {record.get('status')}"
+            elif tracked.get(sid) not in (None, proc.pid):
+                reason = "second container for one session"
+            elif tracked.get(sid) is None and sid not in self.runtime.wanted:
+                reason = "container not tracked by the scheduler"
+            else:
+                continue
+            act("stop-orphan-container", sessionId=sid, taskId=task, pid=proc.pid, reason=reason)
+            if not disabled:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        for sid, record in records.items():
+            status = record.get("status")
+            if status not in LIVE_STATES:
+                continue
+            if self._expired(record):
+                self.runtime.stop(sid)
+                self.store.transition(sid, LIVE_STATES, {"status": "STOPPED", "stoppedReason": "expired"})
+                act("stop-expired-session", sessionId=sid)
+                continue
+            if (
+                sid not in self.runtime.wanted
+                and now - float(record.get("updatedAt") or now) > self.settings.start_timeout
+            ):
+                act(
+                    "fail-stuck-session", sessionId=sid, status=status, reason="no container is being started"
+                )
+                if not disabled:
+                    self.store.transition(
+                        sid,
+                        LIVE_STATES,
+                        {
+                            "status": "FAILED",
+                            "stoppedReason": "stuck",
+                            "lastFailureReason": f"stuck in {status}",
+                        },
+                    )
+                continue
+            wanted = self.runtime.wanted.get(sid)
+            if status == "RUNNING" and wanted is not None and not self.settings.has("no-idle-shutdown"):
+                last = max(wanted.last_activity, float(record.get("lastActivityAt") or 0))
+                if now - last > self.settings.idle_timeout:
+                    self.runtime.stop(sid)
+                    self.store.transition(
+                        sid,
+                        LIVE_STATES,
+                        {"status": "STOPPED", "stoppedReason": "idle", "lastActivityAt": last},
+                    )
+                    act("stop-idle-session", sessionId=sid, idleSeconds=round(now - last, 3))
+        return done
+
+    def _reaper_loop(self) -> None:
+        last_flush = time.monotonic()
+        while not self.stopped.wait(self.settings.reaper_interval):
+            try:
+                self.reap()
+                if time.monotonic() - last_flush >= self.settings.activity_flush_interval:
+                    last_flush = time.monotonic()
+                    for sid, wanted in list(self.runtime.wanted.items()):
+                        self.store.touch(sid, wanted.last_activity)
+            except StoreUnavailable as exc:
+                log.warning("reaper pass skipped: %s", exc)
+            except Exception:
+                log.exception("reaper pass failed")
+
+    # ----- CloudWatch: the ECS service's utilisation and task counts -------------------------------------------
+    def utilisation(self) -> dict[str, float]:
+        """CPU and memory of all containers as a share of what they reserve, as ECS reports it."""
+        pids = list(self.runtime.tracked_pids().values())
+        cpu = mem = 0.0
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                cpu += proc.cpu_percent(interval=None)
+                mem += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        reserved_cpu = max(len(pids), 1) * self.settings.container_cpu_quota * 100
+        reserved_mem = max(len(pids), 1) * self.settings.container_memory_limit
+        return {"cpu": round(100 * cpu / reserved_cpu, 2), "memory": round(100 * mem / reserved_mem, 2)}
+
+    def _metrics_loop(self) -> None:
+        dims = [
+            {"Name": "ClusterName", "Value": self.settings.cluster_name},
+            {"Name": "ServiceName", "Value": self.settings.service_name},
+        ]
+        while not self.stopped.wait(self.settings.metrics_interval):
+            try:
+                use = self.utilisation()
+                counts = self.runtime.counts()
+                self.cloudwatch.put_metric_data(
+                    Namespace="AWS/ECS",
+                    MetricData=[
+                        {
+                            "MetricName": "CPUUtilization",
+                            "Dimensions": dims,
+                            "Value": use["cpu"],
+                            "Unit": "Percent",
+                        },
+                        {
+                            "MetricName": "MemoryUtilization",
+                            "Dimensions": dims,
+                            "Value": use["memory"],
+                            "Unit": "Percent",
+                        },
+                    ],
+                )
+                self.cloudwatch.put_metric_data(
+                    Namespace="ECS/ContainerInsights",
+                    MetricData=[
+                        {"MetricName": name, "Dimensions": dims, "Value": counts[key], "Unit": "Count"}
+                        for name, key in (
+                            ("RunningTaskCount", "running"),
+                            ("PendingTaskCount", "pending"),
+                            ("DesiredTaskCount", "desired"),
+                        )
+                    ],
+                )
+            except Exception as exc:
+                log.warning("metrics not published: %s", exc)

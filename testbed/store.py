@@ -1,0 +1,236 @@
+"""Session records in DynamoDB, through boto3 with botocore's standard retry mode, as on AWS.
+
+Every state transition is a conditional write on the record's ``version``: two actors racing never lose an update;
+the loser re-reads and decides again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from testbed import clock
+from testbed.config import Settings
+
+_SER = TypeSerializer()
+_DESER = TypeDeserializer()
+LIVE_STATES = frozenset({"PENDING", "STARTING", "RUNNING", "RESTARTING"})
+
+
+class StoreUnavailable(RuntimeError):
+    """DynamoDB could not be reached or kept failing after botocore's retries."""
+
+
+class Conflict(RuntimeError):
+    """A conditional write lost a race (or the record is gone)."""
+
+
+def _to_item(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(_plain_to_ddb(v)) for k, v in record.items()}
+
+
+def _plain_to_ddb(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, raw in item.items():
+        value = _DESER.deserialize(raw)
+        if isinstance(value, Decimal):
+            value = int(value) if value == int(value) else float(value)
+        out[key] = value
+    return out
+
+
+class SessionStore:
+    """The sessions table: keyed by sessionId, index on userId, TTL attribute ``expiresAt``."""
+
+    def __init__(self, endpoint_url: str | None, settings: Settings) -> None:
+        self.settings = settings
+        self.table = settings.table_name
+        attempts = 1 if settings.has("no-throttle-retry") else settings.store_max_attempts
+        self.blind_writes = settings.has("lost-update")
+        self.client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint_url,
+            region_name=settings.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                retries={"mode": "standard", "max_attempts": attempts},
+                connect_timeout=settings.store_connect_timeout,
+                read_timeout=settings.store_read_timeout,
+                max_pool_connections=64,
+            ),
+        )
+
+    def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        try:
+            return operation(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise Conflict(str(exc)) from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500 or "Throttl" in code or "Throughput" in code or "LimitExceeded" in code:
+                raise StoreUnavailable(f"DynamoDB {code or status}: {exc}") from exc
+            raise
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"DynamoDB unreachable: {exc}") from exc
+
+    def ensure_table(self, deadline_s: float = 10.0) -> None:
+        """Create the table, its userId index and TTL, waiting for DynamoDB to answer first."""
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                self._call(self.client.list_tables)
+                break
+            except StoreUnavailable:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        try:
+            self._call(
+                self.client.create_table,
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "sessionId", "AttributeType": "S"},
+                    {"AttributeName": "userId", "AttributeType": "S"},
+                ],
+                KeySchema=[{"AttributeName": "sessionId", "KeyType": "HASH"}],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "userId-index",
+                        "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        self._call(
+            self.client.update_time_to_live,
+            TableName=self.table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+        )
+
+    def ping(self) -> None:
+        self._call(self.client.describe_table, TableName=self.table)
+
+    def put_new(self, record: dict[str, Any]) -> None:
+        self._call(
+            self.client.put_item,
+            TableName=self.table,
+            Item=_to_item(record),
+            ConditionExpression="attribute_not_exists(sessionId)",
+        )
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        out = self._call(
+            self.client.get_item,
+            TableName=self.table,
+            Key={"sessionId": {"S": session_id}},
+            ConsistentRead=True,
+        )
+        return _from_item(out["Item"]) if "Item" in out else None
+
+    def by_user(self, user_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "userId-index",
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+        }
+        while True:
+            out = self._call(self.client.query, **kwargs)
+            items.extend(_from_item(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def scan(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        while True:
+            out = self._call(self.client.scan, **kwargs)
+            items.extend(_from_item(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def update(self, record: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``changes`` if the stored version still equals ``record['version']``; return the new record."""
+        changes = {**changes, "updatedAt": clock.now(), "version": int(record["version"]) + 1}
+        names = {f"#f{i}": k for i, k in enumerate(changes)}
+        values = {f":v{i}": _SER.serialize(_plain_to_ddb(v)) for i, v in enumerate(changes.values())}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"sessionId": {"S": record["sessionId"]}},
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if self.blind_writes:
+            kwargs["ConditionExpression"] = "attribute_exists(sessionId)"
+        else:
+            names["#ver"] = "version"
+            values[":expected"] = {"N": str(int(record["version"]))}
+            kwargs["ConditionExpression"] = "#ver = :expected"
+        return _from_item(self._call(self.client.update_item, **kwargs)["Attributes"])
+
+    def transition(
+        self,
+        session_id: str,
+        allowed_from: Iterable[str],
+        changes: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]],
+        attempts: int = 8,
+    ) -> dict[str, Any] | None:
+        """Move a session on only from the given states; re-read and retry when another writer won the race.
+
+        ``changes`` may be a function of the current record (for counters). Returns the new record, or None when
+        the session is gone or in a state the transition does not start from.
+        """
+        allowed = frozenset(allowed_from)
+        for attempt in range(attempts):
+            current = self.get(session_id)
+            if current is None or current.get("status") not in allowed:
+                return None
+            wanted = changes(current) if callable(changes) else changes
+            try:
+                return self.update(current, wanted)
+            except Conflict:
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+        raise Conflict(f"session {session_id}: gave up after {attempts} racing writes")
+
+    def touch(self, session_id: str, last_activity: float) -> None:
+        """Record activity without touching state or version (it never conflicts with a transition)."""
+        try:
+            self._call(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"sessionId": {"S": session_id}},
+                UpdateExpression="SET lastActivityAt = :t",
+                ConditionExpression="attribute_exists(sessionId) AND (attribute_not_exists(lastActivityAt) "
+                "OR lastActivityAt < :t)",
+                ExpressionAttributeValues={":t": {"N": repr(last_activity)}},
+            )
+        except Conflict:
+            return
+
+    def delete(self, session_id: str) -> None:
+        self._call(self.client.delete_item, TableName=self.table, Key={"sessionId": {"S": session_id}})
