@@ -36,22 +36,25 @@ def answers(endpoints: dict[str, object] | None, timeout: float = 1.0) -> bool:
     if not endpoints:
         return False
     try:
-        with urllib.request.urlopen(
-            f"{endpoints['PLATFORM_API_DIRECT_URL']}/health", timeout=timeout
-        ) as resp:
+        with urllib.request.urlopen(f"{endpoints['PLATFORM_API_DIRECT_URL']}/health", timeout=timeout) as resp:
             return resp.status == 200
     except OSError:
         return False
 
 
-def platform_processes(state: Path) -> list[psutil.Process]:
-    """Every process started for this state folder, found by the environment tag all of them carry."""
+def platform_processes(state: Path, instance: str | None = None) -> list[psutil.Process]:
+    """Every process started for this state folder: by the environment tag all of them carry, and containers by
+    their process title too (setproctitle may overwrite the environment block that /proc shows)."""
+    endpoints = read_endpoints(state)
+    instance = instance or (str(endpoints["PLATFORM_INSTANCE"]) if endpoints else None)
+    title = f"testbed-agent instance={instance} " if instance else None
     found = []
-    for proc in psutil.process_iter(["environ"]):
+    for proc in psutil.process_iter(["environ", "cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if (proc.info.get("environ") or {}).get("TESTBED_STATE_DIR") == str(
-                state
-            ) and proc.pid != os.getpid():
+            if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            tagged = (proc.info.get("environ") or {}).get("TESTBED_STATE_DIR") == str(state)
+            if tagged or (title and " ".join(proc.info.get("cmdline") or []).startswith(title)):
                 found.append(proc)
     return found
 
@@ -71,7 +74,7 @@ def stop_all(state: Path, grace: float = 5.0) -> int:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=5)
-    leftover = [p for p in platform_processes(state) if p.status() != psutil.STATUS_ZOMBIE]
+    leftover = platform_processes(state)
     if leftover:
         raise SystemExit(f"could not stop {len(leftover)} process(es): {[p.pid for p in leftover]}")
     if endpoints:

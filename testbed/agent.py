@@ -113,9 +113,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: object = None, raw: bytes | None = None) -> None:
         payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         self.send_response(status)
-        self.send_header(
-            "Content-Type", "application/octet-stream" if raw is not None else "application/json"
-        )
+        self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload:

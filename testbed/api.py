@@ -35,9 +35,7 @@ class AgentClient:
                 conn.close()
                 conns.pop(port, None)
                 if attempt == 2 or method not in ("GET", "PUT", "DELETE"):
-                    raise ApiError(
-                        503, "container_unavailable", f"container did not answer: {exc}", 1
-                    ) from exc
+                    raise ApiError(503, "container_unavailable", f"container did not answer: {exc}", 1) from exc
         raise AssertionError("unreachable")
 
 

@@ -46,7 +46,7 @@ class Settings:
     container_memory_limit: int = 256 * 1024 * 1024
     container_cpu_quota: float = 0.5  # cores
     # Capacity and auto-scaling (ECS service + Application Auto Scaling)
-    min_capacity: int = 4
+    min_capacity: int = 8
     max_capacity: int = 24  # the ceiling: max concurrent containers
     scale_out_step: int = 4
     scale_out_delay: float = 1.0  # seconds demand must exceed capacity before a step
@@ -94,9 +94,7 @@ class SettingsError(ValueError):
 def _coerce(name: str, raw: str) -> object:
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     if name not in fields or name == "defects":
-        raise SettingsError(
-            f"unknown setting {name!r}; known: {', '.join(sorted(set(fields) - {'defects'}))}"
-        )
+        raise SettingsError(f"unknown setting {name!r}; known: {', '.join(sorted(set(fields) - {'defects'}))}")
     default = getattr(Settings(), name)
     try:
         if isinstance(default, bool):

@@ -11,7 +11,8 @@ import os
 import signal
 import threading
 
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 
 def main() -> None:
@@ -19,9 +20,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", required=True)
     args = parser.parse_args()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, object], start_response: object) -> list[bytes]:
+        # One request at a time through moto's backends: DynamoDB checks a condition and writes atomically per
+        # item; moto's in-memory backend does not, so without this two racing conditional writes could both pass.
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server("127.0.0.1", args.port, serialised, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
     tmp = f"{args.ready_file}.tmp"
     with open(tmp, "w") as handle:
         json.dump({"port": port, "pid": os.getpid()}, handle)

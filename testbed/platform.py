@@ -50,9 +50,7 @@ def main() -> int:
     parser.add_argument("--state", required=True, type=Path)
     args = parser.parse_args()
     state: Path = args.state.resolve()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     settings = Settings.load(state / "settings.json")
     instance = uuid.uuid4().hex[:10]
     clock_file = state / "clock-skew"

@@ -389,9 +389,7 @@ class Runtime:
                     {"status": "RESTARTING", "restartCount": count, "lastFailureReason": reason},
                 )
         except StoreUnavailable:
-            log.warning(
-                "session %s: could not record the failure; the RUNNING write will carry it", session_id
-            )
+            log.warning("session %s: could not record the failure; the RUNNING write will carry it", session_id)
         if self.settings.has("workspace-lost-on-restart"):
             shutil.rmtree(wanted.workspace, ignore_errors=True)
         backoff = min(
@@ -480,9 +478,7 @@ class Runtime:
                     self._surplus_since = None
                     self._demand_since = self._demand_since or now
                     if now - self._demand_since >= s.scale_out_delay:
-                        self._scale(
-                            min(self.capacity + s.scale_out_step, s.max_capacity), desired, "scale-out"
-                        )
+                        self._scale(min(self.capacity + s.scale_out_step, s.max_capacity), desired, "scale-out")
                         self._demand_since = now
                 elif desired < self.capacity - s.scale_out_step and self.capacity > s.min_capacity:
                     self._demand_since = None

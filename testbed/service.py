@@ -141,8 +141,7 @@ class SessionService:
             raise ApiError(
                 429,
                 "capacity_exhausted",
-                f"capacity exhausted ({counts['desired']} sessions wanted, ceiling {counts['max']}); "
-                "retry later",
+                f"capacity exhausted ({counts['desired']} sessions wanted, ceiling {counts['max']}); retry later",
                 self.settings.retry_after,
             )
         now = clock.now()
@@ -179,7 +178,8 @@ class SessionService:
     def _expired(self, record: dict[str, Any]) -> bool:
         if self.settings.has("serve-expired"):
             return False
-        return float(record.get("expiresAt") or 0) <= clock.now()
+        expires = record.get("expiresAt")  # an item without the TTL attribute never expires, as in DynamoDB
+        return expires is not None and float(expires) <= clock.now()
 
     def get(self, session_id: str) -> dict[str, Any]:
         record = self._read(session_id)
@@ -312,9 +312,7 @@ class SessionService:
                 sid not in self.runtime.wanted
                 and now - float(record.get("updatedAt") or now) > self.settings.start_timeout
             ):
-                act(
-                    "fail-stuck-session", sessionId=sid, status=status, reason="no container is being started"
-                )
+                act("fail-stuck-session", sessionId=sid, status=status, reason="no container is being started")
                 if not disabled:
                     self.store.transition(
                         sid,
