@@ -26,7 +26,6 @@ DEFECTS: dict[str, str] = {
     "lost-update": "State transitions are blind writes instead of conditional writes.",
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
-    "hang-on-store-outage": "During a DynamoDB outage the API waits (up to 30 s) instead of failing fast.",
 }
 
 

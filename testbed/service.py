@@ -291,8 +291,6 @@ class SessionService:
                 reason = f"session is {record.get('status')}"
             elif tracked.get(sid) not in (None, proc.pid):
                 reason = "second container for one session"
-            elif tracked.get(sid) is None and sid not in self.runtime.wanted:
-                reason = "container not tracked by the scheduler"
             else:
                 continue
             act("stop-orphan-container", sessionId=sid, taskId=task, pid=proc.pid, reason=reason)

@@ -68,7 +68,7 @@ class SessionStore:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             config=Config(
-                retries={"mode": "standard", "max_attempts": attempts},
+                retries={"mode": "standard", "total_max_attempts": attempts},
                 connect_timeout=settings.store_connect_timeout,
                 read_timeout=settings.store_read_timeout,
                 max_pool_connections=64,

@@ -1,0 +1,193 @@
+"""Each defect switch changes exactly the behaviour it names (the clean behaviour is in test_platform.py)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from testbed.config import DEFECTS, Settings
+from testbed.faultproxy.client import ToxiproxyClient
+from testbed.store import SessionStore
+from tests.platform_helpers import Platform, wait_for
+from tests.test_platform import run_race, spawn_fake_orphan
+
+Factory = Callable[..., Platform]
+
+
+@pytest.fixture
+def platform_factory(tmp_path: Path) -> Iterator[Factory]:
+    started: list[Platform] = []
+
+    def make(*defects: str, **settings: object) -> Platform:
+        platform = Platform(tmp_path / f"p{len(started)}", tuple(defects), **settings)
+        started.append(platform)
+        return platform
+
+    yield make
+    for platform in started:
+        platform.down()
+
+
+def running_session(platform: Platform) -> str:
+    sid = platform.create()["sessionId"]
+    platform.wait_status(sid, "RUNNING")
+    return sid
+
+
+def stays(condition: Callable[[], bool], seconds: float) -> bool:
+    """True when ``condition`` holds for the whole window (a bounded observation, polled)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_every_defect_has_a_test() -> None:
+    tested = {name.removeprefix("test_").replace("_", "-") for name in globals() if name.startswith("test_")}
+    assert set(DEFECTS) <= tested, f"defects without a test: {sorted(set(DEFECTS) - tested)}"
+
+
+def test_no_restart(platform_factory: Factory) -> None:
+    platform = platform_factory("no-restart")
+    sid = running_session(platform)
+    platform.container(sid).send_signal(signal.SIGKILL)
+    body = platform.wait_status(sid, "FAILED")
+    assert "SIGKILL" in body["lastFailureReason"]
+    assert stays(lambda: platform.containers(sid) == [], 1.0)
+
+
+def test_stale_status(platform_factory: Factory) -> None:
+    platform = platform_factory("stale-status")
+    sid = running_session(platform)
+    old = platform.container(sid)
+    old.send_signal(signal.SIGKILL)
+    wait_for(lambda: [p for p in platform.containers(sid) if p.pid != old.pid], what="the replacement")
+    body = platform.session(sid)
+    assert body["restartCount"] == 0 and body["lastFailureReason"] == ""
+
+
+def test_workspace_lost_on_restart(platform_factory: Factory) -> None:
+    platform = platform_factory("workspace-lost-on-restart")
+    sid = running_session(platform)
+    platform.call("PUT", f"/sessions/{sid}/files/project/package.json", data=b"{}")
+    platform.container(sid).send_signal(signal.SIGKILL)
+    platform.wait_status(sid, "RUNNING", restartCount=1)
+    assert platform.call("GET", f"/sessions/{sid}/files/project/package.json").status_code == 404
+
+
+def test_double_start(platform_factory: Factory) -> None:
+    platform = platform_factory("double-start", reaper_interval=3600)
+    sid = running_session(platform)
+    platform.container(sid).send_signal(signal.SIGKILL)
+    platform.wait_status(sid, "RUNNING", restartCount=1)
+    assert len(wait_for(lambda: len(platform.containers(sid)) == 2 and platform.containers(sid))) == 2
+
+
+def test_orphan_on_create_failure(platform_factory: Factory) -> None:
+    for defect, leaks in ((), False), (("orphan-on-create-failure",), True):
+        platform = platform_factory(*defect, warm_pool_size=0, cold_start_delay=0.5, reaper_interval=3600)
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        sid = platform.create()["sessionId"]
+        platform.wait_status(sid, "STARTING")
+        proxies.update_proxy("dynamodb", enabled=False)
+        try:
+            wait_for(lambda sid=sid, platform=platform: platform.containers(sid), what="the container to start")
+            gone = stays(lambda sid=sid, platform=platform: platform.containers(sid) != [], 3.0)
+        finally:
+            proxies.update_proxy("dynamodb", enabled=True)
+        assert gone is leaks, f"defect={defect}: container still there after the failed create: {gone}"
+
+
+def test_no_reaper(platform_factory: Factory) -> None:
+    platform = platform_factory("no-reaper")
+    orphan = spawn_fake_orphan(platform, "s-ghost")
+    try:
+        actions = platform.call("POST", "/admin/reaper/run").json()["actions"]
+        assert [a["applied"] for a in actions if a["sessionId"] == "s-ghost"] == [False]
+        assert orphan.poll() is None, "the orphan must survive a disabled reaper"
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_no_throttle_retry(platform_factory: Factory) -> None:
+    for defect, expected in ((), 201), (("no-throttle-retry",), 503):
+        platform = platform_factory(*defect)
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        proxies.add_toxic(
+            "dynamodb",
+            "aws_fault",
+            stream="upstream",
+            name="throttle",
+            attributes={"target": "DynamoDB_20120810.PutItem", "action": "throttle", "count": 1},
+        )
+        response = platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"})
+        assert response.status_code == expected, f"defect={defect}: {response.text}"
+
+
+def test_no_backpressure(platform_factory: Factory) -> None:
+    platform = platform_factory("no-backpressure", min_capacity=2, max_capacity=2, max_pending=1, warm_pool_size=0)
+    codes = [
+        platform.call("POST", "/sessions", json={"userId": f"u{i}", "clientId": "c"}).status_code for i in range(5)
+    ]
+    assert codes == [201] * 5
+
+
+def test_serve_expired(platform_factory: Factory) -> None:
+    platform = platform_factory("serve-expired", session_ttl=1)
+    sid = running_session(platform)
+    time.sleep(1.5)  # let the TTL pass: the point of the test is that it has
+    assert platform.call("GET", f"/sessions/{sid}").status_code == 200
+
+
+def test_no_idle_shutdown(platform_factory: Factory) -> None:
+    platform = platform_factory("no-idle-shutdown", idle_timeout=0.5, reaper_interval=0.1)
+    sid = running_session(platform)
+    assert stays(lambda: platform.session(sid)["status"] == "RUNNING", 2.0)
+
+
+def test_lost_update(platform_factory: Factory) -> None:
+    platform = platform_factory()
+    settings = Settings(defects=["lost-update"])
+    store = SessionStore(platform.endpoints["DYNAMODB_ENDPOINT_URL"], settings)
+    store.put_new(
+        {
+            "sessionId": "race",
+            "userId": "u",
+            "status": "RUNNING",
+            "restartCount": 0,
+            "version": 1,
+            "expiresAt": int(time.time()) + 3600,
+        }
+    )
+    run_race(store, writers=8, increments=5)
+    assert store.get("race")["restartCount"] < 40
+
+
+def test_slow_start(platform_factory: Factory) -> None:
+    platform = platform_factory("slow-start", warm_pool_size=0, cold_start_delay=0.2)
+    sid = platform.create()["sessionId"]
+    body = platform.wait_status(sid, "RUNNING", timeout=15)
+    assert body["startType"] == "cold" and body["startDurationMs"] >= 2000
+
+
+def test_unsafe_paths(platform_factory: Factory) -> None:
+    platform = platform_factory("unsafe-paths")
+    sid = running_session(platform)
+    response = platform.call("PUT", f"/sessions/{sid}/files/..%2Fescaped.txt", data=b"x")
+    assert response.status_code == 201
+    assert (Path(platform.session(sid)["workspace"]).parent / "escaped.txt").exists()
+
+
+def test_clean_platform_refuses_escape(platform_factory: Factory) -> None:
+    platform = platform_factory()
+    sid = running_session(platform)
+    assert platform.call("PUT", f"/sessions/{sid}/files/..%2Fescaped.txt", data=b"x").status_code == 400
+    assert requests.get(f"{platform.url}/health", timeout=5).status_code == 200
