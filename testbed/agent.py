@@ -106,6 +106,7 @@ class AgentState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state: AgentState
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def log_message(self, format: str, *args: object) -> None:
         return
