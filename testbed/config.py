@@ -24,6 +24,7 @@ DEFECTS: dict[str, str] = {
     "serve-expired": "Sessions past their TTL are still served as live.",
     "no-idle-shutdown": "Idle sessions are never shut down.",
     "lost-update": "State transitions are blind writes instead of conditional writes.",
+    "no-circuit-breaker": "During a DynamoDB outage every call waits out its timeouts and retries: no fail-fast.",
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
 }
@@ -58,9 +59,11 @@ class Settings:
     reaper_interval: float = 1.0
     activity_flush_interval: float = 2.0
     # DynamoDB client (botocore standard retry mode)
-    store_max_attempts: int = 4
-    store_connect_timeout: float = 1.0
-    store_read_timeout: float = 2.0
+    store_max_attempts: int = 3  # total, first try included
+    store_connect_timeout: float = 0.5
+    store_read_timeout: float = 1.0
+    breaker_threshold: int = 3  # failed DynamoDB calls in a row that open the circuit
+    breaker_cooldown: float = 2.0  # seconds the circuit stays open before a trial call
     # CloudWatch publishing
     metrics_interval: float = 5.0
     # Names, as on AWS

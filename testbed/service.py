@@ -115,9 +115,10 @@ class SessionService:
             except StoreUnavailable:
                 ok = False
             self._store_health = (time.monotonic(), ok)
+        breaker = self.store.breaker.state() if self.store.breaker else "none"
         if ok:
-            return 200, {"status": "ok", "store": "ok"}
-        return 503, {"status": "degraded", "store": "unavailable"}
+            return 200, {"status": "ok", "store": "ok", "storeCircuit": breaker}
+        return 503, {"status": "degraded", "store": "unavailable", "storeCircuit": breaker}
 
     def capacity(self) -> dict[str, Any]:
         return {**self.runtime.counts(), "activities": list(self.runtime.activities)}

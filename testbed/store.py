@@ -7,6 +7,7 @@ the loser re-reads and decides again.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -53,6 +54,44 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class CircuitBreaker:
+    """Fail fast while DynamoDB is down: after ``threshold`` failed calls in a row the circuit opens for
+    ``cooldown`` seconds and calls fail at once; the first call after that is the trial that closes it again."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures = 0
+        self.open_until = 0.0
+        self.opened = 0  # how many times it opened, for the record
+        self.lock = threading.Lock()
+
+    def state(self) -> str:
+        if self.failures < self.threshold:
+            return "closed"
+        return "open" if time.monotonic() < self.open_until else "half-open"
+
+    def before(self) -> None:
+        with self.lock:
+            if self.failures >= self.threshold and time.monotonic() < self.open_until:
+                left = self.open_until - time.monotonic()
+                raise StoreUnavailable(
+                    f"circuit open after {self.failures} failed DynamoDB calls; failing fast for {left:.1f} s more"
+                )
+
+    def succeeded(self) -> None:
+        with self.lock:
+            self.failures = 0
+
+    def failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                if time.monotonic() >= self.open_until:
+                    self.opened += 1
+                self.open_until = time.monotonic() + self.cooldown
+
+
 class SessionStore:
     """The sessions table: keyed by sessionId, index on userId, TTL attribute ``expiresAt``."""
 
@@ -61,6 +100,11 @@ class SessionStore:
         self.table = settings.table_name
         attempts = 1 if settings.has("no-throttle-retry") else settings.store_max_attempts
         self.blind_writes = settings.has("lost-update")
+        self.breaker = (
+            None
+            if settings.has("no-circuit-breaker")
+            else CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
+        )
         self.client = boto3.client(
             "dynamodb",
             endpoint_url=endpoint_url,
@@ -76,18 +120,29 @@ class SessionStore:
         )
 
     def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        if self.breaker:
+            self.breaker.before()
         try:
-            return operation(**kwargs)
+            result = operation(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
+                if self.breaker:
+                    self.breaker.succeeded()
                 raise Conflict(str(exc)) from exc
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status >= 500 or "Throttl" in code or "Throughput" in code or "LimitExceeded" in code:
+                if self.breaker:
+                    self.breaker.failed()
                 raise StoreUnavailable(f"DynamoDB {code or status}: {exc}") from exc
             raise
         except BotoCoreError as exc:
+            if self.breaker:
+                self.breaker.failed()
             raise StoreUnavailable(f"DynamoDB unreachable: {exc}") from exc
+        if self.breaker:
+            self.breaker.succeeded()
+        return result
 
     def ensure_table(self, deadline_s: float = 10.0) -> None:
         """Create the table, its userId index and TTL, waiting for DynamoDB to answer first."""

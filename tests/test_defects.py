@@ -191,3 +191,17 @@ def test_clean_platform_refuses_escape(platform_factory: Factory) -> None:
     sid = running_session(platform)
     assert platform.call("PUT", f"/sessions/{sid}/files/..%2Fescaped.txt", data=b"x").status_code == 400
     assert requests.get(f"{platform.url}/health", timeout=5).status_code == 200
+
+
+def test_no_circuit_breaker(platform_factory: Factory) -> None:
+    platform = platform_factory("no-circuit-breaker", reaper_interval=3600)
+    proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+    proxies.add_toxic("dynamodb", "timeout", stream="upstream", name="outage", attributes={"timeout": 0})
+    try:
+        for _ in range(4):
+            began = time.monotonic()
+            response = platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}, timeout=30)
+            assert response.status_code == 503
+            assert time.monotonic() - began > 1.0, "without a breaker every call waits out its timeouts"
+    finally:
+        proxies.remove_toxic("dynamodb", "outage")

@@ -256,3 +256,30 @@ def test_clock_skew_file_moves_the_platform_clock(platform_factory: Factory) -> 
     Path(platform.endpoints["CLOCK_SKEW_FILE"]).write_text("900")  # 15 minutes ahead: past the TTL
     assert wait_for(lambda: platform.call("GET", f"/sessions/{sid}").status_code == 410, what="skewed expiry")
     Path(platform.endpoints["CLOCK_SKEW_FILE"]).write_text("0")
+
+
+def test_circuit_breaker_fails_fast_during_store_outage_and_closes_after(platform: Platform) -> None:
+    from testbed.faultproxy.client import ToxiproxyClient
+
+    proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+    proxies.add_toxic("dynamodb", "timeout", stream="upstream", name="outage", attributes={"timeout": 0})
+    try:
+
+        def fast_failure() -> dict[str, object] | None:
+            began = time.monotonic()
+            response = platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}, timeout=30)
+            took = time.monotonic() - began
+            return response.json() if response.status_code == 503 and took < 0.25 else None
+
+        body = wait_for(fast_failure, timeout=30, what="the API to fail fast")
+        assert "circuit open" in body["message"]
+        assert platform.call("GET", "/health").json()["storeCircuit"] in ("open", "half-open")
+    finally:
+        proxies.remove_toxic("dynamodb", "outage")
+    wait_for(
+        lambda: platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}).status_code == 201,
+        timeout=15,
+        interval=0.2,
+        what="the circuit to close after recovery",
+    )
+    assert platform.call("GET", "/health").json()["storeCircuit"] == "closed"
