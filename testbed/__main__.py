@@ -32,6 +32,14 @@ def read_endpoints(state: Path) -> dict[str, object] | None:
         return None
 
 
+def launched(state: Path) -> dict[str, object]:
+    """What the platform process recorded about itself before it spawned anything (instance id, pgid)."""
+    try:
+        return json.loads((state / "run" / "platform.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def answers(endpoints: dict[str, object] | None, timeout: float = 1.0) -> bool:
     if not endpoints:
         return False
@@ -45,8 +53,7 @@ def answers(endpoints: dict[str, object] | None, timeout: float = 1.0) -> bool:
 def platform_processes(state: Path, instance: str | None = None) -> list[psutil.Process]:
     """Every process started for this state folder: by the environment tag all of them carry, and containers by
     their process title too (setproctitle may overwrite the environment block that /proc shows)."""
-    endpoints = read_endpoints(state)
-    instance = instance or (str(endpoints["PLATFORM_INSTANCE"]) if endpoints else None)
+    instance = instance or launched(state).get("instance")
     title = f"testbed-agent instance={instance} " if instance else None
     found = []
     for proc in psutil.process_iter(["environ", "cmdline"]):
@@ -61,11 +68,19 @@ def platform_processes(state: Path, instance: str | None = None) -> list[psutil.
 
 def stop_all(state: Path, grace: float = 5.0) -> int:
     """SIGTERM the process group, then SIGKILL whatever still carries the tag. Returns how many were stopped."""
-    endpoints = read_endpoints(state)
+    record = launched(state)
     victims = platform_processes(state)
-    if endpoints:
+    pgid = int(record.get("pgid") or 0)  # type: ignore[call-overload]
+
+    def in_group(proc: psutil.Process) -> bool:
+        try:
+            return os.getpgid(proc.pid) == pgid
+        except OSError:
+            return False
+
+    if pgid and any(in_group(p) for p in victims):  # the group still holds ours, not a recycled id
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(int(endpoints["PLATFORM_PGID"]), signal.SIGTERM)  # type: ignore[arg-type]
+            os.killpg(pgid, signal.SIGTERM)
     for proc in victims:
         with contextlib.suppress(psutil.Error):
             proc.terminate()
@@ -77,10 +92,10 @@ def stop_all(state: Path, grace: float = 5.0) -> int:
     leftover = platform_processes(state)
     if leftover:
         raise SystemExit(f"could not stop {len(leftover)} process(es): {[p.pid for p in leftover]}")
-    if endpoints:
+    if record.get("instance"):
         from testbed.cgroups import Limits
 
-        Limits(str(endpoints["PLATFORM_INSTANCE"]), 0, 0).remove_all()
+        Limits(str(record["instance"]), 0, 0).remove_all()
     with contextlib.suppress(FileNotFoundError):
         (state / "endpoints.json").unlink()
     return len(victims)

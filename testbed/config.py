@@ -44,6 +44,7 @@ class Settings:
     restart_backoff_base: float = 0.1
     restart_backoff_max: float = 2.0
     container_memory_limit: int = 256 * 1024 * 1024
+    mesh_proxy: bool = True  # route API -> container through a fault-proxy hop per session
     container_cpu_quota: float = 1.0  # cores (a 1 vCPU Fargate task)
     # Capacity and auto-scaling (ECS service + Application Auto Scaling)
     min_capacity: int = 8

@@ -67,6 +67,10 @@ def main() -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.iterdir():
         stale.unlink()
+    # Written before anything is spawned, so 'down' can find this instance's containers even if start-up fails.
+    write_atomic(
+        run_dir / "platform.json", json.dumps({"instance": instance, "pid": os.getpid(), "pgid": os.getpgid(0)})
+    )
     logs = open(state / "services.log", "ab")  # noqa: SIM115 - lives as long as the platform
     children: list[subprocess.Popen[bytes]] = []
 
@@ -108,7 +112,7 @@ def main() -> int:
         hop_url = f"http://{hop['listen']}"
         store = SessionStore(hop_url, settings)
         store.ensure_table()
-        runtime = Runtime(settings, store, instance, state)
+        runtime = Runtime(settings, store, instance, state, ToxiproxyClient(f"http://127.0.0.1:{admin_port}"))
         moto_url = f"http://127.0.0.1:{moto_port}"
         service = SessionService(settings, store, runtime, state, instance, moto_url)
         server = api.serve(service)

@@ -29,6 +29,7 @@ from typing import Any
 from testbed import clock
 from testbed.cgroups import Limits
 from testbed.config import Settings
+from testbed.faultproxy.client import ToxiproxyClient, ToxiproxyError
 from testbed.store import SessionStore, StoreUnavailable
 
 log = logging.getLogger("testbed.runtime")
@@ -45,6 +46,7 @@ class Container:
     task_id: str
     proc: subprocess.Popen[bytes]
     port: int = 0
+    route_port: int = 0  # where the API reaches it: the session's service-mesh hop, or the port itself
     ready: bool = False
     stopping: bool = False
     cgroup: str = ""
@@ -78,8 +80,18 @@ def describe_exit(returncode: int | None, oom: bool) -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: SessionStore, instance: str, state_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SessionStore,
+        instance: str,
+        state_dir: Path,
+        mesh: ToxiproxyClient | None = None,
+    ) -> None:
         self.settings = settings
+        self.mesh = mesh if settings.mesh_proxy else None
+        self.mesh_lock = threading.Lock()
+        self.mesh_ports: dict[str, int] = {}
         self.store = store
         self.instance = instance
         self.state_dir = state_dir
@@ -297,6 +309,7 @@ class Runtime:
             self.limits.remove(container.cgroup)
             self._on_failure(session_id, str(exc))
             return
+        container.route_port = self._route(session_id, container.port)
         took_ms = round((time.monotonic() - began) * 1000, 1)
         if session_id not in self.wanted:  # deleted while starting
             self._stop_container(session_id)
@@ -427,11 +440,35 @@ class Runtime:
         """Stop a session's container and stop caring for it (delete, idle, expiry)."""
         self._forget(session_id)
         self._stop_container(session_id)
+        with self.mesh_lock:
+            if self.mesh and self.mesh_ports.pop(session_id, None) is not None:
+                with contextlib.suppress(ToxiproxyError):
+                    self.mesh.delete_proxy(f"mesh-{session_id}")
+
+    def _route(self, session_id: str, port: int) -> int:
+        """Put the session's service-mesh hop (a fault-proxy proxy named ``mesh-<sessionId>``) in front of its
+        container. The hop keeps its port across restarts, like a service-discovery name, so faults on it stay."""
+        if self.mesh is None:
+            return port
+        upstream = f"127.0.0.1:{port}"
+        with self.mesh_lock:
+            try:
+                if session_id in self.mesh_ports:
+                    self.mesh.update_proxy(f"mesh-{session_id}", upstream=upstream)
+                else:
+                    created = self.mesh.create_proxy(f"mesh-{session_id}", "127.0.0.1:0", upstream)
+                    self.mesh_ports[session_id] = int(created["listen"].rsplit(":", 1)[1])
+                return self.mesh_ports[session_id]
+            except ToxiproxyError as exc:
+                log.warning("session %s: no service-mesh hop (%s); routing straight to the container", session_id, exc)
+                return port
 
     def container_port(self, session_id: str) -> int | None:
         with self.lock:
             container = self.containers.get(session_id)
-            return container.port if container and container.ready and not container.stopping else None
+            if container and container.ready and not container.stopping:
+                return container.route_port or container.port
+            return None
 
     def touch(self, session_id: str) -> None:
         wanted = self.wanted.get(session_id)

@@ -105,9 +105,11 @@ def test_crash_restarts_with_workspace_intact(platform: Platform) -> None:
 def test_kill_during_start_never_leaves_two_containers(platform: Platform) -> None:
     sid = platform.create()["sessionId"]
     platform.wait_status(sid, "RUNNING")
-    platform.container(sid).send_signal(signal.SIGKILL)
+    old = platform.container(sid)
+    old.send_signal(signal.SIGKILL)
     # the replacement starts cold: kill it while it initialises, before it reports ready
-    starting = wait_for(lambda: [p for p in platform.containers(sid)], what="replacement container")
+    starting = wait_for(lambda: [p for p in platform.containers(sid) if p.pid != old.pid], what="replacement")
+    assert platform.session(sid)["status"] == "RESTARTING"
     starting[0].send_signal(signal.SIGKILL)
     body = platform.wait_status(sid, "RUNNING", timeout=15)
     assert body["restartCount"] == 2
