@@ -61,6 +61,7 @@ class Wanted:
     generation: int = 0
     restarts: collections.deque[float] = field(default_factory=collections.deque)
     restart_count: int = 0
+    failed_at: float = 0.0  # monotonic time the last failure was detected
     last_activity: float = field(default_factory=clock.now)
     starting: bool = False
 
@@ -321,6 +322,8 @@ class Runtime:
             "startDurationMs": took_ms,
             "restartCount": wanted.restart_count,
         }
+        if restart and wanted.failed_at:  # the platform's own record of how long recovery took
+            changes["lastRecoveryMs"] = round((time.monotonic() - wanted.failed_at) * 1000, 1)
         try:
             if restart and self.settings.has("stale-status"):
                 record: dict[str, Any] | None = {}
@@ -379,6 +382,7 @@ class Runtime:
             if not give_up:
                 wanted.restarts.append(now)
                 wanted.restart_count += 1
+                wanted.failed_at = now
                 wanted.starting = True
             count = wanted.restart_count
         stale = self.settings.has("stale-status")

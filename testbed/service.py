@@ -41,6 +41,7 @@ PUBLIC_FIELDS = (
     "expiresAt",
     "version",
     "workspace",
+    "lastRecoveryMs",
 )
 
 
