@@ -40,12 +40,15 @@ def platform(platform_factory: Factory) -> Platform:
 
 def test_up_and_down_leave_nothing_running(tmp_path: Path) -> None:
     platform = Platform(tmp_path / "state")
-    sid = platform.create()["sessionId"]
-    platform.wait_status(sid, "RUNNING")
-    pids = [p.pid for p in platform.processes()]
-    assert len(pids) >= 4, "platform, moto, fault proxy and a container at least"
-    platform.down()
+    try:
+        sid = platform.create()["sessionId"]
+        platform.wait_status(sid, "RUNNING")
+        pids = [p.pid for p in platform.processes()]
+        assert len(pids) >= 4, "platform, moto, fault proxy and a container at least"
+    finally:
+        platform.down()
     assert all(not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE for pid in pids)
+    assert platform.processes() == []
     assert not (tmp_path / "state" / "endpoints.json").exists()
     assert platform.startup_seconds < 10
 
