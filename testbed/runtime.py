@@ -104,6 +104,8 @@ class Runtime:
         self.pool: list[Container] = []
         self.pool_starting = 0
         self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
+        self.owned: dict[int, subprocess.Popen[bytes]] = {}
+        self.unsettled: set[str] = set()  # sessions whose last store write failed after the container started
         self.capacity = settings.min_capacity
         self.activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self.limits = Limits(instance, settings.container_memory_limit, settings.container_cpu_quota)
@@ -204,6 +206,8 @@ class Runtime:
         ]
         if self.settings.has("unsafe-paths"):
             cmd.append("--unsafe-paths")
+        if self.stopped.is_set():
+            raise StartFailed("the runtime is shutting down")
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -212,6 +216,8 @@ class Runtime:
             env=self.env,
             cwd=PROJECT_ROOT,
         )
+        with self.lock:
+            self.owned[proc.pid] = proc
         name = f"{session_id}.{task_id.rsplit('/', 1)[-1]}" if session_id != "-" else f"pool.{proc.pid}"
         self.limits.apply(name, proc.pid)
         return Container(session_id, task_id, proc, cgroup=name)
@@ -223,7 +229,7 @@ class Runtime:
         buffer = b""
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ)
-            while b"READY" not in buffer:
+            while b"READY\n" not in buffer:  # whole lines: unbuffered stdout may split a print in two
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._terminate(container)
@@ -234,7 +240,7 @@ class Runtime:
                         code = proc.wait(timeout=5)
                         raise StartFailed(describe_exit(code, self.limits.oom_killed(container.cgroup)))
                     buffer += chunk
-                    for line in buffer.split(b"\n"):
+                    for line in buffer.split(b"\n")[:-1]:
                         if line.startswith(b"PORT "):
                             container.port = int(line.split()[1])
         proc.stdout.close()
@@ -299,7 +305,7 @@ class Runtime:
             self.containers[session_id] = container
         if restart and self.settings.has("double-start"):
             twin = self._spawn(session_id, task_id, wanted.workspace, 0)
-            self.leaked.append(twin.proc)
+            self._lose_track(twin.proc)
         try:
             if not container.ready:
                 self._await_ready(container, began + self.settings.start_timeout)
@@ -334,9 +340,13 @@ class Runtime:
             if self.settings.has("orphan-on-create-failure"):
                 with self.lock:  # the defect: the half-created container is forgotten, not stopped
                     self.containers.pop(session_id, None)
-                    self.leaked.append(container.proc)
+                self._lose_track(container.proc)
                 self._forget(session_id)
                 return
+            # The write may have reached DynamoDB before the answer was lost: settle the record once the
+            # store answers again instead of leaving it RUNNING with no container.
+            with self.lock:
+                self.unsettled.add(session_id)
         if record is None:
             self._stop_container(session_id)
             self._forget(session_id)
@@ -363,6 +373,7 @@ class Runtime:
                         del self.containers[sid]
                         crashed.append((container, container.proc.returncode))
                 self.leaked = [p for p in self.leaked if p.poll() is None]
+                self.owned = {pid: p for pid, p in self.owned.items() if p.poll() is None}
             for container, code in crashed:
                 reason = describe_exit(code, self.limits.oom_killed(container.cgroup))
                 self.limits.remove(container.cgroup)
@@ -478,6 +489,17 @@ class Runtime:
         wanted = self.wanted.get(session_id)
         if wanted is not None:
             wanted.last_activity = clock.now()
+
+    def _lose_track(self, proc: subprocess.Popen[bytes]) -> None:
+        """What a defect does: the runtime forgets a process it started (it is only reaped, never stopped)."""
+        with self.lock:
+            self.owned.pop(proc.pid, None)
+            self.leaked.append(proc)
+
+    def owned_pids(self) -> set[int]:
+        """Every agent process this runtime started and still looks after (pool, starting, running)."""
+        with self.lock:
+            return {pid for pid, proc in self.owned.items() if proc.poll() is None}
 
     def tracked_pids(self) -> dict[str, int]:
         with self.lock:

@@ -268,7 +268,7 @@ class SessionService:
         processes = agent_processes(self.instance)
         records = {r["sessionId"]: r for r in self.store.scan()}
         tracked = self.runtime.tracked_pids()
-        pool = self.runtime.pool_pids()
+        owned = self.runtime.owned_pids()
         now = clock.now()
 
         def act(kind: str, **details: Any) -> None:
@@ -283,10 +283,9 @@ class SessionService:
         for proc, sid, task in processes:
             record = records.get(sid)
             if sid == "-":
-                if proc.pid not in pool and proc.pid != tracked.get(sid):
-                    reason = "unassigned agent not in the warm pool"
-                else:
+                if proc.pid in owned:  # a warm-pool agent, starting, waiting or being handed out
                     continue
+                reason = "unassigned agent the runtime does not own"
             elif record is None:
                 reason = "session no longer exists"
             elif record.get("status") not in LIVE_STATES:
@@ -299,6 +298,21 @@ class SessionService:
             if not disabled:
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
+        for sid in list(self.runtime.unsettled):  # creates that failed half-way while the store was away
+            self.runtime.unsettled.discard(sid)
+            record = records.get(sid)
+            if sid not in self.runtime.wanted and record and record.get("status") in LIVE_STATES:
+                self.store.transition(
+                    sid,
+                    LIVE_STATES,
+                    {
+                        "status": "FAILED",
+                        "stoppedReason": "create failed",
+                        "lastFailureReason": "session store unavailable while the container started",
+                    },
+                )
+                act("fail-half-created-session", sessionId=sid, status=record.get("status"))
+                records[sid] = {**record, "status": "FAILED"}
         for sid, record in records.items():
             status = record.get("status")
             if status not in LIVE_STATES:
