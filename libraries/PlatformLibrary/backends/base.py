@@ -1,0 +1,49 @@
+"""The seam between container keywords and the place containers run (processes here, ECS tasks on AWS)."""
+
+from __future__ import annotations
+
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+class ContainerBackendError(RuntimeError):
+    ROBOT_SUPPRESS_NAME = True
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container of the platform instance.
+
+    ``session_id`` is ``None`` for warm-pool containers not yet assigned to a session.
+    ``pid`` is the process id on the embedded platform (``None`` where there is no such thing).
+    """
+
+    container_id: str
+    session_id: str | None
+    task_id: str | None
+    pid: int | None
+    started_at: float
+    description: str = ""
+
+
+class ContainerBackend(ABC):
+    """What the container keywords need from a runtime. Implementations must be read-only except ``kill``."""
+
+    name = "abstract"
+
+    @abstractmethod
+    def list_containers(self) -> list[Container]:
+        """Every live container of this platform instance, warm-pool ones included."""
+
+    @abstractmethod
+    def kill(self, container: Container, sig: signal.Signals) -> None:
+        """Send ``sig`` to ``container``; raise ``ContainerBackendError`` when it is not the same container."""
+
+    @abstractmethod
+    def is_alive(self, container: Container) -> bool:
+        """Whether this exact container (not a successor with a reused id) still runs."""
+
+    def containers_of(self, session_id: str) -> list[Container]:
+        """The live containers assigned to ``session_id``."""
+        return [c for c in self.list_containers() if c.session_id == session_id]

@@ -1,0 +1,127 @@
+"""A small HTTP client for the platform API: keep-alive, JSON errors made readable, timings recorded."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+
+@dataclass
+class ApiResponse:
+    """One answer of the platform, with what a failure message needs."""
+
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    seconds: float
+    body: Any = field(default=None)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def error_code(self) -> str | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
+
+    @property
+    def retry_after(self) -> str | None:
+        return self.headers.get("Retry-After")
+
+    def describe(self) -> str:
+        """``POST /sessions -> 503 store_unavailable: DynamoDB unreachable (Retry-After: 2)``."""
+        detail = ""
+        if isinstance(self.body, dict) and ("error" in self.body or "message" in self.body):
+            detail = f" {self.body.get('error', '')}: {self.body.get('message', '')}".rstrip(": ")
+        elif self.content:
+            detail = f" {self.text[:300]!r}"
+        retry = f" (Retry-After: {self.retry_after})" if self.retry_after else ""
+        return f"{self.method} {self.path} -> {self.status}{detail}{retry}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "body": self.body if self.body is not None else self.text,
+            "error": self.error_code,
+            "retryAfter": self.retry_after,
+            "headers": dict(self.headers),
+            "seconds": self.seconds,
+        }
+
+
+class PlatformApiClient:
+    """HTTP client of the session API; the base URL is looked up per request (the platform may move)."""
+
+    def __init__(self, base_url: Callable[[], str] | str, timeout: Callable[[], float] | float = 5.0):
+        self._base_url = base_url if callable(base_url) else (lambda: base_url)
+        self._timeout = timeout if callable(timeout) else (lambda: timeout)
+        self._local = threading.local()
+
+    @property
+    def timeout(self) -> float:
+        return float(self._timeout())
+
+    @property
+    def http(self) -> requests.Session:
+        """One keep-alive ``requests.Session`` per thread (Session objects are not thread-safe)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["Accept"] = "application/json"
+            self._local.session = session
+        return session
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base_url()).rstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        json_body: Any = None,
+        data: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ApiResponse:
+        url = self.base_url + path
+        started = time.perf_counter()
+        response = self.http.request(
+            method,
+            url,
+            json=json_body,
+            data=data,
+            timeout=self.timeout if timeout is None else timeout,
+        )
+        seconds = time.perf_counter() - started
+        content = response.content
+        body = None
+        if "json" in response.headers.get("Content-Type", "") and content:
+            try:
+                body = json.loads(content)
+            except ValueError:
+                body = None
+        return ApiResponse(method, path, response.status_code, dict(response.headers), content, seconds, body)
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    # Paths of the API (docs/openapi.yaml).
+    @staticmethod
+    def session_path(session_id: str) -> str:
+        return f"/sessions/{quote(session_id, safe='')}"
+
+    @classmethod
+    def file_path(cls, session_id: str, path: str) -> str:
+        return f"{cls.session_path(session_id)}/files/{quote(path, safe='/')}"

@@ -1,0 +1,231 @@
+"""Stopwatches, metric records and SLA assertions.
+
+Metrics go as JSON lines to ``<METRICS_DIR>/<pid>.jsonl`` (one file per process, so pabot workers never
+interleave writes); a report step aggregates them later. Percentiles use HdrHistogram at three significant
+digits, which rounds up to the bucket's highest value, so SLA checks err on the strict side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+from robot.api.deco import keyword
+from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
+
+from .base import LibraryComponent
+from .profile import format_seconds, to_seconds
+
+# Values are scaled to integers for HdrHistogram: one millionth of the unit (microseconds for seconds).
+_SCALE = 1_000_000
+
+
+def compute_percentile(values: Iterable[float], pct: float) -> float:
+    """The ``pct`` percentile of ``values`` (0 < pct <= 100) via HdrHistogram, in the values' unit."""
+    numbers = [_number(v) for v in values]
+    if not numbers:
+        raise ValueError("Cannot take a percentile of no values.")
+    if not 0 < pct <= 100:
+        raise ValueError(f"Percentile must be in (0, 100], got {pct}.")
+    if any(v < 0 for v in numbers):
+        raise ValueError("Durations and sizes cannot be negative.")
+    highest = max(2, math.ceil(max(numbers) * _SCALE) + 1)
+    histogram = HdrHistogram(1, highest, 3)
+    for value in numbers:
+        histogram.record_value(round(value * _SCALE))
+    return histogram.get_value_at_percentile(pct) / _SCALE
+
+
+def compute_mean(values: Iterable[float]) -> float:
+    numbers = [_number(v) for v in values]
+    if not numbers:
+        raise ValueError("Cannot take the mean of no values.")
+    return sum(numbers) / len(numbers)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool):
+        raise ValueError(f"Expected a number, got {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Expected a number, got {value!r}.") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"Expected a finite number, got {value!r}.")
+    return number
+
+
+def below_message(what: str, measured: float, allowed: float, unit: str = "s") -> str | None:
+    """The failure message when ``measured`` is not below ``allowed``, else ``None``."""
+    if measured < allowed:
+        return None
+    if unit == "s":
+        return f"{what} was {format_seconds(measured)}, allowed is below {format_seconds(allowed)}."
+    return f"{what} was {measured:g} {unit}, allowed is below {allowed:g} {unit}."
+
+
+class MetricsKeywords(LibraryComponent):
+    """Timing, metric recording and SLA checks."""
+
+    def __init__(self, library):
+        super().__init__(library)
+        self._stopwatches: dict[str, float] = {}
+        self._samples: dict[str, list[float]] = {}
+        self._write_lock = threading.Lock()
+
+    @property
+    def metrics_file(self) -> Path:
+        directory = self.profile.text("METRICS_DIR", "")
+        if not directory:
+            try:
+                directory = str(Path(BuiltIn().get_variable_value("${OUTPUT DIR}")) / "metrics")
+            except RobotNotRunningError:
+                directory = "results/metrics"
+        return Path(directory) / f"{os.getpid()}.jsonl"
+
+    # ------------------------------------------------------------------ stopwatches
+    @keyword(tags=["metrics"])
+    def start_stopwatch(self, name: str = "default") -> None:
+        """Starts (or restarts) the stopwatch ``name``.
+
+        Example:
+        | Start Stopwatch | create |
+        | Create Session
+        | ${seconds} = | Stop Stopwatch | create |
+        """
+        self._stopwatches[name] = time.perf_counter()
+
+    @keyword(tags=["metrics"])
+    def stop_stopwatch(self, name: str = "default") -> float:
+        """Stops the stopwatch ``name`` and returns the elapsed seconds; fails when it was never started."""
+        try:
+            started = self._stopwatches.pop(name)
+        except KeyError:
+            raise ValueError(f"Stopwatch '{name}' was not started. Use 'Start Stopwatch    {name}' first.") from None
+        seconds = time.perf_counter() - started
+        self.info(f"Stopwatch '{name}': {format_seconds(seconds)}")
+        return seconds
+
+    # ------------------------------------------------------------------ recording
+    @keyword(tags=["metrics"])
+    def record_metric(self, name: str, value: float, unit: str = "s", **tags: str) -> dict:
+        """Appends a metric to ``<METRICS_DIR>/<pid>.jsonl`` and keeps it for `Percentile Of`.
+
+        ``tags`` are free ``key=value`` pairs that help the report group metrics. Each line also carries the
+        profile, suite, test and time. Returns the written record.
+
+        Example:
+        | Record Metric | recovery_time | ${seconds} | unit=s | signal=SIGKILL |
+        """
+        if not name or not name.strip():
+            raise ValueError("Metric name must not be empty.")
+        number = _number(value)
+        record = {
+            "ts": time.time(),
+            "name": name,
+            "value": number,
+            "unit": unit,
+            "tags": {str(k): str(v) for k, v in tags.items()},
+            "profile": self.profile.text("PROFILE", "unknown"),
+            "run": self.context.run_id,
+            "suite": self.context.current_suite,
+            "test": self.context.current_test,
+            "pid": os.getpid(),
+        }
+        path = self.metrics_file
+        with self._write_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._samples.setdefault(name, []).append(number)
+        self.info(f"Metric {name} = {number:g} {unit} {record['tags'] or ''}".rstrip())
+        return record
+
+    @keyword(tags=["metrics"])
+    def get_recorded_values(self, name: str) -> list[float]:
+        """Returns the values recorded under ``name`` by this process so far."""
+        return list(self._samples.get(name, []))
+
+    def _values(self, values: list | str) -> list[float]:
+        if isinstance(values, str):
+            if values not in self._samples:
+                known = ", ".join(sorted(self._samples)) or "none"
+                raise ValueError(f"No metric named '{values}' was recorded in this run. Known metrics: {known}.")
+            return self._samples[values]
+        return [_number(v) for v in values]
+
+    # ------------------------------------------------------------------ statistics
+    @keyword(tags=["metrics"])
+    def percentile_of(self, values: list | str, percentile: float) -> float:
+        """Returns the ``percentile`` (e.g. 95, 99) of ``values``: a list of numbers or a recorded metric name.
+
+        Example:
+        | ${p95} = | Percentile Of | ${durations} | 95 |
+        | ${p99} = | Percentile Of | cold_start | 99 |
+        """
+        return compute_percentile(self._values(values), _number(percentile))
+
+    @keyword(tags=["metrics"])
+    def mean_of(self, values: list | str) -> float:
+        """Returns the arithmetic mean of ``values`` (a list or a recorded metric name)."""
+        return compute_mean(self._values(values))
+
+    # ------------------------------------------------------------------ SLA assertions
+    @keyword(tags=["metrics", "assertion", "sla"])
+    def duration_should_be_below(self, measured: float | timedelta, allowed: timedelta, name: str = "Duration") -> None:
+        """Fails unless ``measured`` is below ``allowed``; the message says measured versus allowed.
+
+        ``measured`` is seconds (as returned by the wait keywords) or a time string; ``allowed`` a time
+        such as ``10 s`` or ``500 ms``, normally a profile SLA variable.
+
+        Example:
+        | Duration Should Be Below | ${recovery} | ${SLA_RECOVERY_MAX} | name=Recovery time |
+        """
+        measured_s = to_seconds(measured, what="measured duration")
+        message = below_message(name, measured_s, allowed.total_seconds())
+        if message:
+            raise AssertionError(message)
+        self.info(f"{name} {format_seconds(measured_s)} is below {format_seconds(allowed.total_seconds())}.")
+
+    @keyword(tags=["metrics", "assertion", "sla"])
+    def percentile_should_be_below(
+        self, values: list | str, percentile: float, allowed: timedelta, name: str | None = None
+    ) -> float:
+        """Fails unless the ``percentile`` of ``values`` (seconds) is below ``allowed``; returns it.
+
+        Example:
+        | Percentile Should Be Below | cold_start | 99 | ${SLA_COLD_START_P99} |
+        """
+        numbers = self._values(values)
+        pct = _number(percentile)
+        measured = compute_percentile(numbers, pct)
+        label = name or (f"p{pct:g} of {values}" if isinstance(values, str) else f"p{pct:g}")
+        message = below_message(f"{label} over {len(numbers)} samples", measured, allowed.total_seconds())
+        if message:
+            raise AssertionError(message)
+        self.info(
+            f"{label} {format_seconds(measured)} is below {format_seconds(allowed.total_seconds())} "
+            f"({len(numbers)} samples)."
+        )
+        return measured
+
+    @keyword(tags=["metrics", "assertion", "sla"])
+    def mean_should_be_below(self, values: list | str, allowed: timedelta, name: str | None = None) -> float:
+        """Fails unless the mean of ``values`` (seconds) is below ``allowed``; returns the mean."""
+        numbers = self._values(values)
+        measured = compute_mean(numbers)
+        label = name or (f"mean of {values}" if isinstance(values, str) else "mean")
+        message = below_message(f"{label} over {len(numbers)} samples", measured, allowed.total_seconds())
+        if message:
+            raise AssertionError(message)
+        return measured

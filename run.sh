@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The single entry point of the acceptance suite.
+#
+#   ./run.sh suite [--profile local|aws]   run every suite with pabot (2 processes) on the chosen profile
+#   ./run.sh test                          lint, format check, unit tests, libdoc, dry run, then the suites
+#
+# Both create .venv when it is missing and install requirements.txt into it; the install is skipped while
+# requirements.txt is unchanged (a stamp file in .venv holds its hash). Results go to results/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+RESULTS="$ROOT/results"
+
+usage() {
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+}
+
+log() {
+    printf '\n==> %s\n' "$*"
+}
+
+setup_venv() {
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        local python
+        python="$(command -v python3.11 || command -v python3 || true)"
+        if [[ -z "$python" ]]; then
+            echo "run.sh: Python 3.11 or newer is needed (python3.11 or python3 on PATH)" >&2
+            exit 2
+        fi
+        if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "run.sh: $python is $("$python" --version 2>&1); Python 3.11 or newer is needed" >&2
+            exit 2
+        fi
+        log "Creating .venv with $python"
+        "$python" -m venv "$VENV"
+    fi
+    local wanted stamp="$VENV/.requirements.sha256"
+    wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
+        log "Installing requirements.txt into .venv"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r requirements.txt
+        echo "$wanted" >"$stamp"
+    fi
+    export PATH="$VENV/bin:$PATH"
+    # One id for the whole run, shared by every pabot worker: it goes into generated user ids and metrics.
+    PLATFORM_SUITE_RUN_ID="${PLATFORM_SUITE_RUN_ID:-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}"
+    export PLATFORM_SUITE_RUN_ID
+}
+
+run_suites() {
+    local profile="$1"
+    local variables="resources/profiles/$profile.py"
+    if [[ ! -f "$variables" ]]; then
+        echo "run.sh: unknown profile '$profile' (no $variables)" >&2
+        exit 2
+    fi
+    log "Running the suites on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
+    rm -rf "$RESULTS/metrics" "$RESULTS/pabot_results"
+    pabot --processes 2 --pythonpath libraries --variablefile "$variables" \
+        --outputdir results --xunit xunit.xml suites
+}
+
+cmd_suite() {
+    local profile="local"
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --profile) profile="${2:?--profile needs a name: local or aws}"; shift 2 ;;
+            --profile=*) profile="${1#--profile=}"; shift ;;
+            *) usage ;;
+        esac
+    done
+    setup_venv
+    run_suites "$profile"
+}
+
+cmd_test() {
+    [[ $# -eq 0 ]] || usage
+    setup_venv
+    local failed=() passed=0
+    step() {
+        local name="$1"
+        shift
+        log "$name"
+        if "$@"; then
+            passed=$((passed + 1))
+        else
+            failed+=("$name")
+        fi
+    }
+    step "ruff check" ruff check .
+    step "ruff format --check" ruff format --check .
+    step "robocop check" robocop check
+    step "robocop format --check" robocop format --check
+    step "pytest" python -m pytest
+    step "libdoc PlatformLibrary" python -m robot.libdoc --pythonpath libraries PlatformLibrary \
+        "$RESULTS/docs/PlatformLibrary.html"
+    step "robot --dryrun" robot --dryrun --pythonpath libraries --variablefile resources/profiles/local.py \
+        --outputdir "$RESULTS/dryrun" --log NONE --report NONE suites
+    step "suites (pabot, local profile)" run_suites local
+    log "Summary"
+    if [[ ${#failed[@]} -gt 0 ]]; then
+        printf 'failed: %s\n' "${failed[@]}"
+    fi
+    echo "Steps: $passed passed, ${#failed[@]} failed"
+    [[ ${#failed[@]} -eq 0 ]]
+}
+
+case "${1:-}" in
+    suite) shift; cmd_suite "$@" ;;
+    test) shift; cmd_test "$@" ;;
+    *) usage ;;
+esac

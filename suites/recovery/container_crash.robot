@@ -1,0 +1,60 @@
+*** Settings ***
+Documentation     A session's container dies. The platform must start a new container for the same session,
+...               count the restart in the API and in DynamoDB, say why the old one stopped, and keep the
+...               user's workspace, all within the recovery bound of the profile.
+
+Resource          ../../resources/platform.resource
+
+Suite Setup       Ensure Platform Is Running
+Suite Teardown    Stop Embedded Platform If Started By Suite
+Test Setup        Begin Test Sharing The Platform
+Test Teardown     Clean Up The Test
+
+Test Tags         recovery    container-crash
+
+
+*** Variables ***
+${MANIFEST_PATH}    project/package.json
+${MANIFEST}         {"name": "demo-app", "version": "1.0.0", "private": true}
+
+
+*** Test Cases ***
+Container Killed With SIGKILL Is Restarted With The Workspace Intact
+    [Documentation]    Expected: after SIGKILL a new container (new pid) serves the same session, restartCount
+    ...    is 1 in the API and in the DynamoDB record, lastFailureReason names SIGKILL, the session still
+    ...    exists, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
+    [Tags]    sigkill
+    GROUP    Given a running session with a project file
+        Given A Running Session
+        And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
+    END
+    GROUP    When its container is killed
+        When The Session Container Is Killed With SIGKILL
+    END
+    GROUP    Then the platform restarts it and nothing is lost
+        Then The Platform Restarts The Container Within The Recovery Bound
+        And The Restart Count Is 1 In The API And In DynamoDB
+        And The Last Failure Reason Mentions "SIGKILL"
+        And The Session Still Exists
+        And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
+    END
+
+Container Stopped With SIGTERM Is Restarted With The Workspace Intact
+    [Documentation]    Expected: a container that stops on SIGTERM (it exits cleanly, so the reason says it
+    ...    exited) is replaced by a new one for the same session, restartCount is 1 in the API and in the
+    ...    DynamoDB record, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
+    [Tags]    sigterm
+    GROUP    Given a running session with a project file
+        Given A Running Session
+        And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
+    END
+    GROUP    When its container is stopped
+        When The Session Container Is Killed With SIGTERM
+    END
+    GROUP    Then the platform restarts it and nothing is lost
+        Then The Platform Restarts The Container Within The Recovery Bound
+        And The Restart Count Is 1 In The API And In DynamoDB
+        And The Last Failure Reason Mentions "exited"
+        And The Session Still Exists
+        And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
+    END

@@ -1,0 +1,54 @@
+*** Settings ***
+Documentation     A session that goes away while its container is still starting must not leave that
+...               container behind: after the reaper has run, every container of the platform belongs to a
+...               live session. These tests have the platform to themselves: one of them cuts DynamoDB.
+
+Resource          ../../resources/platform.resource
+
+Suite Setup       Ensure Platform Is Running
+Suite Teardown    Stop Embedded Platform If Started By Suite
+Test Setup        Begin Test With The Platform To Itself
+Test Teardown     Clean Up The Test And Revert Faults
+
+Test Tags         recovery    orphan-cleanup
+
+
+*** Test Cases ***
+Session Deleted While Its Container Starts Leaves No Container
+    [Documentation]    Expected: a session deleted while STARTING is gone from the API, its container stops,
+    ...    and after a reaper pass no orphaned container remains.
+    [Tags]    delete-during-start
+    GROUP    Given a session whose container is starting
+        Given A New Session Is Caught While Its Container Starts
+    END
+    GROUP    When the session is deleted and the reaper runs
+        When The Session Is Deleted
+        And The Reaper Runs
+    END
+    GROUP    Then no container outlives the session
+        Then Session Should Not Exist    ${SESSION}
+        And The Session Has No Container Left
+        And No Orphaned Container Remains
+    END
+
+Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
+    [Documentation]    Expected: when the platform loses DynamoDB while a session's container starts, the
+    ...    create is abandoned or completed, never half-kept: once DynamoDB is back and the reaper has run,
+    ...    the session is RUNNING with exactly one container or not live with none, and no container of the
+    ...    platform is without a live session. During the outage the API answers 503 store_unavailable with
+    ...    Retry-After at once. The DynamoDB hop is always restored in the teardown.
+    [Tags]    store-outage    fault-injection
+    GROUP    Given a session whose container is starting
+        Given A New Session Is Caught While Its Container Starts
+    END
+    GROUP    When DynamoDB disappears half-way through the create and comes back
+        When DynamoDB Becomes Unreachable For The Platform
+        Then The API Answers A Session Lookup With A Clean Store Error
+        When DynamoDB Comes Back Once The Platform Has Given Up On The Start
+        And The Reaper Runs
+    END
+    GROUP    Then no container is left without a live session
+        Then The Session Settles Without A Stray Container
+        And The Reaper Runs
+        And No Orphaned Container Remains
+    END
