@@ -7,6 +7,8 @@ from pathlib import Path
 from robotlibcore import DynamicCore
 
 from .access import PlatformAccessKeywords
+from .aws import AwsKeywords
+from .chaos import ChaosKeywords
 from .consistency import ConsistencyKeywords
 from .containers import ContainerKeywords
 from .context import RunContext
@@ -14,9 +16,11 @@ from .embedded import PROJECT_ROOT, EmbeddedPlatformKeywords
 from .endpoints import Endpoints
 from .faults import FaultProxyKeywords
 from .http_client import PlatformApiClient
+from .load import LoadKeywords
 from .metrics import MetricsKeywords
 from .platform_api import PlatformApiKeywords
 from .profile import Profile
+from .report import ReportKeywords
 from .session_store import SessionStoreKeywords
 from .tracking import SessionTracker
 
@@ -100,6 +104,10 @@ class PlatformLibrary(DynamicCore):
             MetricsKeywords(self),
             FaultProxyKeywords(self),
             PlatformAccessKeywords(self),
+            ChaosKeywords(self),
+            LoadKeywords(self),
+            ReportKeywords(self),
+            AwsKeywords(self),
             self.context,
         ]
         super().__init__(components)
