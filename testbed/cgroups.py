@@ -50,9 +50,10 @@ class Limits:
                 mem, cpu = self._dirs(name)
                 mem.mkdir(parents=True, exist_ok=True)
                 cpu.mkdir(parents=True, exist_ok=True)
-                (mem / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
-                with contextlib.suppress(OSError):  # no swap accounting on some kernels
-                    (mem / "memory.memsw.limit_in_bytes").write_text(str(self.memory_bytes))
+                if self.memory_bytes > 0:
+                    (mem / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+                    with contextlib.suppress(OSError):  # no swap accounting on some kernels
+                        (mem / "memory.memsw.limit_in_bytes").write_text(str(self.memory_bytes))
                 period = int((cpu / "cpu.cfs_period_us").read_text())
                 (cpu / "cpu.cfs_quota_us").write_text(str(int(period * self.cpu_cores)))
                 (mem / "cgroup.procs").write_text(str(pid))
@@ -66,13 +67,16 @@ class Limits:
                     with contextlib.suppress(OSError):
                         (level / "cgroup.subtree_control").write_text("+memory +cpu")
                 group.mkdir(exist_ok=True)
-                (group / "memory.max").write_text(str(self.memory_bytes))
+                if self.memory_bytes > 0:
+                    (group / "memory.max").write_text(str(self.memory_bytes))
                 (group / "cpu.max").write_text(f"{int(100000 * self.cpu_cores)} 100000")
                 (group / "cgroup.procs").write_text(str(pid))
                 return self.mode
         except OSError:
             pass
         with contextlib.suppress(psutil.Error):
+            if self.memory_bytes <= 0:
+                return "none"
             cap = self.memory_bytes * 4  # address space, not resident memory: threads reserve stacks
             psutil.Process(pid).rlimit(psutil.RLIMIT_AS, (cap, cap))
         return "rlimit"

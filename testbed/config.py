@@ -25,6 +25,9 @@ DEFECTS: dict[str, str] = {
     "no-idle-shutdown": "Idle sessions are never shut down.",
     "lost-update": "State transitions are blind writes instead of conditional writes.",
     "no-circuit-breaker": "During a DynamoDB outage every call waits out its timeouts and retries: no fail-fast.",
+    "health-lies": "GET /health answers ok even while the session store is unreachable.",
+    "no-memory-limit": "Containers run without a memory limit, so memory pressure never stops them.",
+    "no-scale-out": "The autoscaler never adds capacity, however many sessions wait.",
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
 }

@@ -108,7 +108,8 @@ class Runtime:
         self.unsettled: set[str] = set()  # sessions whose last store write failed after the container started
         self.capacity = settings.min_capacity
         self.activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
-        self.limits = Limits(instance, settings.container_memory_limit, settings.container_cpu_quota)
+        memory = 0 if settings.has("no-memory-limit") else settings.container_memory_limit
+        self.limits = Limits(instance, memory, settings.container_cpu_quota)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="start")
         self.stopped = threading.Event()
         self.agent_log = open(state_dir / "agents.log", "ab")  # noqa: SIM115 - lives as long as the runtime
@@ -537,7 +538,7 @@ class Runtime:
             with self.wake:
                 desired = len(self.wanted)
                 s = self.settings
-                if desired > self.capacity and self.capacity < s.max_capacity:
+                if desired > self.capacity and self.capacity < s.max_capacity and not s.has("no-scale-out"):
                     self._surplus_since = None
                     self._demand_since = self._demand_since or now
                     if now - self._demand_since >= s.scale_out_delay:

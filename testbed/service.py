@@ -117,7 +117,7 @@ class SessionService:
                 ok = False
             self._store_health = (time.monotonic(), ok)
         breaker = self.store.breaker.state() if self.store.breaker else "none"
-        if ok:
+        if ok or self.settings.has("health-lies"):
             return 200, {"status": "ok", "store": "ok", "storeCircuit": breaker}
         return 503, {"status": "degraded", "store": "unavailable", "storeCircuit": breaker}
 
@@ -296,6 +296,8 @@ class SessionService:
                 continue
             act("stop-orphan-container", sessionId=sid, taskId=task, pid=proc.pid, reason=reason)
             if not disabled:
+                if sid != "-" and (record is None or record.get("status") not in LIVE_STATES):
+                    self.runtime.stop(sid)  # the runtime must not restart what the reaper removes
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
         for sid in list(self.runtime.unsettled):  # creates that failed half-way while the store was away

@@ -205,3 +205,27 @@ def test_no_circuit_breaker(platform_factory: Factory) -> None:
             assert time.monotonic() - began > 1.0, "without a breaker every call waits out its timeouts"
     finally:
         proxies.remove_toxic("dynamodb", "outage")
+
+
+def test_health_lies(platform_factory: Factory) -> None:
+    platform = platform_factory("health-lies")
+    ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"]).update_proxy("dynamodb", enabled=False)
+    assert stays(lambda: platform.call("GET", "/health").status_code == 200, 1.5)
+
+
+def test_no_memory_limit(platform_factory: Factory) -> None:
+    from tests.test_platform import memory_cgroup_of
+
+    platform = platform_factory("no-memory-limit")
+    if platform.endpoints["CONTAINER_LIMITS"] != "cgroup-v1":
+        pytest.skip("needs cgroup v1")
+    sid = running_session(platform)
+    cgroup = memory_cgroup_of(platform.container(sid).pid)
+    assert cgroup is not None and int((cgroup / "memory.limit_in_bytes").read_text()) > 2**40
+
+
+def test_no_scale_out(platform_factory: Factory) -> None:
+    platform = platform_factory("no-scale-out", min_capacity=2, max_capacity=6, scale_out_delay=0.2, warm_pool_size=0)
+    for i in range(4):
+        platform.create(f"u{i}")
+    assert stays(lambda: platform.call("GET", "/capacity").json()["capacity"] == 2, 1.5)

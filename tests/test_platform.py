@@ -288,3 +288,55 @@ def test_circuit_breaker_fails_fast_during_store_outage_and_closes_after(platfor
         what="the circuit to close after recovery",
     )
     assert platform.call("GET", "/health").json()["storeCircuit"] == "closed"
+
+
+def memory_cgroup_of(pid: int) -> Path | None:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    return None
+
+
+HOG = """
+import sys, time
+with open(sys.argv[1] + '/cgroup.procs', 'w') as procs:
+    procs.write('0')
+chunks = []
+for _ in range(80):
+    chunks.append(bytearray(8 * 1024 * 1024))
+    time.sleep(0.005)
+time.sleep(30)
+"""
+
+
+def test_memory_pressure_kills_the_container_and_the_platform_restarts_it(platform: Platform) -> None:
+    if platform.endpoints["CONTAINER_LIMITS"] != "cgroup-v1":
+        pytest.skip(f"needs writable cgroup v1 memory limits, have {platform.endpoints['CONTAINER_LIMITS']}")
+    sid = platform.create()["sessionId"]
+    platform.wait_status(sid, "RUNNING")
+    agent = platform.container(sid)
+    cgroup = memory_cgroup_of(agent.pid)
+    assert cgroup is not None and int((cgroup / "memory.limit_in_bytes").read_text()) == 256 * 1024 * 1024
+    # Lowering the hog's OOM score needs CAP_SYS_RESOURCE; raising the container's never does.
+    Path(f"/proc/{agent.pid}/oom_score_adj").write_text("1000")
+    hog = subprocess.Popen([sys.executable, "-c", HOG, str(cgroup)])
+    try:
+        body = platform.wait_status(sid, "RUNNING", timeout=20, restartCount=1)
+        assert body["lastFailureReason"].startswith("OOMKilled")
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def test_health_reports_a_store_outage(platform: Platform) -> None:
+    import requests
+
+    hop = f"{platform.endpoints['FAULT_PROXY_URL']}/proxies/dynamodb"
+    requests.post(hop, json={"enabled": False}, timeout=5)
+    try:
+        response = wait_for(lambda: (r := platform.call("GET", "/health")).status_code == 503 and [r], what="503")
+        assert response[0].json()["store"] == "unavailable"
+    finally:
+        requests.post(hop, json={"enabled": True}, timeout=5)
+    wait_for(lambda: platform.call("GET", "/health").status_code == 200, what="health to recover")
