@@ -96,3 +96,39 @@ class ConsistencyKeywords(LibraryComponent):
                     f"Views of session {session_id} disagree:\n" + "\n".join(f"- {p}" for p in problems)
                 )
             time.sleep(self.profile.seconds("POLL_INTERVAL"))
+
+    @keyword(tags=["consistency", "assertion"])
+    def recovery_time_should_agree_with_platform_record(
+        self, session: SessionRef, measured: float, tolerance: timedelta | None = None
+    ) -> float:
+        """Fails unless the recovery time the suite measured agrees with the platform's own record.
+
+        The platform records ``lastRecoveryMs`` on the session: from detecting the crash to the replacement
+        answering ready. The suite measures from the kill to seeing the session ``RUNNING`` again, so its figure
+        is a little longer (detection and polling). They must agree within ``tolerance``
+        (default ``${RECOVERY_TIME_TOLERANCE}``). Returns the difference in seconds.
+
+        Example:
+        | ${seconds} = | Wait Until Container Restarted | ${session} |
+        | Recovery Time Should Agree With Platform Record | ${session} | ${seconds} |
+        """
+        session_id = self.session_id_of(session)
+        allowed = (
+            tolerance.total_seconds() if tolerance is not None else self.profile.seconds("RECOVERY_TIME_TOLERANCE")
+        )
+        recorded_ms = self.library.api_keywords.get_session(session_id).get("lastRecoveryMs")
+        if recorded_ms is None:
+            raise AssertionError(f"Session {session_id} has no lastRecoveryMs: the platform recorded no recovery.")
+        difference = float(measured) - float(recorded_ms) / 1000
+        self.info(
+            f"Recovery of {session_id}: suite measured {format_seconds(float(measured))}, platform recorded "
+            f"{format_seconds(float(recorded_ms) / 1000)}; difference {format_seconds(abs(difference))} "
+            f"(allowed {format_seconds(allowed)})."
+        )
+        if abs(difference) > allowed:
+            raise AssertionError(
+                f"Recovery time of {session_id}: the suite measured {format_seconds(float(measured))} but the "
+                f"platform recorded {format_seconds(float(recorded_ms) / 1000)}; they differ by "
+                f"{format_seconds(abs(difference))}, more than the allowed {format_seconds(allowed)}."
+            )
+        return difference
