@@ -10,7 +10,7 @@ Suite Teardown    Stop Embedded Platform If Started By Suite
 Test Setup        Begin Test Sharing The Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         recovery    container-crash
+Test Tags         recovery    container-crash    catches-no-restart    catches-workspace-lost-on-restart
 
 
 *** Variables ***
@@ -23,7 +23,7 @@ Container Killed With SIGKILL Is Restarted With The Workspace Intact
     [Documentation]    Expected: after SIGKILL a new container (new pid) serves the same session, restartCount
     ...    is 1 in the API and in the DynamoDB record, lastFailureReason names SIGKILL, the session still
     ...    exists, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
-    [Tags]    sigkill
+    [Tags]    sigkill    catches-stale-status
     GROUP    Given a running session with a project file
         Given A Running Session
         And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"

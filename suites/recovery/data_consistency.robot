@@ -11,7 +11,7 @@ Suite Teardown    Stop Embedded Platform If Started By Suite
 Test Setup        Begin Test Sharing The Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         recovery    data-consistency
+Test Tags         recovery    data-consistency    catches-double-start
 
 
 *** Test Cases ***
@@ -19,7 +19,7 @@ Views Agree After A Running Container Crashes
     [Documentation]    Expected: after SIGKILL and recovery, API and DynamoDB agree on status RUNNING,
     ...    restartCount 1, taskId and workspace; exactly one container runs the session's task; the files
     ...    the API lists are the files on the workspace volume.
-    [Tags]    crash
+    [Tags]    crash    catches-stale-status
     GROUP    Given a running session with a file
         Given A Running Session
         And The Workspace Has File "notes/today.txt" Containing "remember the milk"

@@ -1,0 +1,224 @@
+"""Efficacy of the suite: does it catch the defects it claims to, and only those?
+
+``python -m efficacy matrix [--fast] [--defect NAME ...]``
+    Runs every ``catches-*`` scenario on the clean platform (any failure is a false alarm), then, per defect of
+    ``efficacy/catalogue.toml``, the scenarios tagged ``catches-<defect>`` on platforms started with that defect
+    (at least one must fail). Prints the matrix; exits 1 on any miss, false alarm or unmapped defect.
+``python -m efficacy flake [--runs N]``
+    Runs the whole suite N times on the clean platform and lists every test that did not pass every time, with
+    its failure messages. Exits 1 when a test is flaky.
+
+Results go to ``results/efficacy/`` (``matrix.json``, ``flake.json`` and each run's Robot Framework output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robot.api import ExecutionResult, ResultVisitor, TestSuiteBuilder
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "efficacy"
+SUITES = ROOT / "suites"
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+@dataclass
+class RunResult:
+    statuses: dict[str, str] = field(default_factory=dict)  # test longname -> PASS/FAIL/SKIP
+    messages: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Collect(ResultVisitor):
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+
+    def visit_test(self, test) -> None:  # noqa: ANN001 - robot's model type
+        self.result.statuses[test.longname] = test.status
+        if test.status == "FAIL":
+            self.result.messages[test.longname] = test.message.splitlines()[0][:300] if test.message else ""
+
+
+def load_catalogue() -> dict[str, dict[str, object]]:
+    with (ROOT / "efficacy" / "catalogue.toml").open("rb") as handle:
+        return tomllib.load(handle)["defects"]
+
+
+def mapped_tests() -> dict[str, list[str]]:
+    """Defect name -> names of the tests tagged ``catches-<defect>``."""
+    suite = TestSuiteBuilder(included_extensions=("robot",)).build(str(SUITES))
+    mapping: dict[str, list[str]] = {}
+
+    def walk(node) -> None:  # noqa: ANN001
+        for test in node.tests:
+            for tag in test.tags:
+                if tag.startswith("catches-"):
+                    mapping.setdefault(tag.removeprefix("catches-"), []).append(test.longname)
+        for child in node.suites:
+            walk(child)
+
+    walk(suite)
+    return mapping
+
+
+def run_robot(name: str, include: str | None, defects: str = "", processes: int = 2) -> RunResult:
+    """Run the tagged scenarios with pabot on platforms of their own (state under results/efficacy/<name>)."""
+    outdir = OUT / name
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "TESTBED_DEFECTS": defects,
+        "TESTBED_STATE": str(outdir / "testbed"),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        str(BIN / "pabot"),
+        "--processes",
+        str(processes),
+        "--pythonpath",
+        "libraries",
+        "--variablefile",
+        "resources/profiles/local.py",
+        "--outputdir",
+        str(outdir),
+        *(["--include", include] if include else []),
+        "--console",
+        "none",
+        str(SUITES),
+    ]
+    began = time.monotonic()
+    subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+    # A run may leave its shared platform up when a teardown failed: stop it, it must not outlive the run.
+    subprocess.run(
+        [PYTHON, "-m", "testbed", "down", "--state", str(outdir / "testbed")],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    result = RunResult(seconds=time.monotonic() - began)
+    output = outdir / "output.xml"
+    if output.exists():
+        ExecutionResult(str(output)).visit(_Collect(result))
+    return result
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    names = args.defect or [n for n, d in catalogue.items() if d.get("fast") or not args.fast]
+    unknown = sorted(set(names) - set(catalogue))
+    if unknown:
+        print(f"efficacy: not in the catalogue: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    mapping = mapped_tests()
+    problems: list[str] = []
+    rows: list[dict[str, object]] = []
+    print(
+        f"Running the catches-* scenarios on the clean platform{' (fast subset)' if args.fast else ''} ...", flush=True
+    )
+    includes = "OR".join(f"catches-{n}" for n in names)
+    clean = run_robot("clean", includes)
+    false_alarms = {t: clean.messages.get(t, "") for t, s in clean.statuses.items() if s == "FAIL"}
+    for test, message in false_alarms.items():
+        problems.append(f"false alarm on the clean platform: {test}: {message}")
+    for name in names:
+        tests = mapping.get(name, [])
+        if not tests:
+            rows.append({"defect": name, "area": catalogue[name]["area"], "verdict": "UNMAPPED", "tests": 0})
+            problems.append(f"{name}: no scenario is tagged catches-{name}")
+            continue
+        print(f"  {name}: {len(tests)} scenario(s) ...", flush=True)
+        result = run_robot(name, f"catches-{name}", defects=name)
+        failed = [t for t, s in result.statuses.items() if s == "FAIL"]
+        verdict = "caught" if failed else "MISSED"
+        if not result.statuses:
+            verdict = "NOT RUN"
+        if verdict != "caught":
+            problems.append(f"{name}: {verdict.lower()} by {', '.join(tests)}")
+        first = result.messages.get(failed[0], "") if failed else ""
+        rows.append(
+            {
+                "defect": name,
+                "area": catalogue[name]["area"],
+                "verdict": verdict,
+                "tests": len(tests),
+                "failed": len(failed),
+                "seconds": round(result.seconds, 1),
+                "first_failure": first,
+            }
+        )
+    print()
+    print(f"{'defect':28} {'area':38} {'verdict':8} {'failed/tests':>12}  first failure")
+    for row in rows:
+        ratio = f"{row.get('failed', 0)}/{row['tests']}"
+        print(
+            f"{row['defect']:28} {row['area']!s:38} {row['verdict']!s:8} {ratio:>12}  "
+            f"{str(row.get('first_failure', ''))[:90]}"
+        )
+    clean_total = len(clean.statuses)
+    print(
+        f"\nclean platform: {clean_total - len(false_alarms)} of {clean_total} catches-* scenarios passed, "
+        f"{len(false_alarms)} false alarm(s)"
+    )
+    caught = sum(1 for r in rows if r["verdict"] == "caught")
+    print(f"defects caught: {caught} of {len(rows)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "matrix.json").write_text(
+        json.dumps({"rows": rows, "false_alarms": false_alarms, "problems": problems}, indent=2)
+    )
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if problems else 0
+
+
+def cmd_flake(args: argparse.Namespace) -> int:
+    runs: list[RunResult] = []
+    for i in range(args.runs):
+        print(f"run {i + 1} of {args.runs} ...", flush=True)
+        runs.append(run_robot(f"flake-{i + 1}", None))
+        passed = sum(1 for s in runs[-1].statuses.values() if s == "PASS")
+        print(f"  {passed} of {len(runs[-1].statuses)} passed in {runs[-1].seconds:.0f} s", flush=True)
+    tests = sorted({t for r in runs for t in r.statuses})
+    flaky = {}
+    for test in tests:
+        outcomes = [r.statuses.get(test, "MISSING") for r in runs]
+        if any(o not in ("PASS", "SKIP") for o in outcomes):
+            flaky[test] = {"outcomes": outcomes, "messages": [r.messages[test] for r in runs if test in r.messages]}
+    (OUT / "flake.json").write_text(json.dumps({"runs": args.runs, "tests": len(tests), "flaky": flaky}, indent=2))
+    print(f"\n{len(tests)} tests, {args.runs} runs: {len(flaky)} did not pass every time")
+    for test, info in flaky.items():
+        print(f"- {test}: {' '.join(info['outcomes'])}")
+        for message in dict.fromkeys(info["messages"]):
+            print(f"    {message}")
+    return 1 if flaky or not tests else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m efficacy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    matrix = sub.add_parser("matrix", help="defect x caught/missed, plus false alarms on the clean platform")
+    matrix.add_argument("--fast", action="store_true", help="only the defects marked fast (the CI subset)")
+    matrix.add_argument("--defect", action="append", help="only this defect (repeatable)")
+    matrix.set_defaults(func=cmd_matrix)
+    flake = sub.add_parser("flake", help="run the whole suite N times and list tests that did not always pass")
+    flake.add_argument("--runs", type=int, default=5)
+    flake.set_defaults(func=cmd_flake)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
