@@ -44,7 +44,7 @@ class _Collect(ResultVisitor):
     def __init__(self, result: RunResult) -> None:
         self.result = result
 
-    def visit_test(self, test) -> None:  # noqa: ANN001 - robot's model type
+    def visit_test(self, test) -> None:
         self.result.statuses[test.longname] = test.status
         if test.status == "FAIL":
             self.result.messages[test.longname] = test.message.splitlines()[0][:300] if test.message else ""
@@ -60,7 +60,7 @@ def mapped_tests() -> dict[str, list[str]]:
     suite = TestSuiteBuilder(included_extensions=("robot",)).build(str(SUITES))
     mapping: dict[str, list[str]] = {}
 
-    def walk(node) -> None:  # noqa: ANN001
+    def walk(node) -> None:
         for test in node.tests:
             for tag in test.tags:
                 if tag.startswith("catches-"):
