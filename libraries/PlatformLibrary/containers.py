@@ -11,6 +11,7 @@ import requests
 from robot.api import logger
 from robot.api.deco import keyword
 
+from .aws_ecs import ecs_backend_settings
 from .backends import Container, ContainerBackend, ContainerBackendError, create_backend
 from .base import LibraryComponent
 from .platform_api import GONE_STATUSES, TERMINAL_STATUSES, SessionRef
@@ -36,7 +37,7 @@ def parse_signal(value: str | int) -> signal.Signals:
 
 
 class ContainerKeywords(LibraryComponent):
-    """Session containers behind the backend seam (processes on the embedded platform)."""
+    """Session containers behind the backend seam (processes on the embedded platform, ECS tasks on AWS)."""
 
     def __init__(self, library):
         super().__init__(library)
@@ -46,7 +47,11 @@ class ContainerKeywords(LibraryComponent):
     @property
     def backend(self) -> ContainerBackend:
         if self._backend is None:
-            self._backend = create_backend(self.profile.target, lambda: self.endpoint("PLATFORM_INSTANCE"))
+            self._backend = create_backend(
+                self.profile.target,
+                lambda: self.endpoint("PLATFORM_INSTANCE"),
+                lambda: ecs_backend_settings(self.library),
+            )
         return self._backend
 
     def _containers(self, session_id: str) -> list[Container]:

@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from robot.api.deco import keyword
 
+from .aws_session import clients_for
 from .base import LibraryComponent
 from .platform_api import SessionRef, assert_fields
 
@@ -34,7 +35,14 @@ def plain(value: Any) -> Any:
 class SessionStore:
     """Thin DynamoDB reader for the sessions table (consistent reads, key schema discovered once)."""
 
-    def __init__(self, table: str, region: str, endpoint_url: str | None = None, embedded: bool = False):
+    def __init__(
+        self,
+        table: str,
+        region: str,
+        endpoint_url: str | None = None,
+        embedded: bool = False,
+        session: boto3.Session | None = None,
+    ):
         if not table:
             raise ValueError("The sessions table name is empty.")
         kwargs: dict[str, Any] = {
@@ -46,7 +54,8 @@ class SessionStore:
         if embedded:
             kwargs.update(_EMBEDDED_CREDENTIALS)
         self.table = table
-        self.client = boto3.client("dynamodb", **kwargs)
+        # On AWS the library's shared session (its AWS_PROFILE and default credential chain); same code otherwise.
+        self.client = (session.client if session is not None else boto3.client)("dynamodb", **kwargs)
         self._key_name: str | None = None
         self._deserializer = TypeDeserializer()
 
@@ -86,9 +95,10 @@ class SessionStoreKeywords(LibraryComponent):
             if embedded
             else (self.library.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or None)
         )
-        key = (table, region, endpoint_url, embedded)
+        session = None if embedded else clients_for(self.library).session
+        key = (table, region, endpoint_url, embedded, session)
         if self._store is None or key != self._store_key:
-            self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded), key
+            self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded, session), key
         return self._store
 
     def _record(self, session_id: str) -> dict | None:

@@ -3,9 +3,10 @@
 Use it with ``./run.sh suite --profile aws`` (``--variablefile resources/profiles/aws.py``). It defines every
 name of ``local.py`` so that nothing of the local profile leaks through, plus the AWS endpoints and names.
 
-The endpoint and resource placeholders below (empty strings) are filled in by the AWS issue; until then
-keywords that need them fail with a message naming the missing variable. Container keywords need the ECS
-backend (``libraries/PlatformLibrary/backends/ecs.py``), which arrives with the same issue.
+Every name of the deployment is read from an environment variable of the same name, so CI and users point the
+profile at their deployment without editing it (``docs/aws.md`` lists them); an empty one makes the keywords
+that need it fail with a message naming it. Credentials never go here: boto3's default chain supplies them
+(environment, ``AWS_PROFILE``/SSO, or the role of the machine), and they are never logged.
 """
 
 import os
@@ -22,16 +23,60 @@ PLATFORM_UP_OPTIONS = []
 PLATFORM_START_TIMEOUT = "60 s"
 PLATFORM_STOP_TIMEOUT = "30 s"
 
-# --- Where the platform is (placeholders until the AWS issue fills them in) -------------------------------
-PLATFORM_API_URL = os.environ.get("PLATFORM_API_URL", "")
+# --- Where the platform is: every value from the environment variable of the same name --------------------
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
-SESSIONS_TABLE = os.environ.get("SESSIONS_TABLE", "")
+# Optional shared-config profile (SSO or role); empty: boto3's default credential chain. No keys in this file.
+AWS_PROFILE = os.environ.get("AWS_PROFILE", "")
+# A name for the environment, checked by the production guard of the chaos keywords ("prod", "prd" ... refuse).
+ENVIRONMENT_NAME = os.environ.get("ENVIRONMENT_NAME", "")
 ECS_CLUSTER = os.environ.get("ECS_CLUSTER", "")
+# The ECS service that runs the session containers (its tasks without a session are the warm pool).
 ECS_SERVICE = os.environ.get("ECS_SERVICE", "")
-# Empty: boto3's default endpoint and credential chain. Never put credentials in this file.
+# Optional: only tasks of this task definition family count as session containers.
+ECS_TASK_FAMILY = os.environ.get("ECS_TASK_FAMILY", "")
+# What the platform stores as a session's taskId: the task "arn" or its short "id".
+ECS_TASK_ID_FORM = os.environ.get("ECS_TASK_ID_FORM", "arn")
+SESSIONS_TABLE = os.environ.get("SESSIONS_TABLE", "")
+EFS_FILE_SYSTEM_ID = os.environ.get("EFS_FILE_SYSTEM_ID", "")
+# The ALB in front of the API, and its target group (or the ALB's ARN, whose target groups are all checked).
+ALB_URL = os.environ.get("ALB_URL", "")
+ALB_TARGET_GROUP_ARN = os.environ.get("ALB_TARGET_GROUP_ARN", "")
+ALB_ARN = os.environ.get("ALB_ARN", "")
+# Network chaos between the suite and the ALB: a Toxiproxy server (admin API) and the address of its hop "api"
+# to the ALB (`Ensure ALB Hop On Toxiproxy` creates it). With both set, the suite's requests take the hop.
+TOXIPROXY_URL = os.environ.get("TOXIPROXY_URL", "")
+TOXIPROXY_LISTEN = os.environ.get("TOXIPROXY_LISTEN", "")
+FAULT_PROXY_URL = TOXIPROXY_URL
+_ALB_SCHEME = ALB_URL.split("://", 1)[0] if "://" in ALB_URL else "http"
+PLATFORM_API_URL = os.environ.get("PLATFORM_API_URL") or (
+    f"{_ALB_SCHEME}://{TOXIPROXY_LISTEN}" if TOXIPROXY_URL and TOXIPROXY_LISTEN else ALB_URL
+)
+# Empty: boto3's default endpoint (AWS_ENDPOINT_URL_DYNAMODB still applies).
 DYNAMODB_ENDPOINT_URL = ""
-# No fault proxy in front of the AWS platform; fault keywords fail clearly there.
-FAULT_PROXY_URL = ""
+
+# --- Chaos on AWS: FIS and the safety guards ----------------------------------------------------------------
+# The role FIS acts with, and the CloudWatch alarm that stops an experiment (required unless CHAOS_DRY_RUN).
+FIS_ROLE_ARN = os.environ.get("FIS_ROLE_ARN", "")
+FIS_STOP_ALARM_ARN = os.environ.get("FIS_STOP_ALARM_ARN", "")
+# Faults are refused unless allowed; a dry run validates experiments (FIS actionsMode=skip-all), injects nothing.
+CHAOS_ALLOWED = os.environ.get("CHAOS_ALLOWED", "false").strip().lower() in ("1", "true", "yes", "on")
+CHAOS_DRY_RUN = os.environ.get("CHAOS_DRY_RUN", "false").strip().lower() in ("1", "true", "yes", "on")
+# Chaos in an environment named like production needs --variable FORCE_CHAOS_IN_PRODUCTION:true (never an env).
+FORCE_CHAOS_IN_PRODUCTION = False
+FIS_START_TIMEOUT = "5 min"
+FIS_EXPERIMENT_TIMEOUT = "30 min"
+ALB_HEALTH_TIMEOUT = "5 min"
+# A scan of the cluster's tasks younger than this is reused, to stay below ECS's API rate limits.
+ECS_MIN_SCAN_INTERVAL = "500 ms"
+# Dated prices for the per-session cost (empty: resources/pricing_aws.json).
+AWS_PRICING_FILE = os.environ.get("AWS_PRICING_FILE", "")
+
+# Chaos suites (issue 4): client timeout per attempt, fail-fast bound, clock skew, boundary margin, fault window.
+CHAOS_CLIENT_TIMEOUT = "10 s"
+CHAOS_FAIL_FAST_MAX = "2 s"
+CHAOS_CLOCK_SKEW = "5 min"
+CHAOS_TIME_MARGIN = "1 min"
+CHAOS_OBSERVATION_WINDOW = "30 s"
 
 # --- Waiting ------------------------------------------------------------------------------------------------
 HTTP_TIMEOUT = "30 s"
@@ -62,6 +107,54 @@ SLA_WARM_START_P95 = "5 s"
 SLA_CREATE_MEAN = "2 s"
 SLA_FILE_OPS_P95 = "1 s"
 SLA_API_P95 = "500 ms"
+
+# --- Load, stress and performance (issue 5) ---------------------------------------------------------------
+LOAD_MAX_VUS = 200
+LOAD_LATE_THRESHOLD = "10 ms"
+LOAD_PROGRESS_INTERVAL = "30 s"
+NORMAL_API_RATE = "20/s"
+STRESS_LOAD_FACTOR = 3
+STRESS_DURATION = "5 min"
+SUSTAINED_SESSION_RATE = "10/min"
+SUSTAINED_DURATION = "10 min"
+FILE_OPS_RATE = "100/s"
+FILE_OPS_DURATION = "2 min"
+CONCURRENT_USERS = 3
+CONCURRENT_DURATION = "5 min"
+CONCURRENT_PACE = "1 s"
+RAPID_CREATE_RATE = "1/s"
+RAPID_CREATE_DURATION = "10 s"
+START_SAMPLES = 10
+CREATE_RATE = "1/s"
+CREATE_DURATION = "20 s"
+LATENCY_RUN_DURATION = "1 min"
+# No private platforms on AWS: these suites take the deployed platform to themselves instead, so the settings
+# lists are empty and the limits below must match the deployment.
+EXHAUSTION_PLATFORM = []
+EXHAUSTION_CREATE_RATE = "5/s"
+EXHAUSTION_DURATION = "1 min"
+EXHAUSTION_ACCEPT_MAX = int(os.environ.get("PLATFORM_MAX_SESSIONS", "100"))
+SCALING_PLATFORM = []
+SCALING_LOAD_STEP = int(os.environ.get("PLATFORM_SCALING_LOAD_STEP", "20"))
+SCALING_CEILING = int(os.environ.get("PLATFORM_MAX_SESSIONS", "100"))
+SCALING_STEP_RATE = "5/s"
+SCALE_OUT_TIMEOUT = "10 min"
+IDLE_PLATFORM = []
+IDLE_SESSIONS = 2
+IDLE_SHUTDOWN_WAIT = "40 min"
+START_PLATFORM = []
+LEAK_PLATFORM = []
+LEAK_CREATE_RATE = "1/s"
+LEAK_DURATION = "30 s"
+SLA_STRESS_API_P95 = "1 s"
+SLA_STRESS_FILE_OPS_P95 = "2 s"
+LOAD_ERROR_RATE_MAX = "1 %"
+LOAD_DROPPED_MAX = "1 %"
+SLA_SESSION_CYCLE_P95 = "3 min"
+SLA_SCALE_OUT_MAX = "5 min"
+SLA_AUTO_SHUTDOWN_MAX = "35 min"
+CPU_UTILISATION_MAX_PERCENT = 70
+MEMORY_UTILISATION_MAX_PERCENT = 80
 
 # --- Results ------------------------------------------------------------------------------------------------
 METRICS_DIR = str(_PROJECT / "results" / "metrics")

@@ -1,0 +1,52 @@
+"""Glue between the library and the ECS backend: clients, names and the safety guard for stopping tasks."""
+
+from __future__ import annotations
+
+import signal
+from typing import TYPE_CHECKING
+
+from robot.api import logger
+from robot.api.exceptions import SkipExecution
+
+from .aws_safety import ChaosGuard, ChaosRefused
+from .aws_session import clients_for
+from .backends.base import Container
+from .backends.ecs import EcsSettings
+
+if TYPE_CHECKING:
+    from .library import PlatformLibrary
+
+
+def guard_task_stop(library: PlatformLibrary, container: Container, sig: signal.Signals) -> None:
+    """Stopping a task is a fault on a real deployment: the chaos guard applies, and only to our sessions.
+
+    Refuses unless the profile allows chaos (and not in production unless forced), and refuses tasks of
+    sessions this run did not create. In a dry run it logs what would be stopped and skips the rest of the
+    test, since everything after the stop depends on it.
+    """
+    what = f"stop ECS task {container.container_id} of session {container.session_id} ({sig.name})"
+    guard = ChaosGuard.from_library(library)
+    guard.check(what)
+    if container.session_id not in library.tracker.all_ids():
+        raise ChaosRefused(
+            f"Refused to {what}: session {container.session_id} was not created by this run, and a run only "
+            "disrupts its own sessions."
+        )
+    if guard.dry_run:
+        logger.info(f"DRY RUN (CHAOS_DRY_RUN): would {what}.")
+        raise SkipExecution(f"Chaos dry run: would {what}; the rest of the test needs the fault, so it is skipped.")
+
+
+def ecs_backend_settings(library: PlatformLibrary) -> EcsSettings:
+    """The ECS backend's settings from the active profile (clients shared with the AWS keywords)."""
+    profile, endpoints = library.profile, library.endpoints
+    return EcsSettings(
+        client=clients_for(library).client("ecs"),
+        cluster=str(endpoints.get("ECS_CLUSTER", "") or ""),
+        service=str(endpoints.get("ECS_SERVICE", "") or ""),
+        task_family=profile.text("ECS_TASK_FAMILY", ""),
+        task_id_form=profile.text("ECS_TASK_ID_FORM", "arn").lower(),
+        stop_reason=f"PlatformLibrary run {library.context.run_id}",
+        before_stop=lambda container, sig: guard_task_stop(library, container, sig),
+        min_scan_interval=profile.seconds("ECS_MIN_SCAN_INTERVAL", "500 ms"),
+    )

@@ -1,0 +1,291 @@
+"""The ECS container backend and the ECS keywords against moto (MOTO_ECS_NEW_ARN, manual task transitions).
+
+The container keywords the recovery suites use (find, kill, wait for the restart, orphans) run unchanged on
+ECS tasks; the API's view of the session is stubbed where a keyword asks it, since there is no API here.
+"""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from moto.moto_api import state_manager
+from PlatformLibrary.aws_safety import ChaosRefused
+from PlatformLibrary.backends import ContainerBackendError, create_backend
+from PlatformLibrary.backends.ecs import (
+    EcsSettings,
+    EcsTaskBackend,
+    billed_seconds,
+    cold_start_phases,
+    is_live,
+    pseudo_pid,
+    session_of,
+)
+from PlatformLibrary.containers import ContainerKeywords
+from robot.api.exceptions import SkipExecution
+
+from tests.test_aws_support import (
+    CLUSTER,
+    SERVICE,
+    Deployment,
+    component,
+    make_library,
+    mocked_aws,
+    use_fake_credentials,
+)
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch):
+    use_fake_credentials(monkeypatch)
+
+
+@pytest.fixture
+def aws():
+    with mocked_aws():
+        yield Deployment()
+
+
+def library_for(*sessions: str, **values):
+    library = make_library(**values)
+    for session in sessions:
+        library.tracker.add("library", session)
+    return library
+
+
+def api_says(monkeypatch, status="RUNNING"):
+    """The API's view of every session (there is no platform API in these tests)."""
+    monkeypatch.setattr(ContainerKeywords, "_api_view", lambda self, session_id: (status, {"status": status}))
+
+
+# ------------------------------------------------------------------ pure task functions
+def test_session_of_a_task():
+    assert session_of({"tags": [{"key": "sessionId", "value": "s-1"}], "startedBy": "ecs-svc/1"}) == "s-1"
+    assert session_of({"startedBy": "s-2"}) == "s-2"
+    assert session_of({"startedBy": "ecs-svc/123"}) is None
+    assert session_of({}) is None
+
+
+def test_liveness():
+    assert is_live({"desiredStatus": "RUNNING", "lastStatus": "PROVISIONING"})
+    assert is_live({"desiredStatus": "RUNNING", "lastStatus": "RUNNING"})
+    assert not is_live({"desiredStatus": "STOPPED", "lastStatus": "RUNNING"})
+    assert not is_live({"desiredStatus": "RUNNING", "lastStatus": "DEACTIVATING"})
+
+
+def test_cold_start_phases_and_billing():
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    task = {
+        "taskArn": "t",
+        "createdAt": created,
+        "pullStartedAt": created + timedelta(seconds=12),
+        "pullStoppedAt": created + timedelta(seconds=40.5),
+        "startedAt": created + timedelta(seconds=45),
+    }
+    assert cold_start_phases(task) == {"provisioning": 12, "imagePull": 28.5, "containerStart": 4.5, "total": 45}
+    assert cold_start_phases({"createdAt": created})["imagePull"] is None
+    with pytest.raises(ContainerBackendError, match="no createdAt"):
+        cold_start_phases({"taskArn": "t"})
+    stopped = {**task, "stoppedAt": created + timedelta(seconds=312)}
+    assert billed_seconds(stopped) == 300
+    assert billed_seconds({**task, "stoppedAt": created + timedelta(seconds=20)}) == 60  # Fargate's minimum
+    assert billed_seconds({"createdAt": created}) == 0
+    assert billed_seconds(task, now=(created + timedelta(seconds=112)).timestamp()) == 100
+
+
+def test_pseudo_pid_is_stable_and_distinct():
+    assert pseudo_pid("arn:a") == pseudo_pid("arn:a") != pseudo_pid("arn:b")
+    assert 0 < pseudo_pid("arn:a") < 2**48
+
+
+def test_create_backend_selects_ecs_for_aws():
+    backend = create_backend("aws", lambda: "x", lambda: EcsSettings(client=None, cluster="c"))
+    assert isinstance(backend, EcsTaskBackend)
+    with pytest.raises(ContainerBackendError, match="ECS backend"):
+        create_backend("aws", lambda: "x")
+
+
+# ------------------------------------------------------------------ backend against moto
+def test_finds_session_tasks_by_tag_or_started_by_and_the_warm_pool(aws):
+    tagged = aws.run_task("s-1")
+    started_only = aws.run_task("s-2", tag_session=False)
+    pool = aws.run_task(started_by="ecs-svc/1234", group=f"service:{SERVICE}")
+    aws.run_task(started_by="ecs-svc/9999", group="service:api")  # another service in the cluster: not ours
+    backend = make_library().container_keywords.backend
+    assert isinstance(backend, EcsTaskBackend) and backend.name == "ECS tasks"
+    containers = {c.container_id: c for c in backend.list_containers()}
+    assert set(containers) == {tagged, started_only, pool}
+    assert containers[tagged].session_id == "s-1" and containers[started_only].session_id == "s-2"
+    assert containers[pool].session_id is None
+    assert containers[tagged].task_id == tagged and containers[tagged].pid == pseudo_pid(tagged)
+    assert [c.container_id for c in backend.containers_of("s-1")] == [tagged]
+
+
+def test_task_id_form_and_family_filter(aws):
+    task = aws.run_task("s-1")
+    library = make_library(ECS_TASK_ID_FORM="id")
+    assert library.container_keywords.backend.containers_of("s-1")[0].task_id == task.rsplit("/", 1)[-1]
+    assert make_library(ECS_TASK_FAMILY="another-family").container_keywords.backend.list_containers() == []
+
+
+def test_a_task_that_starts_stopping_is_no_longer_live(aws):
+    task = aws.run_task("s-1")
+    backend = make_library().container_keywords.backend
+    container = backend.containers_of("s-1")[0]
+    # From here moto moves the task one step along its way out on every DescribeTasks.
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 1})
+    assert backend.task_of(container)["lastStatus"] == "DEACTIVATING"
+    assert not backend.is_alive(container)  # read as STOPPING
+    assert backend.containers_of("s-1") == []  # read as DEPROVISIONING
+    assert backend.describe([task])[0]["lastStatus"] == "STOPPED"
+
+
+def test_find_kill_and_recover_through_the_container_keywords(aws, monkeypatch):
+    old = aws.run_task("s-1")
+    library = library_for("s-1")
+    api_says(monkeypatch)
+    pid = library.keywords["find_session_container"]("s-1")
+    assert pid == pseudo_pid(old)
+    assert library.keywords["kill_session_container"]("s-1", "SIGKILL") == pid
+    stopped = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED"
+    assert "SIGKILL requested" in stopped["stoppedReason"] and "run1" in stopped["stoppedReason"]
+    with pytest.raises(AssertionError, match="did not recover"):
+        library.keywords["wait_until_container_restarted"]("s-1", timeout=timedelta(milliseconds=50))
+    new = aws.run_task("s-1")  # the platform starts a replacement
+    seconds = library.keywords["wait_until_container_restarted"]("s-1")
+    assert seconds >= 0
+    assert library.keywords["session_should_have_exactly_one_container"]("s-1") == pseudo_pid(new)
+
+
+def test_killing_a_gone_task_fails_clearly(aws):
+    aws.run_task("s-1")
+    library = library_for("s-1")
+    backend = library.container_keywords.backend
+    container = backend.containers_of("s-1")[0]
+    aws.ecs.stop_task(cluster=CLUSTER, task=container.container_id)
+    with pytest.raises(ContainerBackendError, match="no longer running"):
+        backend.kill(container, signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"CHAOS_ALLOWED": False}, "does not allow chaos"),
+        ({"ENVIRONMENT_NAME": "prd"}, "looks like production"),
+    ],
+)
+def test_stopping_a_task_is_guarded(aws, values, message):
+    task = aws.run_task("s-1")
+    library = library_for("s-1", **values)
+    with pytest.raises(ChaosRefused, match=message):
+        library.keywords["kill_session_container"]("s-1")
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "RUNNING"
+
+
+def test_tasks_of_sessions_this_run_did_not_create_are_never_stopped(aws):
+    task = aws.run_task("s-someone-else")
+    library = library_for("s-1")
+    with pytest.raises(ChaosRefused, match="not created by this run"):
+        library.keywords["kill_session_container"]("s-someone-else")
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "RUNNING"
+
+
+def test_dry_run_stop_skips_the_test_and_stops_nothing(aws):
+    task = aws.run_task("s-1")
+    library = library_for("s-1", CHAOS_DRY_RUN=True)
+    with pytest.raises(SkipExecution, match="would stop ECS task"):
+        library.keywords["kill_session_container"]("s-1")
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "RUNNING"
+
+
+# ------------------------------------------------------------------ ECS keywords
+def test_session_task_keywords(aws):
+    old = aws.run_task("s-1")
+    library = library_for("s-1")
+    assert library.keywords["get_session_task"]("s-1")["taskArn"] == old
+    assert library.keywords["get_session_task_status"]("s-1") == "RUNNING"
+    assert library.keywords["stop_session_task"]("s-1") == old
+    assert library.keywords["get_session_task_status"]("s-1") == "STOPPED"
+    with pytest.raises(AssertionError, match="exactly one live task but has 0"):
+        library.keywords["get_session_task"]("s-1")
+    new = aws.run_task("s-1")
+    assert library.keywords["wait_until_session_task_is_replaced"]("s-1") >= 0
+    assert library.keywords["get_session_task"]("s-1")["taskArn"] == new
+
+
+def test_replacement_wait_times_out_with_what_it_saw(aws):
+    aws.run_task("s-1")
+    library = library_for("s-1", RECOVERY_TIMEOUT="50 ms")
+    old = library.keywords["stop_session_task"]("s-1")
+    with pytest.raises(AssertionError, match=f"Task {old} of session s-1 was not replaced; live tasks: \\[\\]"):
+        library.keywords["wait_until_session_task_is_replaced"]("s-1")
+    with pytest.raises(ValueError, match="Give old_task_arn"):
+        library.keywords["wait_until_session_task_is_replaced"]("s-2")
+
+
+def test_cold_start_phases_from_the_task_timestamps(aws):
+    task = aws.run_task("s-1")
+    aws.set_timestamps(task, datetime(2026, 1, 1, tzinfo=UTC), pull=8, pulled=30, started=33.5)
+    phases = make_library().keywords["get_session_cold_start_phases"]("s-1")
+    assert phases == {"provisioning": 8, "imagePull": 22, "containerStart": 3.5, "total": 33.5, "taskArn": task}
+
+
+def test_cold_start_phases_wait_for_the_start(aws):
+    aws.run_task("s-1")  # moto sets no startedAt
+    with pytest.raises(AssertionError, match="No task of session s-1 has started"):
+        make_library(SESSION_START_TIMEOUT="30 ms").keywords["get_session_cold_start_phases"]("s-1")
+
+
+def test_orphans_are_tasks_without_a_live_session_in_dynamodb(aws):
+    aws.put_session("s-live")
+    aws.put_session("s-stopped", status="STOPPED")
+    aws.put_session("s-failed", status="FAILED")
+    aws.put_session("s-expired", expires_in=-5)
+    tasks = {s: aws.run_task(s) for s in ("s-live", "s-stopped", "s-failed", "s-expired", "s-gone")}
+    aws.run_task(started_by="ecs-svc/1", group=f"service:{SERVICE}")  # warm pool: not an orphan
+    library = make_library()
+    orphans = {o["sessionId"]: o for o in library.keywords["list_orphaned_session_tasks"]()}
+    assert set(orphans) == {"s-stopped", "s-failed", "s-expired", "s-gone"}
+    assert orphans["s-gone"]["reason"] == "no DynamoDB record"
+    assert orphans["s-stopped"]["reason"] == "status STOPPED"
+    assert orphans["s-expired"]["reason"].startswith("expired at")
+    assert orphans["s-failed"]["taskArn"] == tasks["s-failed"]
+    with pytest.raises(AssertionError, match="4 orphaned task"):
+        library.keywords["orphaned_session_tasks_should_be_none"]()
+
+
+def test_generic_orphan_keyword_works_on_ecs(aws, monkeypatch):
+    aws.run_task("s-1")
+    library = make_library()
+    api_says(monkeypatch, "STOPPED")
+    orphans = library.keywords["list_orphaned_containers"]()
+    assert [o["sessionId"] for o in orphans] == ["s-1"]
+
+
+def test_ecs_keywords_refuse_the_embedded_target():
+    library = make_library(TARGET="embedded", PROFILE="local")
+    keywords = component(library, "get_session_task")
+    with pytest.raises(AssertionError, match="works on the AWS target only"):
+        keywords.get_session_task("s-1")
+
+
+def test_ecs_errors_name_the_cluster(aws):
+    backend = make_library(ECS_CLUSTER="no-such-cluster").container_keywords.backend
+    with pytest.raises(ContainerBackendError, match="no-such-cluster"):
+        backend.list_containers()
+
+
+def test_scans_are_reused_briefly_to_respect_ecs_rate_limits(aws, monkeypatch):
+    aws.run_task("s-1")
+    backend = library_for("s-1", ECS_MIN_SCAN_INTERVAL="10 min").container_keywords.backend
+    calls = []
+    original = backend.task_arns
+    monkeypatch.setattr(backend, "task_arns", lambda *a, **k: calls.append(a) or original(*a, **k))
+    for _ in range(5):
+        assert len(backend.containers_of("s-1")) == 1
+    assert len(calls) == 1
+    backend.kill(backend.containers_of("s-1")[0], signal.SIGTERM)  # a stop always forgets the last scan
+    assert backend.containers_of("s-1") == []
+    assert len(calls) == 2
