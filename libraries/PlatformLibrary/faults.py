@@ -1,7 +1,9 @@
 """Keywords that switch hops of the Toxiproxy-compatible fault proxy, always reversibly.
 
-Every hop this library disables is remembered, and `Revert All Faults` (use it in teardowns) enables them
-again and resets the proxy, so a failing test never leaves the platform broken for the next one.
+Every hop this library disables is remembered, in memory and in the fault ledger (``chaos_ledger``), and
+`Revert All Faults` (use it in teardowns) undoes every fault of this test process (the chaos faults too), enables
+the hops again and resets the proxy, so a failing test never leaves the platform broken for the next one. A run
+killed before its teardown leaves its faults in the ledger, where the next run finds and reverts them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from urllib.parse import quote
 
 import requests
 from robot.api.deco import keyword
+from robot.running.context import EXECUTION_CONTEXTS
 
+from . import chaos_ledger
 from .base import LibraryComponent
 
 
@@ -24,6 +28,7 @@ class FaultProxyKeywords(LibraryComponent):
     def __init__(self, library):
         super().__init__(library)
         self._disabled: list[str] = []
+        self._ledger_ids: dict[str, str] = {}
         self._http = requests.Session()
 
     def _url(self, path: str) -> str:
@@ -43,6 +48,13 @@ class FaultProxyKeywords(LibraryComponent):
                 f"POST {path} to the fault proxy answered {response.status_code}: {response.text[:300]!r}"
             )
         return response
+
+    def _ledger(self) -> chaos_ledger.FaultLedger | None:
+        """The fault ledger of a test run; outside Robot Framework (unit tests) only when one is configured."""
+        configured = self.profile.get("FAULT_LEDGER_DIR", None)
+        if configured is None and EXECUTION_CONTEXTS.current is None:
+            return None
+        return chaos_ledger.FaultLedger(configured)
 
     @staticmethod
     def _hop_path(name: str) -> str:
@@ -66,7 +78,8 @@ class FaultProxyKeywords(LibraryComponent):
     def disable_fault_proxy_hop(self, name: str) -> None:
         """Cuts the hop ``name`` (``POST /proxies/<name>`` with ``{"enabled": false}``).
 
-        The hop is remembered; `Revert All Faults` enables it again.
+        The hop is remembered (also in the fault ledger, for a run that gets killed); `Revert All Faults`
+        enables it again.
 
         Example:
         | Disable Fault Proxy Hop | dynamodb |
@@ -75,6 +88,17 @@ class FaultProxyKeywords(LibraryComponent):
         path = self._hop_path(name)
         if name not in self._disabled:
             self._disabled.append(name)  # remember first: a half-applied fault must still be reverted
+        ledger = self._ledger()
+        if ledger is not None and name not in self._ledger_ids:
+            entry = ledger.record(
+                "hop-disabled",
+                f"fault proxy hop {name} disabled",
+                [{"do": "enable-hop", "proxy": self._url(""), "hop": name}],
+                self.context.run_id,
+                suite=self.context.current_suite,
+                test=self.context.current_test,
+            )
+            self._ledger_ids[name] = entry["id"]
         self._post(path, {"enabled": False})
         self.info(f"Fault proxy hop '{name}' disabled.")
 
@@ -84,6 +108,11 @@ class FaultProxyKeywords(LibraryComponent):
         self._post(self._hop_path(name), {"enabled": True})
         if name in self._disabled:
             self._disabled.remove(name)
+        fault_id = self._ledger_ids.pop(name, None)
+        ledger = self._ledger()
+        if fault_id is not None and ledger is not None:
+            ledger.remove(fault_id)
+        chaos_ledger.mark_revert()
         self.info(f"Fault proxy hop '{name}' enabled.")
 
     @keyword(tags=["faults", "assertion"])
@@ -102,11 +131,20 @@ class FaultProxyKeywords(LibraryComponent):
 
     @keyword(tags=["faults", "cleanup"])
     def revert_all_faults(self) -> None:
-        """Undoes every fault this library injected: re-enables remembered hops, then resets the proxy.
+        """Undoes every fault this test process injected: the faults in the fault ledger (toxics, cgroup
+        changes, helper processes, a moved workspace, clock skew), then re-enables remembered hops and resets the
+        proxy.
 
         Safe to call when nothing was injected. Every step is attempted; failures are reported together.
+        A private chaos platform is not stopped here (see `Stop Private Chaos Platform`).
         """
         problems = []
+        chaos = getattr(self.library, "chaos_keywords", None)
+        if chaos is not None:
+            done, failed = chaos.revert_own_faults()
+            problems += failed
+            if done:
+                self.info("Reverted:\n" + "\n".join(f"- {d}" for d in done))
         for name in list(self._disabled):
             try:
                 self.enable_fault_proxy_hop(name)

@@ -4,6 +4,7 @@ Documentation     Many sessions are requested at the same moment. The platform m
 ...               a 500 and never a hang; what it accepts must start; and nothing may be left behind.
 
 Resource          ../../resources/platform.resource
+Resource          ../../resources/chaos.resource
 
 Suite Setup       Ensure Platform Is Running
 Suite Teardown    Stop Embedded Platform If Started By Suite
@@ -15,18 +16,18 @@ Test Tags         recovery    dynamodb-throttling
 
 *** Test Cases ***
 Burst Of Creates Gets Clean Answers And Leaves No Orphans
-    [Documentation]    Expected: of ${CONCURRENT_SESSIONS} creates sent at once some succeed; each failure is
-    ...    429 or 503 with a JSON error and a Retry-After header (no 500, no request without an answer);
-    ...    every created session reaches RUNNING; after they are deleted and the reaper has run, no
-    ...    orphaned container remains.
-    [Tags]    burst
-    # FAULT INJECTION PLACEHOLDER: the fault-injection work adds forged DynamoDB throttles
-    # (ProvisionedThroughputExceededException on the platform's DynamoDB hop) here, before the burst.
-    GROUP    When many sessions are requested at once
+    [Documentation]    Expected: with forged throttles on a share of DynamoDB writes, of ${CONCURRENT_SESSIONS}
+    ...    creates sent at once some succeed; each failure is 429 or 503 with a JSON error and Retry-After (no
+    ...    500, no hang); the throttles were met; every created session reaches RUNNING; after delete and a
+    ...    reaper pass no orphaned container remains.
+    [Tags]    burst    forged-throttles
+    GROUP    When many sessions are requested at once while DynamoDB throttles a share of the writes
+        Given DynamoDB Throttles A Share Of The Platform's Session Writes
         When ${CONCURRENT_SESSIONS} Sessions Are Created At Once
     END
     GROUP    Then the platform answers every request cleanly
         Then Some Sessions Were Created
+        And The Platform Met The Forged Throttles
         And Every Failed Create Was A Clean Rejection
         And Every Created Session Reaches RUNNING
     END

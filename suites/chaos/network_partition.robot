@@ -1,0 +1,43 @@
+*** Settings ***
+Documentation     Network partition: the API becomes unreachable for its clients. Clients must see timeouts
+...               (not wrong answers) and get through by retrying once the partition heals; whatever happened
+...               inside the platform meanwhile, every session must be consistent afterwards.
+...
+...               Runs on a private platform: the partition cuts every client off.
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    network-partition
+
+
+*** Variables ***
+${NOTES}         notes/partition.txt
+${NOTES_TEXT}    written before the partition
+
+
+*** Test Cases ***
+Clients Time Out And Retry During A Partition And Find Every Session Consistent After It Heals
+    [Documentation]    Expected: during the partition requests time out and a retrying client keeps trying; a
+    ...    container that crashes meanwhile is restarted; once healed the client gets through within
+    ...    ${SLA_RECOVERY_MAX}, API, DynamoDB and process table agree, restartCount 1 and the file intact.
+    [Tags]    catches-stale-status    catches-no-restart
+    GROUP    Given two running sessions, one with a file
+        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+        And A New Session Is Created And Reaches RUNNING
+    END
+    GROUP    When the API is cut off from its clients and a container crashes meanwhile
+        When The API Is Cut Off From Its Clients
+        And The Session Container Is Killed With SIGKILL
+        Then Client Requests Time Out While A Retrying Client Keeps Trying
+    END
+    GROUP    Then once the partition heals the client gets through and every session is consistent
+        When The Fault Ends
+        Then The Retrying Client Gets Through Within The Recovery Bound
+        And Every Session Of The Test Is Consistent
+        And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
+    END

@@ -1,0 +1,99 @@
+*** Settings ***
+Documentation     Resource constraints on a session's container: memory pressure past its limit (the kernel
+...               kills it, the platform restarts it and the session survives), CPU throttling (slower, never
+...               restarted), EFS mount failure (clear errors, no corruption, recovery when it returns) and a
+...               DynamoDB connection limit (clean answers, nothing half-made).
+...
+...               Memory and CPU act through the container's cgroup; where the platform cannot use cgroups those
+...               tests are skipped with the reason. Runs on a private platform.
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    resource-constraints
+
+
+*** Variables ***
+${WEIGHTS}         model/weights.txt
+${WEIGHTS_TEXT}    0.1 0.2 0.3
+${REPORT}          report.md
+${REPORT_TEXT}     draft 1
+${NEW_NOTES}       new-notes.md
+
+
+*** Test Cases ***
+A Container Pushed Past Its Memory Limit Is Killed And Restarted With The Session Intact
+    [Documentation]    Expected: when the container's memory cgroup is filled past its limit the kernel kills the
+    ...    container within ${FAULT_REACTION_TIMEOUT}; the platform restarts it within ${SLA_RECOVERY_MAX}, says
+    ...    OOMKilled, counts restartCount 1 in the API and in DynamoDB, and the workspace file is intact.
+    [Tags]    memory    catches-no-memory-limit
+    GROUP    Given a running session with a file, in a memory-limited container
+        Given Containers Are Limited With Cgroups
+        And A Running Session With The File "${WEIGHTS}" Containing "${WEIGHTS_TEXT}"
+    END
+    GROUP    When the container is pushed past its memory limit
+        When The Session's Container Is Pushed Past Its Memory Limit
+    END
+    GROUP    Then it is OOM-killed, restarted, and nothing is lost
+        Then The Kernel Kills The Container For Memory And The Platform Restarts It
+        And The Session Has Restarted Once With "${WEIGHTS}" Still Containing "${WEIGHTS_TEXT}"
+    END
+
+A CPU-Throttled Container Keeps Serving And Is Not Restarted
+    [Documentation]    Expected: with the container's CPU quota at a tenth of a CPU and a busy process sharing it,
+    ...    the kernel throttles it, yet it writes and reads files within the client timeout and is not restarted;
+    ...    after the fault its quota is back to the old value.
+    [Tags]    cpu
+    GROUP    Given a running session in a CPU-limited container
+        Given Containers Are Limited With Cgroups
+        And A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    END
+    GROUP    When its CPU is throttled
+        When The Session's Container Is Throttled To 0.1 CPU
+        Then The Throttled Container Keeps Serving Files
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then the quota is restored afterwards
+        When The CPU Quota Is Restored
+        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
+    END
+
+When EFS Fails The Workspace Gives Clear Errors Keeps Its Data And Comes Back
+    [Documentation]    Expected: while the user's EFS folder is unavailable writes and reads answer 503
+    ...    workspace_unavailable with a JSON body (never 201) and the container is left alone; once EFS is back
+    ...    the files are reachable within ${SLA_RECOVERY_MAX}, the old content intact, refused writes absent.
+    [Tags]    efs    catches-efs-silent-fallback
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    END
+    GROUP    When its workspace becomes unavailable
+        When The Session's Workspace Becomes Unavailable
+        Then Writing "${REPORT}" And "${NEW_NOTES}" And Reading "${REPORT}" Fail With Clear Errors
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then once EFS is back the workspace is whole and nothing refused appeared
+        When The Fault Ends
+        Then The Session's Files Are Reachable Again Within The Recovery Bound
+        And "${REPORT}" Still Contains "${REPORT_TEXT}" And The Refused "${NEW_NOTES}" Does Not Exist
+    END
+
+At A DynamoDB Connection Limit Every Answer Is Clean And Nothing Is Half-Made
+    [Documentation]    Expected: while a third of the connections to DynamoDB are reset as soon as they are used,
+    ...    every create of a burst of 6 answers 201 or a clean 503/429 with Retry-After (no 500, no hang), every
+    ...    created session settles with matching containers, and once the limit is gone nothing is orphaned.
+    [Tags]    dynamodb-connections
+    GROUP    When DynamoDB refuses a share of the platform's connections during a burst
+        When DynamoDB Refuses A Share Of The Platform's Connections
+        And 6 Sessions Are Created At Once
+    END
+    GROUP    Then every answer is clean and every session settles
+        Then Every Answer Was Clean And Every Created Session Settles
+    END
+    GROUP    Then once the limit is gone nothing is orphaned
+        When The Fault Ends
+        Then No Orphaned Container Remains
+    END

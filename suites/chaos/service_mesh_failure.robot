@@ -1,0 +1,77 @@
+*** Settings ***
+Documentation     Service-mesh failure between the platform and a session's container (the fault proxy's hop
+...               mesh-<sessionId>). The API must answer file operations with clean, retryable errors instead of
+...               hanging or answering 500, must not restart a healthy container because the mesh failed, and must
+...               reach the container again (a replacement too) once the mesh heals, with the workspace intact.
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    service-mesh
+
+
+*** Variables ***
+${APP}           src/app.py
+${APP_TEXT}      print('hello')
+${SLOW_FILE}     slow/file.txt
+${MESH_DELAY}    300 ms
+
+
+*** Test Cases ***
+A Broken Mesh Gives Clean 503s And The Healthy Container Is Left Alone
+    [Documentation]    Expected: while every connection from the API to the container is reset, reads and writes
+    ...    answer 503 container_unavailable with Retry-After at once and the session stays RUNNING in the same
+    ...    container; once healed the files are reachable within ${SLA_RECOVERY_MAX} and intact.
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${APP}" Containing "${APP_TEXT}"
+    END
+    GROUP    When the mesh to its container breaks
+        When The Service Mesh To The Session's Container Breaks
+        Then File Operations Of The Session Fail Cleanly
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then once the mesh heals the files are reachable again and intact
+        When The Fault Ends
+        Then The Session's Files Are Reachable Again Within The Recovery Bound
+        And The Workspace File "${APP}" Still Contains "${APP_TEXT}"
+    END
+
+A Container Restarted Behind A Broken Mesh Is Reached Through The Same Hop Once It Heals
+    [Documentation]    Expected: the container crashes behind a broken mesh and is restarted within
+    ...    ${SLA_RECOVERY_MAX}; the fault stays on the session's hop, so file operations still fail cleanly; once
+    ...    healed the API reaches the replacement through the same hop, workspace intact, views agreeing.
+    [Tags]    catches-workspace-lost-on-restart
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${APP}" Containing "${APP_TEXT}"
+    END
+    GROUP    When the mesh breaks and the container crashes behind it
+        When The Service Mesh To The Session's Container Breaks
+        And The Session Container Is Killed With SIGKILL
+        Then The Platform Restarts The Container Within The Recovery Bound
+        And File Operations Of The Session Fail Cleanly
+    END
+    GROUP    Then once the mesh heals the replacement is reached with the workspace intact
+        When The Fault Ends
+        Then The Session's Files Are Reachable Again Within The Recovery Bound
+        And The Workspace File "${APP}" Still Contains "${APP_TEXT}"
+        And The API, DynamoDB And The Process Table Agree On The Session
+    END
+
+A Slow Mesh Slows File Operations Down But Loses Nothing
+    [Documentation]    Expected: with ${MESH_DELAY} added to every answer on the mesh, a write and a read still
+    ...    succeed (taking at least that long), and once the mesh is fast again the file is intact.
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When the mesh to its container slows down
+        When The Service Mesh To The Session's Container Slows Down By ${MESH_DELAY}
+        Then Writing And Reading "${SLOW_FILE}" Takes At Least ${MESH_DELAY}
+    END
+    GROUP    Then once the mesh is fast again the file is intact
+        When The Fault Ends
+        Then The Workspace File "${SLOW_FILE}" Still Contains "slow but safe"
+    END

@@ -1,0 +1,94 @@
+*** Settings ***
+Documentation     Time-based faults: the platform's clock (and its containers') skewed by minutes either way,
+...               TTL edges, idle-timeout boundaries, and scale-in while sessions are being created.
+...
+...               The clock is moved through the platform's clock-skew file, so the platform decides with the
+...               time it believes. Runs on a private platform (the clock is the whole platform's) with a 10-minute
+...               idle timeout, so that minutes of skew alone never make a session idle, and small scaling steps.
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+...                   --set    idle_timeout=600    --set    min_capacity=2    --set    max_capacity=8
+...                   --set    scale_out_step=2    --set    scale_out_delay=0.3    --set    scale_in_delay=1
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    time-faults
+
+
+*** Variables ***
+${FILE}         skew/a.txt
+${FILE_TEXT}    written before the skew
+
+
+*** Test Cases ***
+Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
+    [Documentation]    Expected: with the clock ${CHAOS_CLOCK_SKEW} ahead, then ${CHAOS_CLOCK_SKEW} behind, a reaper
+    ...    pass stops nothing, new sessions get createdAt on the skewed clock and expiresAt createdAt + TTL, the
+    ...    file is intact and a container that crashes under the skew is restarted within ${SLA_RECOVERY_MAX}.
+    [Tags]    clock-skew
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
+    END
+    GROUP    When the platform clock runs minutes ahead, then minutes behind
+        When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Ahead
+        Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
+        When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Behind
+        Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
+    END
+    GROUP    Then the file is intact and a crash under the skew is recovered
+        Then The Workspace File "${FILE}" Still Contains "${FILE_TEXT}"
+        When The Session Container Is Killed With SIGKILL
+        Then The Platform Restarts The Container Within The Recovery Bound
+    END
+
+A Session Just Before Its TTL Is Live And Just After It Is Expired While Its Item Still Reads Back
+    [Documentation]    Expected: a session used until ${CHAOS_TIME_MARGIN} before expiresAt is served as RUNNING;
+    ...    ${CHAOS_TIME_MARGIN} after expiresAt the API answers 410 session_expired although DynamoDB still returns
+    ...    the item, and a reaper pass stops its container without leaving an orphan.
+    [Tags]    ttl    catches-serve-expired
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When the user keeps working until just before the TTL
+        When The User Keeps Working Until ${CHAOS_TIME_MARGIN} Before The Session's TTL
+        Then The Session Is Still Live
+    END
+    GROUP    Then once the clock passes the TTL the session is expired while its item still reads back
+        When The Platform Clock Passes The Session's TTL By ${CHAOS_TIME_MARGIN}
+        Then The Session Is Expired For Clients While Its Item Still Reads Back
+    END
+
+A Session Is Stopped For Idleness Only Once The Idle Timeout Has Passed
+    [Documentation]    Expected: a session idle ${CHAOS_TIME_MARGIN} less than the platform's idle timeout stays
+    ...    RUNNING through a reaper pass and the observation window; idle ${CHAOS_TIME_MARGIN} longer than the
+    ...    timeout, a reaper pass stops it (STOPPED, stoppedReason idle) and its container is gone.
+    [Tags]    idle-timeout    catches-no-idle-shutdown
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When it has been idle just short of the idle timeout
+        When The Session Has Been Idle For ${CHAOS_TIME_MARGIN} Less Than The Idle Timeout
+        Then The Session Stays RUNNING Through A Reaper Pass
+    END
+    GROUP    Then once it has been idle just past the timeout the platform stops it
+        When The Clock Moves On To ${CHAOS_TIME_MARGIN} Past The Idle Timeout
+        Then The Reaper Stops The Session As Idle
+    END
+
+Sessions Created While The Platform Scales In All Start
+    [Documentation]    Expected: after scaling out for 6 sessions, they end while 5 new sessions are created one by
+    ...    one; the platform scales in during that window, every create answers 201 or a clean rejection, every
+    ...    new session runs, capacity never falls below the running containers and nothing is orphaned.
+    [Tags]    autoscaling    catches-no-scale-out
+    GROUP    Given the platform has scaled out for a burst
+        Given The Platform Has Scaled Out For A Burst Of 6 Sessions
+    END
+    GROUP    When those sessions end while new ones are created one by one
+        When 5 Sessions Are Created One By One While Those Sessions End
+    END
+    GROUP    Then the platform scaled in meanwhile and every new session starts
+        Then The Platform Scaled In Meanwhile And Every New Session Starts
+    END

@@ -1,0 +1,64 @@
+*** Settings ***
+Documentation     Timeout and retry logic on the platform's DynamoDB hop. A call that times out or loses its
+...               connection once must be retried by botocore, exactly as against AWS, so that clients never
+...               notice; slow but timely answers must only make the API slower.
+...
+...               Runs on a private platform: the faults hit every DynamoDB call of the platform.
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    timeout-retry
+
+
+*** Variables ***
+${DYNAMODB_DELAY}    300 ms
+
+
+*** Test Cases ***
+A DynamoDB Call That Times Out Once Is Retried And The Client Never Notices
+    [Documentation]    Expected: the next GetItem is held one second past the platform's DynamoDB read timeout;
+    ...    botocore times it out and retries, so looking up the session answers 200 RUNNING, and the fault met
+    ...    exactly one request.
+    [Tags]    catches-no-throttle-retry
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When DynamoDB holds the next lookup past the platform's read timeout
+        When DynamoDB Holds The Next Session Lookup Past The Platform's Read Timeout
+    END
+    GROUP    Then the lookup still succeeds, after one retry
+        Then Session Should Have Status    ${SESSION}    RUNNING
+        And AWS Fault Hits Should Be    ${FAULTS}[0]    1
+    END
+
+A Dropped DynamoDB Connection Is Retried And The Create Succeeds
+    [Documentation]    Expected: the connection carrying the next PutItem is dropped; botocore retries on a new
+    ...    connection, the create answers 201 and the session reaches RUNNING; the fault met exactly one request.
+    [Tags]    catches-no-throttle-retry
+    GROUP    When DynamoDB drops the connection of the next session write
+        When DynamoDB Answers The Next 1 PutItem Requests With Dropped Connections
+    END
+    GROUP    Then the create succeeds after one retry
+        Then Creating A Session Succeeds After Each Fault Was Hit 1 Times
+    END
+
+Slow DynamoDB Answers Slow The API Down But Nothing Fails
+    [Documentation]    Expected: with every DynamoDB request ${DYNAMODB_DELAY} late (below the platform's timeouts)
+    ...    a session is still created, starts and is looked up without an error; once DynamoDB is fast again the
+    ...    platform is in its steady state.
+    GROUP    When DynamoDB answers everything late
+        When DynamoDB Answers Everything ${DYNAMODB_DELAY} Late
+    END
+    GROUP    Then the platform is slower but nothing fails
+        Then A Running Session
+        And Session Should Have Status    ${SESSION}    RUNNING
+    END
+    GROUP    When DynamoDB is fast again the session is still there
+        When The Fault Ends
+        Then The Session Still Exists
+    END
