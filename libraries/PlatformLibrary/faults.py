@@ -56,6 +56,12 @@ class FaultProxyKeywords(LibraryComponent):
             return None
         return chaos_ledger.FaultLedger(configured)
 
+    def _has_fault_proxy(self) -> bool:
+        try:
+            return bool(self.endpoint("FAULT_PROXY_URL"))
+        except Exception:  # the endpoints file or the profile has no fault proxy at all
+            return False
+
     @staticmethod
     def _hop_path(name: str) -> str:
         if not name or not name.strip():
@@ -150,9 +156,10 @@ class FaultProxyKeywords(LibraryComponent):
                 self.enable_fault_proxy_hop(name)
             except (FaultProxyError, ValueError) as error:
                 problems.append(str(error))
-        try:
-            self.reset_fault_proxy()
-        except FaultProxyError as error:
-            problems.append(str(error))
+        if self._disabled or self._has_fault_proxy():  # a target without a fault proxy has nothing to reset
+            try:
+                self.reset_fault_proxy()
+            except FaultProxyError as error:
+                problems.append(str(error))
         if problems:
             raise FaultProxyError("Could not revert every fault:\n" + "\n".join(problems))
