@@ -121,6 +121,13 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if unknown:
         print(f"efficacy: not in the catalogue: {', '.join(unknown)}", file=sys.stderr)
         return 2
+    sys.path.insert(0, str(ROOT))
+    from testbed.config import DEFECTS
+
+    not_switches = [n for n in names if n not in DEFECTS]
+    if not_switches:  # a platform refuses unknown defects, which would look like a catch
+        print(f"efficacy: not defect switches of the platform: {', '.join(not_switches)}", file=sys.stderr)
+        return 2
     mapping = mapped_tests()
     problems: list[str] = []
     rows: list[dict[str, object]] = []
