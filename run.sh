@@ -59,8 +59,31 @@ run_suites() {
     fi
     log "Running the suites on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
     rm -rf "$RESULTS/metrics" "$RESULTS/pabot_results"
+    local status=0
     pabot --processes 2 --pythonpath libraries --variablefile "$variables" \
-        --outputdir results --xunit xunit.xml suites
+        --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
+        --outputdir results --xunit xunit.xml suites || status=$?
+    # The report is built after every run, also when tests failed; the run's exit code stays pabot's.
+    build_report "$variables" || echo "run.sh: the resilience report could not be built" >&2
+    return "$status"
+}
+
+build_report() {
+    log "Building the resilience report ($RESULTS/resilience-report.html and .json)"
+    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.reportgen "$RESULTS" --profile "$1"
+}
+
+ensure_chromium() {
+    # The report rendering test opens the resilience report in headless Chromium (Debian's package).
+    command -v chromium >/dev/null 2>&1 && return 0
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "chromium is missing: apt-get update && apt-get install -y chromium (for the report rendering test)"
+        if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+            return 0
+        fi
+    fi
+    echo "run.sh: chromium is missing and could not be installed; the report rendering test will be skipped" >&2
+    return 0
 }
 
 cmd_suite() {
@@ -94,6 +117,7 @@ cmd_test() {
     step "ruff format --check" ruff format --check .
     step "robocop check" robocop check
     step "robocop format --check" robocop format --check
+    ensure_chromium
     step "pytest" python -m pytest
     step "libdoc PlatformLibrary" python -m robot.libdoc --pythonpath libraries PlatformLibrary \
         "$RESULTS/docs/PlatformLibrary.html"

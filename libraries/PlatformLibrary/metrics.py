@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -72,6 +73,48 @@ def below_message(what: str, measured: float, allowed: float, unit: str = "s") -
     if unit == "s":
         return f"{what} was {format_seconds(measured)}, allowed is below {format_seconds(allowed)}."
     return f"{what} was {measured:g} {unit}, allowed is below {allowed:g} {unit}."
+
+
+_HIST_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def histogram_file(directory: str | Path, name: str, pid: int | None = None) -> Path:
+    """``<directory>/hist-<name>-<pid>.hdr``: one file per histogram name and process (pabot workers never share)."""
+    safe = _HIST_NAME.sub("_", name).strip("_") or "unnamed"
+    return Path(directory) / f"hist-{safe}-{os.getpid() if pid is None else pid}.hdr"
+
+
+def save_histogram(directory: str | Path, name: str, histogram: HdrHistogram) -> Path:
+    """Appends ``histogram`` (HdrHistogram's compressed base64 encoding, one line) to its file; returns the path.
+
+    Several lines in one file, and the files of several processes, are merged by adding them (see
+    `load_histograms`), never by averaging percentiles.
+    """
+    path = histogram_file(directory, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = histogram.encode()
+    with path.open("ab") as handle:
+        handle.write(line + b"\n")
+    return path
+
+
+def load_histograms(directory: str | Path) -> dict[str, HdrHistogram]:
+    """Every ``hist-<name>-<pid>.hdr`` under ``directory`` merged per name with ``HdrHistogram.add``."""
+    merged: dict[str, HdrHistogram] = {}
+    for path in sorted(Path(directory).glob("hist-*-*.hdr")):
+        name = path.stem[len("hist-") :].rsplit("-", 1)[0]
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            decoded = HdrHistogram.decode(line.strip())
+            if name not in merged:
+                merged[name] = HdrHistogram(
+                    decoded.lowest_trackable_value,
+                    decoded.highest_trackable_value,
+                    decoded.significant_figures,
+                )
+            merged[name].add(decoded)
+    return merged
 
 
 class MetricsKeywords(LibraryComponent):

@@ -1,0 +1,57 @@
+*** Settings ***
+Documentation     Latency of the API as a client sees it, measured from each request's scheduled send time
+...               (corrected for coordinated omission) at a steady rate: session creation, file operations and
+...               API reads, each against the SLA of the profile. Runs on a private platform.
+
+Resource          ../../resources/load.resource
+
+Suite Setup       Start A Private Platform For This Suite    api-latency
+Suite Teardown    Stop The Private Platform
+Test Setup        Begin Test On The Suite's Own Platform
+Test Teardown     Clean Up The Test
+
+Test Tags         performance    api-latency
+
+
+*** Test Cases ***
+Session Creation Latency Is Within The SLA
+    [Documentation]    Expected: creates at ${CREATE_RATE} for ${CREATE_DURATION} are all answered 201 and their
+    ...    mean latency is below ${SLA_CREATE_MEAN}.
+    [Tags]    session-creation
+    GROUP    When sessions are created at a steady rate
+        When Sessions Are Requested At ${CREATE_RATE} For ${CREATE_DURATION}
+    END
+    GROUP    Then creation is fast
+        Then Every Request Was Answered Without Error
+        And The Load Meets    mean below ${SLA_CREATE_MEAN}
+    END
+
+File Operation Latency Is Within The SLA
+    [Documentation]    Expected: file operations at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION} are all answered
+    ...    and p95 is below ${SLA_FILE_OPS_P95}.
+    [Tags]    file-ops
+    GROUP    Given a running session
+        Given Running Sessions For 1 Users
+    END
+    GROUP    When files are written and read at a steady rate
+        When File Operations Run At ${NORMAL_API_RATE} For ${LATENCY_RUN_DURATION}
+    END
+    GROUP    Then file operations are fast
+        Then Every Request Was Answered Without Error
+        And P95 Below ${SLA_FILE_OPS_P95}
+    END
+
+API Response Time Is Within The SLA
+    [Documentation]    Expected: GET /health and GET /sessions/{id} at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION}
+    ...    are all answered and p95 is below ${SLA_API_P95}.
+    [Tags]    api-response
+    GROUP    Given a running session
+        Given Running Sessions For 1 Users
+    END
+    GROUP    When the API is read at the normal rate
+        When The API Is Read At The Normal Rate For ${LATENCY_RUN_DURATION}
+    END
+    GROUP    Then it answers fast
+        Then Every Request Was Answered Without Error
+        And P95 Below ${SLA_API_P95}
+    END

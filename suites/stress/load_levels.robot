@@ -1,0 +1,53 @@
+*** Settings ***
+Documentation     Load levels on a private platform: a hundred file operations per second, and three times the
+...               normal API load. Every request must be answered on schedule, without errors and within the
+...               latency bounds of the profile, and the platform must stay healthy with its data intact.
+
+Resource          ../../resources/load.resource
+
+Suite Setup       Start A Private Platform For This Suite    load-levels
+Suite Teardown    Stop The Private Platform
+Test Setup        Begin Test On The Suite's Own Platform
+Test Teardown     Clean Up The Test
+
+Test Tags         stress    load-levels
+
+
+*** Test Cases ***
+A Hundred File Operations Per Second Are Served On Time
+    [Documentation]    Expected: file operations (1 KiB PUT, fsynced, and GET in turn) at ${FILE_OPS_RATE} for
+    ...    ${FILE_OPS_DURATION} are all answered without error, fewer than ${LOAD_DROPPED_MAX} of the sends are
+    ...    dropped, and p95 latency from the scheduled send is below ${SLA_STRESS_FILE_OPS_P95}.
+    [Tags]    file-ops-rate
+    GROUP    Given a running session
+        Given Running Sessions For 1 Users
+    END
+    GROUP    When file operations run at the required rate
+        When File Operations Run At ${FILE_OPS_RATE} For ${FILE_OPS_DURATION}
+    END
+    GROUP    Then they are served on schedule
+        Then The Load Meets    error rate below ${LOAD_ERROR_RATE_MAX}    dropped below ${LOAD_DROPPED_MAX}
+        ...    p95 below ${SLA_STRESS_FILE_OPS_P95}
+    END
+
+Platform Stays Stable Under Three Times The Normal Load
+    [Documentation]    Expected: with the API read at ${STRESS_LOAD_FACTOR} x ${NORMAL_API_RATE} for ${STRESS_DURATION}
+    ...    (ramped up in the first fifth), fewer than ${LOAD_ERROR_RATE_MAX} of requests fail, fewer than
+    ...    ${LOAD_DROPPED_MAX} are dropped, p95 stays below ${SLA_STRESS_API_P95}; afterwards the platform is
+    ...    healthy and the session still runs with its workspace intact.
+    [Tags]    three-times-load
+    GROUP    Given a running session with a file
+        Given Running Sessions For 1 Users
+        VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST
+        And The Workspace Has File "stress/keep.txt" Containing "still here"
+    END
+    GROUP    When the API gets three times its normal load
+        When The API Is Read At ${STRESS_LOAD_FACTOR} Times The Normal Rate For ${STRESS_DURATION}
+    END
+    GROUP    Then it stays within bounds and nothing is damaged
+        Then The Load Meets    error rate below ${LOAD_ERROR_RATE_MAX}    dropped below ${LOAD_DROPPED_MAX}
+        ...    p95 below ${SLA_STRESS_API_P95}
+        And The Platform Is Healthy
+        And Every Session Still Runs With One Container
+        And The Workspace File "stress/keep.txt" Still Contains "still here"
+    END

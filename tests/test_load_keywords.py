@@ -1,0 +1,94 @@
+"""The load keywords on top of the engine: scenarios, metrics and histograms for the report, threshold messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PlatformLibrary import PlatformLibrary
+from PlatformLibrary.endpoints import Endpoints
+from PlatformLibrary.profile import Profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def target():
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_target.py")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+@pytest.fixture
+def library(tmp_path, target):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "endpoints.json").write_text(json.dumps({"PLATFORM_API_URL": target}))
+    library = PlatformLibrary(run_id="unit")
+    library.profile = Profile(
+        variables={
+            "TARGET": "embedded",
+            "PROFILE": "local",
+            "PLATFORM_STATE_DIR": str(state),
+            "METRICS_DIR": str(tmp_path / "metrics"),
+            "LOAD_PROGRESS_INTERVAL": "1 s",
+        }
+    )
+    library.endpoints = Endpoints(library.profile)
+    return library
+
+
+def keyword(library, name):
+    return library.keywords[name]
+
+
+def test_open_load_writes_summary_and_histograms_for_the_report(library, tmp_path):
+    result = keyword(library, "run_constant_arrival_rate_load")("health", "100/s", timedelta(seconds=0.5))
+    assert result.ok == result.sent == 50
+    assert result["p95"] == result.percentile(95)
+    metrics = tmp_path / "metrics"
+    (record,) = [json.loads(line) for p in metrics.glob("loadruns-*.jsonl") for line in p.read_text().splitlines()]
+    assert record["kind"] == "load_run" and record["name"] == "health" and record["sent"] == 50
+    assert record["extra"]["apiCalls"] == {"health": 50}
+    names = sorted(p.name.rsplit("-", 1)[0] for p in metrics.glob("hist-*.hdr"))
+    assert names == ["hist-load.health", "hist-load.health.service"]
+
+
+def test_thresholds_pass_and_fail_with_measured_versus_allowed(library):
+    result = keyword(library, "run_ramping_arrival_rate_load")("health", "100/s in 0.3 s", start_rate="10/s")
+    keyword(library, "load_should_meet_thresholds")(result, "p95 below 2 s", "error rate below 1 %")
+    keyword(library, "p${percentile:[0-9.]+} below ${limit}")("99", "2 s")
+    with pytest.raises(AssertionError) as failure:
+        keyword(library, "load_should_meet_thresholds")(result, "p50 below 1 us", "rate above 1000/s")
+    lines = str(failure.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("p50 latency of load 'health' was ") and "allowed is below 0.0 ms" in lines[0]
+    assert "allowed is above 1000/s" in lines[1]
+
+
+def test_closed_model_and_background_runs(library):
+    handle = keyword(library, "run_closed_model_load")(
+        "health", users=2, duration=timedelta(seconds=0.5), pace=timedelta(milliseconds=50), background=True
+    )
+    keyword(library, "wait_until_load_has_sent")(handle, 5)
+    result = keyword(library, "wait_for_load")(handle)
+    assert 10 <= result.ok <= 20 and result.model == "closed"
+    assert keyword(library, "load_outcome_count")(result, "rejected-429") == 0
+    keyword(library, "load_should_have_outcomes")(result)
+
+
+def test_scenarios_that_need_a_session_say_so(library):
+    with pytest.raises(ValueError, match="needs session="):
+        keyword(library, "run_constant_arrival_rate_load")("file-ops", "1/s", timedelta(seconds=1))
+    with pytest.raises(ValueError, match="Unknown load scenario"):
+        keyword(library, "run_constant_arrival_rate_load")("nope", "1/s", timedelta(seconds=1))
+    assert keyword(library, "scale_rate")("50/s", 3) == "150/s"

@@ -1,0 +1,89 @@
+"""The resilience report's HTML page renders its charts in headless Chromium, offline.
+
+Needs Debian's ``chromium`` (``./run.sh test`` installs it as root when it is missing); skipped only when it is not
+installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from PlatformLibrary.reportgen import main
+
+from tests.report_samples import write_sample_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; ./run.sh test does it as root)"
+)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    write_sample_metrics(folder)
+    assert main([str(folder), "--profile", str(ROOT / "resources" / "profiles" / "local.py")]) == 0
+    return folder / "resilience-report.html"
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_page_is_self_contained(page):
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), "the page must not load anything from the network"
+    assert "<script src" not in text and "<link" not in text
+
+
+def test_charts_render_in_headless_chromium(page, tmp_path):
+    done = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    expected = re.search(r'data-charts-expected="(\d+)"', dom)
+    rendered = re.search(r'data-charts-rendered="(\d+)"', dom)
+    assert expected and rendered, "the page's script did not run"
+    assert int(expected.group(1)) >= 5
+    assert rendered.group(1) == expected.group(1), f"{rendered.group(1)} of {expected.group(1)} charts rendered"
+    assert 'data-rendered="no"' not in dom
+    assert dom.count("<svg") == int(expected.group(1))
+
+
+def test_screenshot_is_not_blank(page, tmp_path):
+    shot = tmp_path / "report.png"
+    done = chromium(tmp_path, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri())
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # Decompress the image data: a blank page is one colour; charts bring many.
+    chunks, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    pixels = zlib.decompress(b"".join(chunks))
+    assert len(set(pixels)) > 50, "the screenshot looks blank"
