@@ -105,6 +105,7 @@ class Runtime:
         self.pool_starting = 0
         self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
         self.owned: dict[int, subprocess.Popen[bytes]] = {}
+        self.reserved = 0  # admitted creates not yet submitted
         self.unsettled: set[str] = set()  # sessions whose last store write failed after the container started
         self.capacity = settings.min_capacity
         self.activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
@@ -157,16 +158,27 @@ class Runtime:
             }
 
     def admit(self) -> bool:
-        """Backpressure: refuse work beyond the ceiling or beyond a bounded queue of waiting sessions."""
-        if self.settings.has("no-backpressure"):
-            return True
+        """Backpressure: refuse work beyond the ceiling or beyond a bounded queue of waiting sessions.
+
+        An admitted create holds a reservation until :meth:`submit` or :meth:`release`, so creates arriving at the
+        same moment cannot all pass the check before any of them is counted."""
         with self.lock:
-            desired = len(self.wanted)
-            waiting = max(0, desired - self.capacity)
-            return desired < self.settings.max_capacity and waiting < self.settings.max_pending
+            if not self.settings.has("no-backpressure"):
+                desired = len(self.wanted) + self.reserved
+                waiting = max(0, desired - self.capacity)
+                if desired >= self.settings.max_capacity or waiting >= self.settings.max_pending:
+                    return False
+            self.reserved += 1
+            return True
+
+    def release(self) -> None:
+        """Give back the reservation of an admitted create that failed before it was submitted."""
+        with self.lock:
+            self.reserved = max(0, self.reserved - 1)
 
     def submit(self, session_id: str, workspace: str) -> None:
         with self.wake:
+            self.reserved = max(0, self.reserved - 1)
             self.wanted[session_id] = Wanted(session_id, workspace)
             self.queue.append(session_id)
             self.wake.notify_all()

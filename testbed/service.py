@@ -170,9 +170,13 @@ class SessionService:
         try:
             self.store.put_new(record)
         except StoreUnavailable as exc:
+            self.runtime.release()
             raise ApiError(
                 503, "store_unavailable", f"session store unavailable: {exc}", self.settings.retry_after
             ) from exc
+        except Exception:
+            self.runtime.release()
+            raise
         self.expiry[session_id] = record["expiresAt"]
         self.runtime.submit(session_id, str(workspace))
         return public(record)

@@ -31,10 +31,9 @@ Scale-Out Stops At The Ceiling And Refuses The Rest Cleanly
 
 Creates Arriving At The Same Moment Never Exceed The Ceiling
     [Documentation]    Expected: when ${SCALING_CEILING + 2} creates arrive at the same moment, the platform still
-    ...    accepts at most ${SCALING_CEILING} and refuses the rest cleanly. KNOWN PLATFORM DEFECT: the embedded
-    ...    platform checks admission and queues the session in two steps, so simultaneous creates can all pass the
-    ...    check and the excess waits PENDING forever; until that is fixed a failure here is reported as skipped.
-    [Tags]    admission-race    robot:skip-on-failure
+    ...    accepts at most ${SCALING_CEILING} and refuses the rest cleanly: an admitted create holds its slot
+    ...    from the admission check on, so simultaneous creates cannot all pass the check.
+    [Tags]    admission-race    catches-no-backpressure
     GROUP    When more sessions than the ceiling are requested at once
         When A Load Step Of ${SCALING_CEILING + 2} Sessions Arrives
     END
