@@ -124,6 +124,7 @@ cmd_test() {
     step "robot --dryrun" robot --dryrun --pythonpath libraries --variablefile resources/profiles/local.py \
         --outputdir "$RESULTS/dryrun" --log NONE --report NONE suites
     step "suites (pabot, local profile)" run_suites local
+    step "efficacy matrix (fast subset)" python -m efficacy matrix --fast
     log "Summary"
     if [[ ${#failed[@]} -gt 0 ]]; then
         printf 'failed: %s\n' "${failed[@]}"
