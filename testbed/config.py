@@ -28,6 +28,7 @@ DEFECTS: dict[str, str] = {
     "health-lies": "GET /health answers ok even while the session store is unreachable.",
     "no-memory-limit": "Containers run without a memory limit, so memory pressure never stops them.",
     "no-scale-out": "The autoscaler never adds capacity, however many sessions wait.",
+    "efs-silent-fallback": "While the workspace (EFS) is unavailable, writes go to a local folder and answer 201.",
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
 }

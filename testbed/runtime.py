@@ -219,6 +219,8 @@ class Runtime:
         ]
         if self.settings.has("unsafe-paths"):
             cmd.append("--unsafe-paths")
+        if self.settings.has("efs-silent-fallback"):
+            cmd.append("--efs-silent-fallback")
         if self.stopped.is_set():
             raise StartFailed("the runtime is shutting down")
         proc = subprocess.Popen(

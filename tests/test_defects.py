@@ -229,3 +229,17 @@ def test_no_scale_out(platform_factory: Factory) -> None:
     for i in range(4):
         platform.create(f"u{i}")
     assert stays(lambda: platform.call("GET", "/capacity").json()["capacity"] == 2, 1.5)
+
+
+def test_efs_silent_fallback(platform_factory: Factory) -> None:
+    for defect, expected in ((), 503), (("efs-silent-fallback",), 201):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        workspace = Path(platform.session(sid)["workspace"])
+        moved = workspace.with_name(workspace.name + ".unmounted")
+        workspace.rename(moved)
+        try:
+            response = platform.call("PUT", f"/sessions/{sid}/files/notes.txt", data=b"x")
+            assert response.status_code == expected, f"defect={defect}: {response.text}"
+        finally:
+            moved.rename(workspace)
