@@ -9,23 +9,20 @@ serves. Protocol on stdout for the runtime that starts it: ``PORT <n>`` once lis
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import signal
-import stat
 import sys
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
 import setproctitle
 
-from testbed import clock, httpcore
-from testbed.httpcore import Request, Response, error_response, json_response
+from testbed import clock
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -40,45 +37,18 @@ class Workspace:
     def __init__(self, root: Path, unsafe: bool = False) -> None:
         self.root = root
         self.unsafe = unsafe
-        self.real_root = root.resolve()  # the platform never moves a mounted workspace
-        self.real_root_text = str(self.real_root)
 
     def resolve(self, rel: str) -> Path:
         if not rel or rel.startswith("/") or "\x00" in rel:
             raise PathRefused(f"path {rel!r} must be relative and non-empty")
-        if self.unsafe:
-            return self.root / rel
-        target = self._plain(rel)
-        if target is not None:
-            return target
-        target = (self.root / rel).resolve()
-        root = self.real_root
-        if target != root and root not in target.parents:
-            raise PathRefused(f"path {rel!r} escapes the workspace")
-        if target == root:
-            raise PathRefused("path names the workspace itself")
+        target = (self.root / rel).resolve() if not self.unsafe else self.root / rel
+        if not self.unsafe:
+            root = self.root.resolve()
+            if target != root and root not in target.parents:
+                raise PathRefused(f"path {rel!r} escapes the workspace")
+            if target == root:
+                raise PathRefused("path names the workspace itself")
         return target
-
-    def _plain(self, rel: str) -> Path | None:
-        """The fast path of :meth:`resolve` for the common case: no ``.``/``..``/empty components and no symbolic
-        link on the way. Such a path is its own real path below the (real) root, so it cannot escape; checking for
-        links costs one ``lstat`` per existing component, instead of ``realpath`` over the whole absolute path.
-        Anything else returns None and takes the full resolution."""
-        parts = rel.split("/")
-        if "" in parts or "." in parts or ".." in parts:
-            return None
-        path = self.real_root_text
-        for part in parts:
-            path = f"{path}/{part}"
-            try:
-                mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                break  # nothing below a missing component can be a link
-            except OSError:
-                return None
-            if stat.S_ISLNK(mode):
-                return None
-        return Path(f"{self.real_root_text}/{rel}")
 
     def available(self) -> bool:
         return self.root.is_dir() and os.access(self.root, os.W_OK)
@@ -136,48 +106,43 @@ class AgentState:
         setproctitle.setproctitle(f"testbed-agent instance={self.instance} session={session} task={task}")
 
 
-def _file_path(path: str) -> str | None:
-    path = path.split("?", 1)[0]
-    if path.startswith("/files/"):
-        return unquote(path[len("/files/") :])
-    return None
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: AgentState
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
+    def log_message(self, format: str, *args: object) -> None:
+        return
 
-def _error(status: int, code: str, message: str) -> Response:
-    return error_response(status, code, message)
+    def _send(self, status: int, body: object = None, raw: bytes | None = None) -> None:
+        payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
 
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, {"error": code, "message": message})
 
-def _raw(status: int, payload: bytes) -> Response:
-    return Response(status, payload, "application/octet-stream")
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_FILE_BYTES:
+            raise PathRefused(f"body of {length} bytes exceeds the {MAX_FILE_BYTES} byte limit")
+        return self.rfile.read(length) if length else b""
 
+    def _file_path(self) -> str | None:
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/files/"):
+            return unquote(path[len("/files/") :])
+        return None
 
-def _too_large(length: int, limit: int) -> Response:
-    return _error(400, "invalid_request", f"body of {length} bytes exceeds the {limit} byte limit")
-
-
-class Agent:
-    """The agent's HTTP handler. File operations run inline on the event loop: they are short (a PUT is two
-    fsyncs) and one container serves one session."""
-
-    def __init__(self, state: AgentState) -> None:
-        self.state = state
-
-    def handle(self, request: Request) -> Response:
-        method = request.method
-        if method == "GET":
-            return self.get(request.target)
-        if method == "PUT":
-            return self.put(request.target, request.body)
-        if method == "DELETE":
-            return self.delete(request.target)
-        if method == "POST":
-            return self.post(request.target, request.body)
-        return _error(501, "not_implemented", f"Unsupported method ({method!r})")
-
-    def _workspace(self) -> Workspace | Response:
+    def _workspace(self) -> Workspace | None:
         ws = self.state.workspace
         if ws is None or not self.state.ready:
-            return _error(503, "container_not_ready", "the container is not ready")
+            self._error(503, "container_not_ready", "the container is not ready")
+            return None
         if not ws.available():
             if self.state.efs_fallback:  # the defect: quietly write somewhere that is not EFS
                 if self.state.fallback is None:
@@ -185,13 +150,14 @@ class Agent:
                     local.mkdir(parents=True, exist_ok=True)
                     self.state.fallback = Workspace(local, self.state.unsafe)
                 return self.state.fallback
-            return _error(503, "workspace_unavailable", f"workspace {ws.root} is not mounted or not writable")
+            self._error(503, "workspace_unavailable", f"workspace {ws.root} is not mounted or not writable")
+            return None
         return ws
 
-    def get(self, path: str) -> Response:
+    def do_GET(self) -> None:
         st = self.state
-        if path == "/health":
-            return json_response(
+        if self.path == "/health":
+            self._send(
                 200,
                 {
                     "status": "ok",
@@ -202,97 +168,77 @@ class Agent:
                     "time": clock.now(),
                 },
             )
-        if path == "/ready":
-            return json_response(200 if st.ready else 503, {"ready": st.ready})
-        if path.split("?", 1)[0] in ("/files", "/files/"):
+        elif self.path == "/ready":
+            self._send(200 if st.ready else 503, {"ready": st.ready})
+        elif self.path.split("?", 1)[0] in ("/files", "/files/"):
             ws = self._workspace()
-            if isinstance(ws, Response):
-                return ws
-            return json_response(200, {"files": ws.listing()})
-        rel = _file_path(path)
-        if rel is None:
-            return _error(404, "not_found", f"no route {path}")
-        ws = self._workspace()
-        if isinstance(ws, Response):
-            return ws
-        try:
-            return _raw(200, ws.read(rel))
-        except PathRefused as exc:
-            return _error(400, "invalid_path", str(exc))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return _error(404, "file_not_found", f"no file {rel!r} in the workspace")
+            if ws:
+                self._send(200, {"files": ws.listing()})
+        elif (rel := self._file_path()) is not None:
+            ws = self._workspace()
+            if ws:
+                try:
+                    self._send(200, raw=ws.read(rel))
+                except PathRefused as exc:
+                    self._error(400, "invalid_path", str(exc))
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    self._error(404, "file_not_found", f"no file {rel!r} in the workspace")
+        else:
+            self._error(404, "not_found", f"no route {self.path}")
 
-    def put(self, path: str, data: bytes) -> Response:
-        rel = _file_path(path)
+    def do_PUT(self) -> None:
+        rel = self._file_path()
         if rel is None:
-            return _error(404, "not_found", f"no route {path}")
-        ws = self._workspace()
-        if isinstance(ws, Response):
-            return ws
+            self._error(404, "not_found", f"no route {self.path}")
+            return
         try:
-            size = ws.write(rel, data)
-        except PathRefused as exc:
-            return _error(400, "invalid_path", str(exc))
-        except (IsADirectoryError, NotADirectoryError) as exc:
-            return _error(409, "path_conflict", str(exc))
-        except OSError as exc:
-            return _error(503, "workspace_unavailable", f"write failed: {exc.strerror}")
-        return json_response(201, {"path": rel, "size": size})
+            data = self._body()
+        except (PathRefused, ValueError) as exc:
+            self._error(400, "invalid_request", str(exc))
+            return
+        ws = self._workspace()
+        if ws:
+            try:
+                size = ws.write(rel, data)
+                self._send(201, {"path": rel, "size": size})
+            except PathRefused as exc:
+                self._error(400, "invalid_path", str(exc))
+            except (IsADirectoryError, NotADirectoryError) as exc:
+                self._error(409, "path_conflict", str(exc))
+            except OSError as exc:
+                self._error(503, "workspace_unavailable", f"write failed: {exc.strerror}")
 
-    def delete(self, path: str) -> Response:
-        rel = _file_path(path)
+    def do_DELETE(self) -> None:
+        rel = self._file_path()
         if rel is None:
-            return _error(404, "not_found", f"no route {path}")
+            self._error(404, "not_found", f"no route {self.path}")
+            return
         ws = self._workspace()
-        if isinstance(ws, Response):
-            return ws
-        try:
-            ws.delete(rel)
-        except PathRefused as exc:
-            return _error(400, "invalid_path", str(exc))
-        except (FileNotFoundError, IsADirectoryError):
-            return _error(404, "file_not_found", f"no file {rel!r} in the workspace")
-        return json_response(204)
+        if ws:
+            try:
+                ws.delete(rel)
+                self._send(204)
+            except PathRefused as exc:
+                self._error(400, "invalid_path", str(exc))
+            except (FileNotFoundError, IsADirectoryError):
+                self._error(404, "file_not_found", f"no file {rel!r} in the workspace")
 
-    def post(self, path: str, raw: bytes) -> Response:
-        if path != "/assign":
-            return _error(404, "not_found", f"no route {path}")
+    def do_POST(self) -> None:
+        if self.path != "/assign":
+            self._error(404, "not_found", f"no route {self.path}")
+            return
         try:
-            body = json.loads(raw or b"{}")
+            body = json.loads(self._body() or b"{}")
             session, task, workspace = body["session"], body["task"], body["workspace"]
         except (ValueError, KeyError, TypeError):
-            return _error(400, "invalid_request", "assign needs session, task and workspace")
+            self._error(400, "invalid_request", "assign needs session, task and workspace")
+            return
         with self.state.lock:
             if self.state.session != "-":
-                return _error(409, "already_assigned", f"agent serves {self.state.session}")
+                self._error(409, "already_assigned", f"agent serves {self.state.session}")
+                return
             self.state.assign(session, task, workspace)
-        return json_response(200, {"session": session, "pid": os.getpid()})
-
-
-def announce(line: str) -> None:
-    """One protocol line on stdout in a single write. ``print`` writes the text and its newline separately when
-    stdout is unbuffered (PYTHONUNBUFFERED), and the runtime closes the pipe once it has read ``READY``: the late
-    newline then failed with EPIPE and the agent died with exit code 1 right after starting."""
-    os.write(1, f"{line}\n".encode())
-
-
-async def serve(state: AgentState, init_delay: float) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server, config = await httpcore.start_server(
-        Agent(state).handle, max_body=MAX_FILE_BYTES, too_large=_too_large, server_name="testbed-agent/1"
-    )
-    announce(f"PORT {server.sockets[0].getsockname()[1]}")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), init_delay)  # the application's own start-up work, before ready
-    state.ready = True
-    with contextlib.suppress(BrokenPipeError):  # the runtime may close its end as soon as it has read READY
-        announce("READY")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
-    await stop.wait()
-    await httpcore.stop_server(server, config)
+        self._send(200, {"session": session, "pid": os.getpid()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,7 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     setproctitle.setproctitle(f"testbed-agent instance={args.instance} session=- task=-")
     if args.session != "-":
         state.assign(args.session, args.task, args.workspace)
-    asyncio.run(serve(state, args.init_delay))
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"PORT {server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop.wait(args.init_delay)  # the application's own start-up work, before it reports ready
+    state.ready = True
+    print("READY", flush=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
+    stop.wait()
+    server.shutdown()
+    server.server_close()
     return 0
 
 

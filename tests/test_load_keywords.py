@@ -81,7 +81,7 @@ def test_closed_model_and_background_runs(library):
     )
     keyword(library, "wait_until_load_has_sent")(handle, 5)
     result = keyword(library, "wait_for_load")(handle)
-    assert 10 <= result.ok <= 20 and result.model == "closed"
+    assert 10 <= result.ok <= 22 and result.model == "closed"  # at most 2 users x (0.5 s / 50 ms + 1) slots
     assert keyword(library, "load_outcome_count")(result, "rejected-429") == 0
     keyword(library, "load_should_have_outcomes")(result)
 
