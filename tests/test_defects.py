@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,24 +13,9 @@ import requests
 from testbed.config import DEFECTS, Settings
 from testbed.faultproxy.client import ToxiproxyClient
 from testbed.store import SessionStore
+from tests.conftest import Factory
 from tests.platform_helpers import Platform, wait_for
 from tests.test_platform import run_race, spawn_fake_orphan
-
-Factory = Callable[..., Platform]
-
-
-@pytest.fixture
-def platform_factory(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Platform] = []
-
-    def make(*defects: str, **settings: object) -> Platform:
-        platform = Platform(tmp_path / f"p{len(started)}", tuple(defects), **settings)
-        started.append(platform)
-        return platform
-
-    yield make
-    for platform in started:
-        platform.down()
 
 
 def running_session(platform: Platform) -> str:

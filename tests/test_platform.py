@@ -7,30 +7,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.conftest import Factory
 from tests.platform_helpers import ROOT, Platform, run_testbed, wait_for
-
-Factory = Callable[..., Platform]
-
-
-@pytest.fixture
-def platform_factory(tmp_path: Path) -> Iterator[Factory]:
-    started: list[Platform] = []
-
-    def make(*defects: str, **settings: object) -> Platform:
-        platform = Platform(tmp_path / f"p{len(started)}", tuple(defects), **settings)
-        started.append(platform)
-        return platform
-
-    yield make
-    for platform in started:
-        platform.down()
-        assert platform.processes() == [], "platform processes left behind"
 
 
 @pytest.fixture
