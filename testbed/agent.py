@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import setproctitle
 
 from testbed import clock
+from testbed.httputil import SWITCH_INTERVAL_S, send_with_body
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -32,50 +33,62 @@ class PathRefused(ValueError):
 
 
 class Workspace:
-    """File operations confined to one folder, durable before they answer."""
+    """File operations confined to one folder, durable before they answer.
+
+    Paths are handled as strings with ``os.path`` rather than ``pathlib``: every file operation resolves its path,
+    and on the hot path pathlib's object churn costs more than the syscalls themselves.
+    """
 
     def __init__(self, root: Path, unsafe: bool = False) -> None:
         self.root = root
         self.unsafe = unsafe
+        self.real_root = os.path.realpath(root)  # resolved once: the root does not move under a running agent
 
-    def resolve(self, rel: str) -> Path:
+    def resolve(self, rel: str) -> str:
         if not rel or rel.startswith("/") or "\x00" in rel:
             raise PathRefused(f"path {rel!r} must be relative and non-empty")
-        target = (self.root / rel).resolve() if not self.unsafe else self.root / rel
-        if not self.unsafe:
-            root = self.root.resolve()
-            if target != root and root not in target.parents:
-                raise PathRefused(f"path {rel!r} escapes the workspace")
-            if target == root:
-                raise PathRefused("path names the workspace itself")
+        if self.unsafe:
+            return os.path.join(self.root, rel)
+        target = os.path.realpath(os.path.join(self.real_root, rel))
+        if target == self.real_root:
+            raise PathRefused("path names the workspace itself")
+        if not target.startswith(self.real_root + os.sep):
+            raise PathRefused(f"path {rel!r} escapes the workspace")
         return target
 
     def available(self) -> bool:
-        return self.root.is_dir() and os.access(self.root, os.W_OK)
+        return os.access(self.root, os.W_OK) and os.path.isdir(self.root)
 
     def write(self, rel: str, data: bytes) -> int:
         target = self.resolve(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        parent, name = os.path.split(target)
+        tmp = os.path.join(parent, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            os.write(fd, data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:  # first file in a new folder
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        dir_fd = os.open(parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
+            os.fsync(dir_fd)  # the rename itself survives a crash
         finally:
             os.close(dir_fd)
         return len(data)
 
     def read(self, rel: str) -> bytes:
-        return self.resolve(rel).read_bytes()
+        with open(self.resolve(rel), "rb") as handle:
+            return handle.read()
 
     def delete(self, rel: str) -> None:
-        self.resolve(rel).unlink()
+        os.unlink(self.resolve(rel))
 
     def listing(self) -> list[dict[str, object]]:
         files = []
@@ -109,7 +122,7 @@ class AgentState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state: AgentState
-    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    disable_nagle_algorithm = True  # a response is one write; no need to wait for an ACK before it goes
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -119,9 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+        send_with_body(self, payload)
 
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, {"error": code, "message": message})
@@ -251,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsafe-paths", action="store_true")
     parser.add_argument("--efs-silent-fallback", action="store_true")
     args = parser.parse_args(argv)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     state = AgentState(args.instance, args.unsafe_paths, args.efs_silent_fallback)
     setproctitle.setproctitle(f"testbed-agent instance={args.instance} session=- task=-")

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from testbed.httputil import send_with_body
 from testbed.service import ApiError, SessionService
 
 log = logging.getLogger("testbed.api")
@@ -45,7 +46,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "testbed-api/1"
-        disable_nagle_algorithm = True  # headers and body go out as separate writes
+        disable_nagle_algorithm = True  # a response is one write; no need to wait for an ACK before it goes
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -64,9 +65,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
-            self.end_headers()
-            if payload:
-                self.wfile.write(payload)
+            send_with_body(self, payload)
 
         def _body(self) -> bytes:
             try:

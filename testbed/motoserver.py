@@ -6,13 +6,26 @@ The platform's DynamoDB and CloudWatch. Run: ``python -m testbed.motoserver --re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
 import threading
 
+from moto import backends
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+
+
+def cache_backend_list() -> None:
+    """Answer moto's list of its own service packages from memory.
+
+    moto's request dispatcher lists and stats its whole package folder (about 55 directory entries) on every
+    request to decide whether the Host names a backend; the folder does not change while the server runs. This
+    is a third of moto's CPU per DynamoDB write, and it sits on the session-creation path.
+    """
+    listed = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: listed)  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -20,6 +33,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", required=True)
     args = parser.parse_args()
+    cache_backend_list()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from testbed import api, clock
 from testbed.config import Settings
 from testbed.faultproxy.client import ToxiproxyClient
+from testbed.httputil import SWITCH_INTERVAL_S
 from testbed.runtime import PROJECT_ROOT, Runtime
 from testbed.service import SessionService
 from testbed.store import SessionStore
@@ -50,6 +51,7 @@ def main() -> int:
     parser.add_argument("--state", required=True, type=Path)
     args = parser.parse_args()
     state: Path = args.state.resolve()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     settings = Settings.load(state / "settings.json")
     instance = uuid.uuid4().hex[:10]
