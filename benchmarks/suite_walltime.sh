@@ -31,7 +31,7 @@ timed() {  # timed NAME COMMAND...: runs it, prints its wall seconds
 export PLATFORM_SUITE_RUN_ID="wts$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
 serial=$(timed serial robot "${common[@]}" --outputdir "$OUT/serial" --console dotted suites)
 export PLATFORM_SUITE_RUN_ID="wtp$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
-parallel=$(timed pabot pabot --processes "${PROCESSES:-2}" --pabotlibport 0 "${common[@]}" --outputdir "$OUT/pabot" suites)
+parallel=$(timed pabot pabot --processes "${PROCESSES:-2}" --ordering suites/pabot-ordering.txt --pabotlibport 0 "${common[@]}" --outputdir "$OUT/pabot" suites)
 
 read -r _ serial_s serial_rc <<<"$serial"
 read -r _ pabot_s pabot_rc <<<"$parallel"

@@ -40,9 +40,6 @@ class StartFailed(RuntimeError):
     """A container died or timed out before it reported ready."""
 
 
-CONTAINER_NICE = 5  # containers yield the CPU to the API and the store, as tasks on their own hosts would
-
-
 @dataclass
 class Container:
     session_id: str
@@ -236,10 +233,6 @@ class Runtime:
         )
         with self.lock:
             self.owned[proc.pid] = proc
-        try:  # tasks and the control plane run on separate hosts on AWS; here the API keeps its share of the CPU
-            os.setpriority(os.PRIO_PROCESS, proc.pid, CONTAINER_NICE)
-        except OSError:
-            pass  # the process is already gone: _await_ready reports it
         name = f"{session_id}.{task_id.rsplit('/', 1)[-1]}" if session_id != "-" else f"pool.{proc.pid}"
         self.limits.apply(name, proc.pid)
         return Container(session_id, task_id, proc, cgroup=name)

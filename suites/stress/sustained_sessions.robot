@@ -1,7 +1,6 @@
 *** Settings ***
-Documentation     Sessions over time on a private platform: created at a steady rate for a sustained period,
-...               and several users working in their own sessions at the same time. Every iteration must succeed
-...               on schedule and within the latency bounds of the profile.
+Documentation     Sessions over time on a private platform: created at a steady rate for a sustained period.
+...               Every iteration must succeed on schedule and within the latency bounds of the profile.
 
 Resource          ../../resources/load.resource
 
@@ -25,21 +24,4 @@ Sessions Are Created Steadily At The Sustained Rate
     GROUP    Then every cycle completes in time
         Then Every Request Was Answered Without Error
         And The Load Meets    p95 below ${SLA_SESSION_CYCLE_P95}
-    END
-
-Several Users Work In Their Own Sessions At Once
-    [Documentation]    Expected: ${CONCURRENT_USERS} sessions (at least three) run at the same time; their users
-    ...    do file operations concurrently for ${CONCURRENT_DURATION} without a single error, with p95 below
-    ...    ${SLA_STRESS_FILE_OPS_P95}; afterwards every session still runs with exactly one container.
-    [Tags]    concurrent-sessions
-    GROUP    Given a running session for each user
-        Given Running Sessions For ${CONCURRENT_USERS} Users
-    END
-    GROUP    When every user works in their session at the same time
-        When Every User Works In Their Own Session At Once For ${CONCURRENT_DURATION}
-    END
-    GROUP    Then nobody sees an error and every session still runs
-        Then Every Request Was Answered Without Error
-        And The Load Meets    p95 below ${SLA_STRESS_FILE_OPS_P95}
-        And Every Session Still Runs With One Container
     END
