@@ -1,0 +1,31 @@
+*** Settings ***
+Documentation     Several users working in their own sessions at the same time, on a private platform. Every
+...               request must succeed within the latency bounds of the profile, and every session must keep
+...               exactly one container.
+
+Resource          ../../resources/load.resource
+
+Suite Setup       Start A Private Platform For This Suite    concurrent-sessions
+Suite Teardown    Stop The Private Platform
+Test Setup        Begin Test On The Suite's Own Platform
+Test Teardown     Clean Up The Test
+
+Test Tags         stress    concurrent-sessions
+
+
+*** Test Cases ***
+Several Users Work In Their Own Sessions At Once
+    [Documentation]    Expected: ${CONCURRENT_USERS} sessions (at least three) run at the same time; their users
+    ...    do file operations concurrently for ${CONCURRENT_DURATION} without a single error, with p95 below
+    ...    ${SLA_STRESS_FILE_OPS_P95}; afterwards every session still runs with exactly one container.
+    GROUP    Given a running session for each user
+        Given Running Sessions For ${CONCURRENT_USERS} Users
+    END
+    GROUP    When every user works in their session at the same time
+        When Every User Works In Their Own Session At Once For ${CONCURRENT_DURATION}
+    END
+    GROUP    Then nobody sees an error and every session still runs
+        Then Every Request Was Answered Without Error
+        And The Load Meets    p95 below ${SLA_STRESS_FILE_OPS_P95}
+        And Every Session Still Runs With One Container
+    END
