@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The single entry point of the acceptance suite.
 #
-#   ./run.sh suite [--profile local|aws]   run every suite with pabot (2 processes) on the chosen profile
+#   ./run.sh suite [--profile local|aws]   run every suite with pabot (4 processes) on the chosen profile
 #   ./run.sh test                          lint, format check, unit tests, libdoc, dry run, then the suites
 #
 # Both create .venv when it is missing and install requirements.txt into it; the install is skipped while
@@ -60,7 +60,10 @@ run_suites() {
     log "Running the suites on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
     rm -rf "$RESULTS/metrics" "$RESULTS/pabot_results"
     local status=0
-    pabot --processes 2 --pythonpath libraries --variablefile "$variables" \
+    # Four processes on two cores: the suites mostly wait for recovery, load windows and timeouts, so four overlap
+    # well (benchmarks/suite_walltime.sh); the ordering file starts the longest suites first.
+    pabot --processes "${PABOT_PROCESSES:-4}" --ordering suites/pabot-ordering.txt \
+        --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
         --outputdir results --xunit xunit.xml suites || status=$?
     # The report is built after every run, also when tests failed; the run's exit code stays pabot's.

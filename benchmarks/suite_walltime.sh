@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Wall time of the whole suites/ folder: serial robot versus pabot (one run each, ~8 minutes).
 #
-#   benchmarks/suite_walltime.sh            # pabot --processes 2, as run.sh runs it
-#   PROCESSES=4 benchmarks/suite_walltime.sh
+#   benchmarks/suite_walltime.sh            # pabot --processes 4 with the ordering file, as run.sh runs it
+#   PROCESSES=2 benchmarks/suite_walltime.sh
 #
 # Both runs use the local profile, an embedded platform of their own (TESTBED_STATE under results/bench/walltime,
 # never the platform of a run beside them) and their own metrics folder. Prints both wall times, both results and
@@ -31,12 +31,12 @@ timed() {  # timed NAME COMMAND...: runs it, prints its wall seconds
 export PLATFORM_SUITE_RUN_ID="wts$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
 serial=$(timed serial robot "${common[@]}" --outputdir "$OUT/serial" --console dotted suites)
 export PLATFORM_SUITE_RUN_ID="wtp$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
-parallel=$(timed pabot pabot --processes "${PROCESSES:-2}" --ordering suites/pabot-ordering.txt --pabotlibport 0 "${common[@]}" --outputdir "$OUT/pabot" suites)
+parallel=$(timed pabot pabot --processes "${PROCESSES:-4}" --ordering suites/pabot-ordering.txt --pabotlibport 0 "${common[@]}" --outputdir "$OUT/pabot" suites)
 
 read -r _ serial_s serial_rc <<<"$serial"
 read -r _ pabot_s pabot_rc <<<"$parallel"
 summary() { grep -E '^[0-9]+ tests?, ' "$OUT/$1.log" | tail -1; }
 printf 'serial robot        %7.1f s  exit %s  %s\n' "$serial_s" "$serial_rc" "$(summary serial)"
-printf 'pabot --processes %s %7.1f s  exit %s  %s\n' "${PROCESSES:-2}" "$pabot_s" "$pabot_rc" "$(summary pabot)"
+printf 'pabot --processes %s %7.1f s  exit %s  %s\n' "${PROCESSES:-4}" "$pabot_s" "$pabot_rc" "$(summary pabot)"
 printf 'ratio serial / pabot = %.2f (goal >= 2.5); pabot wall time %.1f s (goal <= 300 s)\n' \
     "$(python3 -c "print($serial_s / $pabot_s)")" "$pabot_s"

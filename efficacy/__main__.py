@@ -31,6 +31,7 @@ OUT = ROOT / "results" / "efficacy"
 SUITES = ROOT / "suites"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
+PROCESSES = int(os.environ.get("PABOT_PROCESSES", "4"))  # as run.sh runs the suites
 
 
 @dataclass
@@ -72,7 +73,7 @@ def mapped_tests() -> dict[str, list[str]]:
     return mapping
 
 
-def run_robot(name: str, include: str | None, defects: str = "", processes: int = 2) -> RunResult:
+def run_robot(name: str, include: str | None, defects: str = "", processes: int = PROCESSES) -> RunResult:
     """Run the tagged scenarios with pabot on platforms of their own (state under results/efficacy/<name>)."""
     outdir = OUT / name
     shutil.rmtree(outdir, ignore_errors=True)
@@ -87,6 +88,8 @@ def run_robot(name: str, include: str | None, defects: str = "", processes: int 
         str(BIN / "pabot"),
         "--processes",
         str(processes),
+        "--ordering",
+        str(SUITES / "pabot-ordering.txt"),
         "--pythonpath",
         "libraries",
         "--variablefile",
