@@ -108,8 +108,15 @@ class SessionService:
 
     # ----- API operations ------------------------------------------------------------------------------------
     def health(self) -> tuple[int, dict[str, str]]:
+        """The load balancer's health check: ok only while the session store answers.
+
+        A store check is remembered for 0.5 s, but only while the circuit breaker is closed: with the circuit open
+        (or half-open) every check goes to the breaker, so a success remembered from before an outage can never
+        answer ok while API calls are failing fast.
+        """
         checked_at, ok = self._store_health
-        if time.monotonic() - checked_at > 0.5:
+        circuit = self.store.breaker.state() if self.store.breaker else "closed"
+        if circuit != "closed" or time.monotonic() - checked_at > 0.5:
             try:
                 self.store.ping()
                 ok = True

@@ -273,6 +273,28 @@ def test_circuit_breaker_fails_fast_during_store_outage_and_closes_after(platfor
     assert platform.call("GET", "/health").json()["storeCircuit"] == "closed"
 
 
+def test_health_is_not_ok_while_the_circuit_is_open(platform_factory: Factory) -> None:
+    """A health check remembered from before an outage must not answer ok while API calls fail fast."""
+    from testbed.faultproxy.client import ToxiproxyClient
+
+    platform = platform_factory(breaker_cooldown=3.0)
+    sid = platform.create()["sessionId"]
+    assert platform.call("GET", "/health").status_code == 200  # a fresh, remembered ok
+    proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+    proxies.add_toxic("dynamodb", "aws_fault", stream="upstream", name="outage", attributes={"action": "error503"})
+    try:
+        for _ in range(3):  # enough failed calls to open the circuit
+            assert platform.call("GET", f"/sessions/{sid}").status_code == 503
+    finally:
+        proxies.remove_toxic("dynamodb", "outage")
+    health = platform.call("GET", "/health")  # well within the 0.5 s a check is remembered
+    assert health.status_code == 503, health.text
+    assert health.json()["storeCircuit"] == "open"
+    assert platform.call("GET", f"/sessions/{sid}").status_code == 503  # what health must agree with
+    wait_for(lambda: platform.call("GET", "/health").status_code == 200, timeout=10, what="health after cooldown")
+    assert platform.call("GET", f"/sessions/{sid}").status_code == 200
+
+
 def memory_cgroup_of(pid: int) -> Path | None:
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
