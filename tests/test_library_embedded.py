@@ -84,6 +84,46 @@ def test_platform_started_by_this_suite_is_stopped(tmp_path, monkeypatch):
     assert not (tmp_path / MARKER_NAME).exists()
 
 
+def test_owner_hands_the_platform_over_to_the_last_suite_using_it(tmp_path, monkeypatch):
+    """``pabot suites/recovery``: the suite that started the platform ends first; the last user stops it."""
+    marker = {"owner": "/suites/a.robot", "root": _process_identity(os.getpid())}
+    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "users").mkdir()
+        registration = {"suite": "/suites/b.robot", "process": _process_identity(other.pid)}
+        (tmp_path / "users" / f"{other.pid}-b.json").write_text(json.dumps(registration))
+        calls = []
+
+        def fake_run(command, **kwargs):
+            calls.append(command)
+            return subprocess.CompletedProcess(command, 0, "testbed down: stopped 3 process(es)", "")
+
+        monkeypatch.setattr(subprocess, "run", fake_run)
+        library = make_library(tmp_path)
+        component = library.keywords["stop_embedded_platform_if_started_by_suite"].__self__
+        monkeypatch.setattr(component, "_suite_source", lambda: "/suites/a.robot")
+        library.keywords["stop_embedded_platform_if_started_by_suite"]()
+        assert calls == [], "the owner stopped a platform another suite still uses"
+        assert json.loads((tmp_path / MARKER_NAME).read_text())["handedOver"] is True
+    finally:
+        other.kill()
+        other.wait()
+    monkeypatch.setattr(component, "_suite_source", lambda: "/suites/b.robot")
+    library.keywords["stop_embedded_platform_if_started_by_suite"]()
+    assert calls == [[sys.executable, "-m", "testbed", "down", "--state", str(tmp_path.resolve())]]
+    assert not (tmp_path / MARKER_NAME).exists()
+
+
+def test_a_suite_that_is_not_the_owner_leaves_the_platform_running(tmp_path, monkeypatch):
+    marker = {"owner": "/suites/__init__.robot", "root": _process_identity(os.getpid())}
+    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    make_library(tmp_path).keywords["stop_embedded_platform_if_started_by_suite"]()
+    assert calls == [], "a leaf suite stopped the platform its parent suite owns"
+
+
 def test_marker_of_a_finished_run_is_dropped(tmp_path):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = {"pid": int(finished.stdout), "createTime": 1.0}

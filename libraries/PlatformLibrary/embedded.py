@@ -3,11 +3,17 @@
 `Ensure Platform Is Running` starts a platform only when none answers, and writes a marker saying which
 suite started it; `Stop Embedded Platform If Started By Suite` stops it only in that suite, so a platform a
 person started by hand, or one another suite owns, is never stopped behind their back.
+
+Every suite that uses the shared platform registers itself in ``<state>/users/``. When the suite that started it
+ends while suites of the same run still use it (``pabot suites/recovery``, without the top-level suite that
+normally owns the platform), it hands the platform over instead of stopping it, and the last of those suites
+stops it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -59,6 +65,36 @@ class EmbeddedPlatformKeywords(LibraryComponent):
     @property
     def marker(self) -> Path:
         return self.state_dir / MARKER_NAME
+
+    @property
+    def users_dir(self) -> Path:
+        return self.state_dir / "users"
+
+    def _user_file(self) -> Path:
+        """This suite's registration: one per process and suite (a serial run has many suites in one process)."""
+        suite = hashlib.sha1(self._suite_source().encode()).hexdigest()[:12]
+        return self.users_dir / f"{os.getpid()}-{suite}.json"
+
+    def _register_user(self) -> None:
+        self.users_dir.mkdir(parents=True, exist_ok=True)
+        record = {"suite": self._suite_source(), "process": _process_identity(os.getpid())}
+        self._user_file().write_text(json.dumps(record), encoding="utf-8")
+
+    def _other_live_users(self) -> list[str]:
+        """Suites of live processes, other than this one, that use the platform; dead registrations are dropped."""
+        mine, others = self._user_file(), []
+        for path in sorted(self.users_dir.glob("*.json")) if self.users_dir.is_dir() else []:
+            if path == mine:
+                continue
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                record = {}
+            if _identity_alive(record.get("process")):
+                others.append(str(record.get("suite") or path.stem))
+            else:
+                path.unlink(missing_ok=True)
+        return others
 
     def _suite_source(self) -> str:
         try:
@@ -182,6 +218,8 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         args = ["down", "--state", str(self.state_dir)]
         completed = self._testbed(*args, timeout=self.profile.seconds("PLATFORM_STOP_TIMEOUT"))
         self.marker.unlink(missing_ok=True)
+        for registration in self.users_dir.glob("*.json") if self.users_dir.is_dir() else []:
+            registration.unlink(missing_ok=True)
         self.library.endpoints.forget()
         if completed.returncode != 0:
             raise PlatformStartError(
@@ -207,23 +245,40 @@ class EmbeddedPlatformKeywords(LibraryComponent):
                     f"Using the platform already running at {self.endpoint('PLATFORM_API_URL')} "
                     f"(instance {self.library.endpoints.get('PLATFORM_INSTANCE', '?')})."
                 )
-                return
-            self.info("No platform answers; starting the embedded platform.")
-            self.start_embedded_platform()
+            else:
+                self.info("No platform answers; starting the embedded platform.")
+                self.start_embedded_platform()
+            self._register_user()
 
     @keyword(tags=["platform"])
     def stop_embedded_platform_if_started_by_suite(self) -> None:
-        """Stops the embedded platform only when this suite started it (see `Ensure Platform Is Running`)."""
+        """Stops the embedded platform when this suite started it and no other suite of the run still uses it.
+
+        A platform a person started, or one started by another run, is left alone. When the suite that started it
+        ends while other suites of the same run still use it, the last of those suites stops it instead.
+        """
         if not self.profile.is_embedded:
             return
-        marker = self._read_marker()
-        if marker is None:
-            self.info("The platform was not started by a suite; leaving it running.")
-            return
-        if marker.get("owner") != self._suite_source() or marker.get("root") != self._run_root():
-            self.info(f"The platform belongs to {marker.get('owner')}; leaving it running.")
-            return
-        self.stop_embedded_platform()
+        with self._start_lock():
+            self._user_file().unlink(missing_ok=True)
+            marker = self._read_marker()
+            if marker is None:
+                self.info("The platform was not started by a suite; leaving it running.")
+                return
+            if marker.get("root") != self._run_root():
+                self.info(f"The platform belongs to {marker.get('owner')} of another run; leaving it running.")
+                return
+            others = self._other_live_users()
+            owner = marker.get("owner") == self._suite_source()
+            if owner and others:
+                marker["handedOver"] = True
+                self.marker.write_text(json.dumps(marker, indent=2), encoding="utf-8")
+                self.info(f"{len(others)} other suite(s) of this run still use the platform; the last one stops it.")
+                return
+            if not owner and not (marker.get("handedOver") and not others):
+                self.info(f"The platform belongs to {marker.get('owner')}; leaving it running.")
+                return
+            self.stop_embedded_platform()
 
     @keyword(tags=["platform"])
     def get_platform_endpoints(self) -> dict:
