@@ -41,6 +41,19 @@ def running_platform():
     server.server_close()
 
 
+@pytest.fixture
+def testbed_calls(monkeypatch) -> list:
+    """Records the commands run instead of running them; each succeeds as ``testbed down`` would."""
+    calls: list = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "testbed down: stopped 3 process(es)", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    return calls
+
+
 def make_library(state: Path, **extra) -> PlatformLibrary:
     library = PlatformLibrary(run_id="unit")
     library.profile = Profile(variables={"TARGET": "embedded", "PLATFORM_STATE_DIR": str(state), **extra})
@@ -69,22 +82,15 @@ def test_platform_of_another_owner_is_not_stopped(tmp_path, monkeypatch):
     assert (tmp_path / MARKER_NAME).exists()
 
 
-def test_platform_started_by_this_suite_is_stopped(tmp_path, monkeypatch):
+def test_platform_started_by_this_suite_is_stopped(tmp_path, testbed_calls):
     marker = {"owner": "", "root": _process_identity(os.getpid())}  # outside Robot the suite source is ""
     (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
-    calls = []
-
-    def fake_run(command, **kwargs):
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 0, "testbed down: stopped 3 process(es)", "")
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
     make_library(tmp_path).keywords["stop_embedded_platform_if_started_by_suite"]()
-    assert calls == [[sys.executable, "-m", "testbed", "down", "--state", str(tmp_path.resolve())]]
+    assert testbed_calls == [[sys.executable, "-m", "testbed", "down", "--state", str(tmp_path.resolve())]]
     assert not (tmp_path / MARKER_NAME).exists()
 
 
-def test_owner_hands_the_platform_over_to_the_last_suite_using_it(tmp_path, monkeypatch):
+def test_owner_hands_the_platform_over_to_the_last_suite_using_it(tmp_path, monkeypatch, testbed_calls):
     """``pabot suites/recovery``: the suite that started the platform ends first; the last user stops it."""
     marker = {"owner": "/suites/a.robot", "root": _process_identity(os.getpid())}
     (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
@@ -93,35 +99,19 @@ def test_owner_hands_the_platform_over_to_the_last_suite_using_it(tmp_path, monk
         (tmp_path / "users").mkdir()
         registration = {"suite": "/suites/b.robot", "process": _process_identity(other.pid)}
         (tmp_path / "users" / f"{other.pid}-b.json").write_text(json.dumps(registration))
-        calls = []
-
-        def fake_run(command, **kwargs):
-            calls.append(command)
-            return subprocess.CompletedProcess(command, 0, "testbed down: stopped 3 process(es)", "")
-
-        monkeypatch.setattr(subprocess, "run", fake_run)
         library = make_library(tmp_path)
         component = library.keywords["stop_embedded_platform_if_started_by_suite"].__self__
         monkeypatch.setattr(component, "_suite_source", lambda: "/suites/a.robot")
         library.keywords["stop_embedded_platform_if_started_by_suite"]()
-        assert calls == [], "the owner stopped a platform another suite still uses"
+        assert testbed_calls == [], "the owner stopped a platform another suite still uses"
         assert json.loads((tmp_path / MARKER_NAME).read_text())["handedOver"] is True
     finally:
         other.kill()
         other.wait()
     monkeypatch.setattr(component, "_suite_source", lambda: "/suites/b.robot")
     library.keywords["stop_embedded_platform_if_started_by_suite"]()
-    assert calls == [[sys.executable, "-m", "testbed", "down", "--state", str(tmp_path.resolve())]]
+    assert testbed_calls == [[sys.executable, "-m", "testbed", "down", "--state", str(tmp_path.resolve())]]
     assert not (tmp_path / MARKER_NAME).exists()
-
-
-def test_a_suite_that_is_not_the_owner_leaves_the_platform_running(tmp_path, monkeypatch):
-    marker = {"owner": "/suites/__init__.robot", "root": _process_identity(os.getpid())}
-    (tmp_path / MARKER_NAME).write_text(json.dumps(marker))
-    calls = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
-    make_library(tmp_path).keywords["stop_embedded_platform_if_started_by_suite"]()
-    assert calls == [], "a leaf suite stopped the platform its parent suite owns"
 
 
 def test_marker_of_a_finished_run_is_dropped(tmp_path):
