@@ -87,3 +87,13 @@ def test_field_should_contain(library):
 def test_bad_session_argument(library):
     with pytest.raises(ValueError, match="session id or a session object"):
         library.keywords["get_session_record"]("  ")
+
+
+def test_record_is_deleted_behind_the_platforms_back_only_for_sessions_of_this_run(library):
+    delete = library.keywords["Delete Session Record Behind The Platform's Back"]
+    with pytest.raises(AssertionError, match="s-1 was not created by this run; its record is left alone"):
+        delete("s-1")
+    library.keywords["get_session_record"]("s-1")  # untouched
+    library.tracker.add("test:unit", "s-1")
+    delete({"sessionId": "s-1"})
+    library.keywords["session_record_should_not_exist"]("s-1")

@@ -69,6 +69,9 @@ class SessionStore:
             self._key_name = hash_keys[0]
         return self._key_name
 
+    def delete(self, session_id: str) -> None:
+        self.client.delete_item(TableName=self.table, Key={self.key_name: {"S": session_id}})
+
     def get(self, session_id: str) -> dict | None:
         answer = self.client.get_item(TableName=self.table, Key={self.key_name: {"S": session_id}}, ConsistentRead=True)
         item = answer.get("Item")
@@ -162,3 +165,28 @@ class SessionStoreKeywords(LibraryComponent):
                 f"Table {self.store.table} still has a record for session {session_id}: "
                 f"status {record.get('status')!r}."
             )
+
+    @keyword(name="Delete Session Record Behind The Platform's Back", tags=["dynamodb", "fault-injection"])
+    def delete_session_record_behind_the_platforms_back(self, session: SessionRef) -> None:
+        """Deletes the session's item from the sessions table directly, without telling the platform.
+
+        This is how a container becomes an orphan in the field: an operator's clean-up script, a table restore
+        or a TTL sweep removes the record while the task keeps running, and only the platform's reaper can
+        notice. Refused for a session this run did not create, so a real table's other sessions are never
+        touched.
+
+        Example:
+        | Delete Session Record Behind The Platform's Back | ${session} |
+        | Run Reaper |
+        | Wait Until No Orphaned Containers |
+        """
+        session_id = self.session_id_of(session)
+        if session_id not in self.library.tracker.all_ids():
+            raise AssertionError(f"Session {session_id} was not created by this run; its record is left alone.")
+        try:
+            self.store.delete(session_id)
+        except (BotoCoreError, ClientError) as error:
+            raise AssertionError(
+                f"Deleting session {session_id} from table {self.store.table} failed: {error}"
+            ) from None
+        self.info(f"Deleted the record of session {session_id} from {self.store.table}; the platform was not told.")

@@ -31,13 +31,30 @@ Session Deleted While Its Container Starts Leaves No Container
         And No Orphaned Container Remains
     END
 
+Container Whose Session Record Vanished Is Stopped By The Reaper
+    [Documentation]    Expected: when a running session's record is removed from DynamoDB behind the platform's
+    ...    back (an operator's clean-up, a table restore), its container is an orphan; the next reaper pass
+    ...    stops it and records what it did, and no container of the platform is left without a live session.
+    [Tags]    reaper    catches-no-reaper
+    GROUP    Given a running session whose record disappears from DynamoDB
+        Given A Running Session
+        When Its Record Is Deleted From DynamoDB Behind The Platform's Back
+    END
+    GROUP    When the reaper runs
+        When The Reaper Runs
+    END
+    GROUP    Then the orphaned container is stopped
+        Then The Session Has No Container Left
+        And No Orphaned Container Remains
+    END
+
 Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
     [Documentation]    Expected: when the platform loses DynamoDB while a session's container starts, the
     ...    create is abandoned or completed, never half-kept: once DynamoDB is back and the reaper has run,
     ...    the session is RUNNING with exactly one container or not live with none, and no container of the
     ...    platform is without a live session. During the outage the API answers 503 store_unavailable with
     ...    Retry-After at once. The DynamoDB hop is always restored in the teardown.
-    [Tags]    store-outage    fault-injection    catches-no-reaper
+    [Tags]    store-outage    fault-injection
     GROUP    Given a session whose container is starting
         Given A New Session Is Caught While Its Container Starts
     END
