@@ -303,3 +303,11 @@ def test_platform_access_lock_shared_and_exclusive(tmp_path):
     assert writer.release() and not writer.release()
     with pytest.raises(ValueError, match="'shared' or 'exclusive'"):
         first.acquire("sometimes", timeout=1)
+
+
+def test_file_paths_keep_dot_segments_for_the_platform_to_judge():
+    from PlatformLibrary.http_client import PlatformApiClient
+
+    assert PlatformApiClient.file_path("s-1", "../../x y.txt") == "/sessions/s-1/files/%2E%2E/%2E%2E/x%20y.txt"
+    assert PlatformApiClient.file_path("s-1", "notes/./a.md") == "/sessions/s-1/files/notes/%2E/a.md"
+    assert PlatformApiClient.file_path("s-1", "a..b/c") == "/sessions/s-1/files/a..b/c"

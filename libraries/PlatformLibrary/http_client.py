@@ -124,4 +124,13 @@ class PlatformApiClient:
 
     @classmethod
     def file_path(cls, session_id: str, path: str) -> str:
-        return f"{cls.session_path(session_id)}/files/{quote(path, safe='/')}"
+        """The URL path of a workspace file, with ``.`` and ``..`` segments percent-encoded.
+
+        urllib3 removes dot segments while it parses a URL (RFC 3986), so ``../x`` would silently become another
+        URL; encoded, they pass that step, and the request carries the path as written: the platform must refuse
+        an escape itself.
+        """
+        segments = [
+            quote(part, safe="") if part not in (".", "..") else part.replace(".", "%2E") for part in path.split("/")
+        ]
+        return f"{cls.session_path(session_id)}/files/{'/'.join(segments)}"

@@ -424,6 +424,22 @@ class PlatformApiKeywords(LibraryComponent):
         return response.body
 
     @keyword(tags=["workspace"])
+    def try_to_write_workspace_file(self, session: SessionRef, path: str, content: str = "") -> dict:
+        """Sends ``PUT`` of ``path`` and returns the answer without judging it (for invalid-path tests).
+
+        The path reaches the platform as written, ``..`` segments included. Returns ``status``, ``body``,
+        ``error``, ``retryAfter``, ``headers`` and ``seconds``.
+
+        Example:
+        | ${answer} = | Try To Write Workspace File | ${session} | ../../escaped.txt |
+        | Should Be Equal As Integers | ${answer}[status] | 400 |
+        """
+        session_id = self.session_id_of(session)
+        response = self._call("PUT", self.api.file_path(session_id, path), data=content.encode())
+        self.info(f"PUT {path} of session {session_id} -> {response.describe()}")
+        return response.as_dict()
+
+    @keyword(tags=["workspace"])
     def read_workspace_file(self, session: SessionRef, path: str, encoding: str = "UTF-8") -> str:
         """Returns the content of ``path`` in the session's workspace, decoded with ``encoding``."""
         session_id = self.session_id_of(session)
