@@ -773,10 +773,10 @@ class LoadRun:
         counter = iter(range(self.iterations))
 
         async def user(number: int) -> None:
-            slot = t0 + (self.pace * number / users if self.pace else 0.0)
+            turn = 0  # the slot is computed from its index, not summed: ten sums of 0.1 s fall short of 1 s
             while not self._stop.is_set():
                 now = loop.time()
-                due = slot if self.pace else now
+                due = t0 + self.pace * (number / users + turn) if self.pace else now
                 if due >= end or now >= end:
                     return
                 if due > now:
@@ -788,7 +788,7 @@ class LoadRun:
                 waiter = loop.create_future()
                 self._send(index, due, loop.time(), waiter)
                 await waiter
-                slot += self.pace
+                turn += 1
 
         tasks = [loop.create_task(user(n)) for n in range(users)]
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, hard_deadline - loop.time()))
