@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "openapi.yaml"
+sys.path.insert(0, str(ROOT / "libraries"))
+
+from PlatformLibrary.http_client import PlatformApiClient
 
 # (method, path template) of every API call in libraries/PlatformLibrary.
 LIBRARY_CALLS = {
@@ -48,7 +51,7 @@ def test_library_calls_list_matches_the_code():
     source = "\n".join(p.read_text() for p in (ROOT / "libraries" / "PlatformLibrary").glob("*.py"))
     for path in ("/health", "/capacity", "/admin/reaper/run", "/admin/reaper", "/sessions"):
         assert f'"{path}' in source, path
-    assert re.search(r"/files/\{quote\(path", source)
+    assert PlatformApiClient.file_path("s-1", "notes/a b.md") == "/sessions/s-1/files/notes/a%20b.md"
 
 
 def test_errors_with_retry_after(spec):
