@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT / "docs" / "openapi.yaml"
-sys.path.insert(0, str(ROOT / "libraries"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary.http_client import PlatformApiClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "docs" / "openapi.yaml"
 
 # (method, path template) of every API call in libraries/PlatformLibrary.
 LIBRARY_CALLS = {
