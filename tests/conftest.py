@@ -1,7 +1,9 @@
-"""Shared fixtures of the platform tests: real embedded platforms, each stopped (and checked stopped) afterwards."""
+"""Shared fixtures: real embedded platforms, each stopped (and checked stopped) afterwards, and load targets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +12,32 @@ import pytest
 from tests.platform_helpers import Platform
 
 Factory = Callable[..., Platform]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench_target(*args: str) -> Iterator[str]:
+    """Runs benchmarks/bench_target.py (keep-alive, fixed answer) on 127.0.0.1; yields its URL, then stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_target.py"), *args], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        yield f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[str]:
+    """The load target at full speed."""
+    yield from run_bench_target()
+
+
+@pytest.fixture(scope="module")
+def stalling_target() -> Iterator[str]:
+    """A load target that stops answering for 0.5 s at the end of every 1.5 s."""
+    yield from run_bench_target("--stall-every", "1.5", "--stall-for", "0.5")
 
 
 @pytest.fixture

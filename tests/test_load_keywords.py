@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.endpoints import Endpoints
 from PlatformLibrary.profile import Profile
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def target():
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_target.py")], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        yield f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 @pytest.fixture

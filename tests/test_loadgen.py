@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from PlatformLibrary.loadgen import (
@@ -25,39 +22,6 @@ from PlatformLibrary.loadgen import (
     schedule_count,
 )
 from PlatformLibrary.metrics import load_histograms, save_histogram
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def target():
-    """The benchmark target (keep-alive, fixed answer) on 127.0.0.1."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_target.py")], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        port = int(proc.stdout.readline().split()[1])
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-@pytest.fixture(scope="module")
-def stalling_target():
-    """A target that stops answering for 0.5 s at the end of every 1.5 s."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_target.py"), "--stall-every", "1.5", "--stall-for", "0.5"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(proc.stdout.readline().split()[1])
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
 
 HEALTH = HttpRequest("GET", "/health")
 
