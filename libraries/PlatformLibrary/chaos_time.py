@@ -162,6 +162,42 @@ class ChaosTimeKeywords:
         return fault or self._set_platform_clock(target)
 
     # ------------------------------------------------------------------ auto-scaling race
+    def _since_test_start(self, platform_time: float) -> float:
+        """Seconds from the start of the current test to ``platform_time`` (an epoch time on the platform clock)."""
+        started = getattr(self, "_test_started", None)
+        elapsed = time.monotonic() - started if started is not None else 0.0
+        return platform_time - (self.get_platform_clock() - elapsed)
+
+    def _describe_capacity(self, capacity: dict, scalings: bool = True) -> str:
+        """A readable line for a ``GET /capacity`` answer: the counts, then (``scalings``) the scalings since the
+        test started, with their times in seconds from the test's start."""
+        text = (
+            f"capacity {capacity.get('capacity')}, desired {capacity.get('desired')}, "
+            f"running {capacity.get('running')}, ceiling {capacity.get('max')}"
+        )
+        return f"{text}; {self._describe_scalings(capacity)}" if scalings else text
+
+    def _describe_scalings(self, capacity: dict) -> str:
+        """The scalings of a ``GET /capacity`` answer since the test started (``scale-in 6->4 at +2.10 s``)."""
+        scalings = []
+        for activity in capacity.get("activities", []):
+            if not isinstance(activity.get("time"), int | float):
+                continue
+            since = self._since_test_start(float(activity["time"]))
+            if since >= 0:
+                kind, was, became = activity.get("kind"), activity.get("from"), activity.get("to")
+                scalings.append(f"{kind} {was}->{became} at {since:+.2f} s")
+        return f"scalings since the test started: {', '.join(scalings) or 'none'}"
+
+    @staticmethod
+    def _activity_key(activity: dict) -> tuple:
+        return tuple(activity.get(k) for k in ("time", "kind", "from", "to", "desired"))
+
+    @staticmethod
+    def _has_surplus(capacity: dict, step: int, floor: int) -> bool:
+        """The autoscaler's scale-in condition: fewer sessions than capacity minus a step, above the floor."""
+        return capacity["desired"] < capacity["capacity"] - step and capacity["capacity"] > floor
+
     @keyword(tags=["chaos", "scaling"])
     def create_sessions_while_the_platform_scales_in(
         self,
@@ -170,56 +206,119 @@ class ChaosTimeKeywords:
         interval: timedelta = timedelta(seconds=0.25),
         timeout: timedelta | None = None,
     ) -> dict:
-        """Ends the sessions ``ending`` and creates ``count`` new ones one by one while the platform scales in.
+        """Ends the sessions ``ending`` and creates ``count`` new ones one by one, so that the platform scales in
+        while they are created and started.
 
-        Ending sessions leaves the platform with surplus capacity; new sessions are then created only as long as
-        they keep a surplus of more than one scaling step (the ``scale_out_step`` setting), so the platform's
-        scale-in decision falls while sessions are being created and started. Once it has scaled in, the rest
-        are created right away. Returns ``{"result": <the creates, shaped like Create Sessions Concurrently's>,
-        "scaleIns": [...], "capacities": [...]}``. The deadline is ``timeout`` or ``${FAULT_REACTION_TIMEOUT}``.
+        The window is placed around the scale-in by construction, not by timing: the platform must have no
+        surplus capacity when the keyword starts (scale out for a burst first). The ``ending`` sessions are ended
+        only down to capacity minus one scaling step (``scale_out_step``), where no scale-in is due; then the
+        first new session is created, and only then are the remaining ``ending`` sessions ended, which makes the
+        surplus the platform scales in from. The keyword confirms that surplus (polling, with the deadline). New
+        sessions are then created only while they keep a surplus of more than one step, and the last one only
+        after a scale-in of this window was seen (or at the deadline, ``timeout`` or
+        ``${FAULT_REACTION_TIMEOUT}``): a scale-in falls between the first and the last create.
+
+        Returns ``{"result": <the creates, shaped like Create Sessions Concurrently's>, "scaleIns": [...],
+        "capacities": [...], "summary": <a readable timeline, times in seconds from the test's start>}``.
 
         Example:
         | ${race} = | Create Sessions While The Platform Scales In | 5 | ending=${BURST.session_ids} |
         """
         self._allow("race session creation against a scale-in")
+        count = int(count)
+        if count < 2:
+            raise ValueError(f"count must be at least 2 (one create before the scale-in, one after), got {count}.")
         api = self.library.api_keywords
         step = int(self.get_embedded_platform_setting("scale_out_step"))
-        window_start = self.get_platform_clock()
-        for session_id in ending or []:
+        floor = int(self.get_embedded_platform_setting("min_capacity"))
+        remaining = list(ending or [])
+        for session_id in remaining:
             self._guard_session(session_id, "end a session during a scale-in race")
-            api.delete_session(session_id, missing_ok=True)
-        before = api.get_capacity()
-        if before["capacity"] - before["desired"] <= step:
-            raise ChaosError(
-                f"The platform has no surplus capacity to scale in from: {before}. End some sessions first."
-            )
         deadline = time.monotonic() + (
             timeout.total_seconds() if timeout is not None else self.profile.seconds("FAULT_REACTION_TIMEOUT")
         )
-        successes, failures, capacities = [], [], []
+        capacity = api.get_capacity()
+        if self._has_surplus(capacity, step, floor):
+            raise ChaosError(
+                "The platform already has surplus capacity before the race, so a scale-in may come before the "
+                f"first create: {self._describe_capacity(capacity)}. Scale out for a burst first."
+            )
+        timeline: list[str] = []
+
+        def note(event: str) -> None:
+            timeline.append(f"{self._since_test_start(self.get_platform_clock()):+.2f} s {event}")
+
+        # Ending sessions down to capacity minus a step leaves no surplus: no scale-in is due yet.
+        ended = 0
+        while remaining and capacity["desired"] - 1 >= capacity["capacity"] - step:
+            api.delete_session(remaining.pop(0), missing_ok=True)
+            ended += 1
+            capacity = api.get_capacity()
+        note(f"ended {ended} session(s), no surplus yet ({self._describe_capacity(capacity, False)})")
+        known = {self._activity_key(a) for a in capacity.get("activities", [])}
+        window_start = self.get_platform_clock()
+        successes: list[dict] = []
+        failures: list[dict] = []
+        capacities: list[dict] = []
         scale_ins: list[dict] = []
+
+        def create() -> None:
+            answer = api.try_to_create_session()
+            if answer["status"] == 201:
+                successes.append(answer["body"])
+            else:
+                failures.append({**answer, "message": None, "exception": None})
+            note(f"create {len(successes) + len(failures)} answered {answer['status']}")
+
+        def in_window(capacity: dict) -> list[dict]:
+            return [
+                a
+                for a in capacity.get("activities", [])
+                if a.get("kind") == "scale-in" and self._activity_key(a) not in known and a["time"] >= window_start
+            ]
+
         started = time.perf_counter()
-        next_create = 0.0
-        while len(successes) + len(failures) < int(count):
+        create()  # the window opens before any surplus exists
+        for session_id in remaining:
+            api.delete_session(session_id, missing_ok=True)
+        note(f"ended the other {len(remaining)} session(s)")
+
+        def surplus_or_scale_in():
+            seen = api.get_capacity()
+            capacities.append({k: seen.get(k) for k in ("capacity", "desired", "running", "pending")})
+            return seen if in_window(seen) or self._has_surplus(seen, step, floor) else None
+
+        confirmed = wait_until(
+            surplus_or_scale_in,
+            max(0.0, deadline - time.monotonic()),
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: (
+                "Ending the sessions left no surplus capacity to scale in from (a surplus is more than one "
+                f"scaling step of {step} above the sessions, above the floor of {floor}): "
+                f"{self._describe_capacity(api.get_capacity())}. Times from the test's start: {'; '.join(timeline)}"
+            ),
+        )
+        note(f"surplus confirmed ({self._describe_capacity(confirmed.value, False)})")
+        next_create = time.monotonic() + interval.total_seconds()
+        while len(successes) + len(failures) < count:
             capacity = api.get_capacity()
             capacities.append({k: capacity.get(k) for k in ("capacity", "desired", "running", "pending")})
-            scale_ins = [
-                a for a in capacity.get("activities", []) if a.get("kind") == "scale-in" and a["time"] >= window_start
-            ]
-            keeps_surplus = capacity["desired"] + 1 < capacity["capacity"] - step
+            found = in_window(capacity)
+            if found and not scale_ins:
+                note(f"scale-in seen ({self._describe_capacity(capacity, False)})")
+            scale_ins = found or scale_ins
+            left = count - len(successes) - len(failures)
+            # Before the scale-in: only creates that keep the surplus, and never the last one.
+            keeps_surplus = capacity["desired"] + 1 < capacity["capacity"] - step and left > 1
             if time.monotonic() >= next_create and (scale_ins or keeps_surplus or time.monotonic() > deadline):
-                answer = api.try_to_create_session()
-                (successes if answer["status"] == 201 else failures).append(
-                    answer["body"] if answer["status"] == 201 else {**answer, "message": None, "exception": None}
-                )
+                create()
                 next_create = time.monotonic() + interval.total_seconds()
             time.sleep(self.profile.seconds("POLL_INTERVAL"))
-        result = ConcurrentCreateResult(int(count), successes, failures, time.perf_counter() - started)
-        self.info(
-            f"Created {len(successes)} of {count} sessions in {format_seconds(result.seconds)}; scale-ins meanwhile: "
-            f"{scale_ins or 'none'}; capacity samples: {capacities[:: max(1, len(capacities) // 20)]}"
-        )
-        return {"result": result, "scaleIns": scale_ins, "capacities": capacities}
+        result = ConcurrentCreateResult(count, successes, failures, time.perf_counter() - started)
+        timeline.append(self._describe_scalings(api.get_capacity()))
+        summary = "times from the test's start: " + "; ".join(timeline)
+        self.info(f"Created {len(successes)} of {count} sessions in {format_seconds(result.seconds)}; {summary}")
+        return {"result": result, "scaleIns": scale_ins, "capacities": capacities, "summary": summary}
 
     @keyword(tags=["chaos", "scaling", "wait"])
     def wait_until_capacity_covers(self, sessions: int, timeout: timedelta | None = None) -> float:
@@ -240,8 +339,8 @@ class ChaosTimeKeywords:
             deadline,
             self.profile.seconds("POLL_INTERVAL"),
             lambda: (
-                f"The platform did not scale out to {sessions} slots: capacity {seen['capacity'].get('capacity')} "
-                f"(ceiling {seen['capacity'].get('max')}) with {seen['capacity'].get('pending')} session(s) waiting"
+                f"The platform did not scale out to {sessions} slots while {seen['capacity'].get('pending')} "
+                f"session(s) waited for capacity: {self._describe_capacity(seen['capacity'])}"
             ),
         )
         self.info(f"Capacity reached {sessions} slots after {format_seconds(waited.seconds)}.")
@@ -252,5 +351,8 @@ class ChaosTimeKeywords:
         """Fails when fewer slots are provisioned than containers run (a scale-in that cut below its load)."""
         capacity = self.library.api_keywords.get_capacity()
         if capacity["running"] > capacity["capacity"]:
-            raise AssertionError(f"{capacity['running']} containers run on a capacity of {capacity['capacity']}.")
+            raise AssertionError(
+                f"{capacity['running']} containers run on a capacity of {capacity['capacity']}: "
+                f"{self._describe_capacity(capacity)}"
+            )
         return capacity
