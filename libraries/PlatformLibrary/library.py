@@ -17,6 +17,7 @@ from .endpoints import Endpoints
 from .faults import FaultProxyKeywords
 from .http_client import PlatformApiClient
 from .load import LoadKeywords
+from .machine import MachineKeywords
 from .metrics import MetricsKeywords
 from .platform_api import PlatformApiKeywords
 from .profile import Profile
@@ -95,17 +96,20 @@ class PlatformLibrary(DynamicCore):
         self.api_keywords = PlatformApiKeywords(self)
         self.container_keywords = ContainerKeywords(self)
         self.store_keywords = SessionStoreKeywords(self)
+        machine = MachineKeywords(self)
+        metrics = MetricsKeywords(self, machine)
         components = [
             EmbeddedPlatformKeywords(self),
             self.api_keywords,
             self.container_keywords,
             self.store_keywords,
             ConsistencyKeywords(self),
-            MetricsKeywords(self),
+            machine,
+            metrics,
             FaultProxyKeywords(self),
             PlatformAccessKeywords(self),
             ChaosKeywords(self),
-            LoadKeywords(self),
+            LoadKeywords(self, metrics),
             ReportKeywords(self),
             AwsKeywords(self),
             self.context,

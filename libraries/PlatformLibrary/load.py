@@ -34,7 +34,7 @@ from .loadgen import (
     format_rate,
     parse_rate,
 )
-from .metrics import save_histogram
+from .metrics import MetricsKeywords, save_histogram
 from .profile import format_seconds, to_seconds
 from .waiting import wait_until
 
@@ -77,16 +77,13 @@ class LoadKeywords(LibraryComponent):
     | ``session-lifecycle`` | create a session, wait until it runs, write and read a file, delete it |
     """
 
-    def __init__(self, library):
+    def __init__(self, library, metrics: MetricsKeywords):
         super().__init__(library)
+        self._metrics = metrics
         self._last: dict[str, LoadResult] = {}
         self._sampler: _UtilisationSampler | None = None
 
     # ------------------------------------------------------------------ helpers
-    @property
-    def _metrics(self):
-        return self.library.keywords["record_metric"].__self__
-
     def _metrics_dir(self):
         return self._metrics.metrics_file.parent
 
@@ -606,6 +603,7 @@ class LoadKeywords(LibraryComponent):
         for expression in thresholds:
             passed, message = check_threshold(result, expression)
             (passes if passed else failures).append(message)
+        self._metrics.check_conditions(" ".join(failures or passes), passed=not failures)
         for message in passes:
             self.info(f"OK: {message}")
         if failures:
@@ -754,6 +752,9 @@ class LoadKeywords(LibraryComponent):
                 problems.append(f"{label} was {measured:.1f} %, allowed is below {allowed:g} %.")
             else:
                 self.info(f"{label} {measured:.1f} % is below {allowed:g} %.")
+        self._metrics.check_conditions(
+            " ".join(problems) or f"utilisation within limits: {json.dumps(usage)}", passed=not problems
+        )
         if problems:
             raise AssertionError("\n".join(problems))
 

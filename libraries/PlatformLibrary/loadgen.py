@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram
 
+from .metrics import defined_statistic
+
 # Histograms in microseconds from 1 us to 1 hour at 3 significant digits: every histogram of the suite has the
 # same shape, so any two can be added.
 HIST_LOWEST = 1
@@ -1004,8 +1006,11 @@ def check_threshold(result: LoadResult, expression: str) -> tuple[bool, str]:
     strict = op in ("below", "under", "above")
     if metric.startswith("p") and metric != "p":
         pct = float(metric[1:])
-        measured, allowed = result.percentile(pct), parse_duration(limit)
-        label, shown = f"p{pct:g} latency", (_fmt_time(result.percentile(pct)), _fmt_time(allowed))
+        count = result.corrected.get_total_count()
+        asserted, statistic = defined_statistic(pct, count)
+        measured, allowed = result.percentile(asserted), parse_duration(limit)
+        label = f"p{pct:g} latency" if asserted == pct else f"latency ({statistic})"
+        shown = (_fmt_time(measured), _fmt_time(allowed))
     elif metric in ("mean", "max"):
         measured = result.mean() if metric == "mean" else result.max()
         allowed = parse_duration(limit)

@@ -23,6 +23,7 @@ from robot.api.deco import keyword
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
 from .base import LibraryComponent
+from .machine import MachineKeywords
 from .profile import format_seconds, to_seconds
 
 # Values are scaled to integers for HdrHistogram: one millionth of the unit (microseconds for seconds).
@@ -43,6 +44,25 @@ def compute_percentile(values: Iterable[float], pct: float) -> float:
     for value in numbers:
         histogram.record_value(round(value * _SCALE))
     return histogram.get_value_at_percentile(pct) / _SCALE
+
+
+def samples_needed(pct: float) -> int:
+    """Fewest samples that define the ``pct`` percentile: p99 needs 100, p95 20, p50 2 (``100 / (100 - pct)``)."""
+    if pct >= 100:
+        return 1
+    return math.ceil(100 / (100 - pct) - 1e-9)
+
+
+def defined_statistic(pct: float, count: int) -> tuple[float, str]:
+    """The statistic a bound on ``p<pct>`` may assert over ``count`` samples, and how to name it.
+
+    A percentile is asserted only over enough samples to define it; with fewer, the maximum stands in (it is
+    never below the percentile, so the check only gets stricter) and the name says so.
+    """
+    needed = samples_needed(pct)
+    if count >= needed:
+        return pct, f"p{pct:g} over {count} samples"
+    return 100.0, f"max over {count} samples (p{pct:g} needs at least {needed}, so the max is asserted)"
 
 
 def compute_mean(values: Iterable[float]) -> float:
@@ -120,8 +140,9 @@ def load_histograms(directory: str | Path) -> dict[str, HdrHistogram]:
 class MetricsKeywords(LibraryComponent):
     """Timing, metric recording and SLA checks."""
 
-    def __init__(self, library):
+    def __init__(self, library, machine: MachineKeywords):
         super().__init__(library)
+        self._machine = machine
         self._stopwatches: dict[str, float] = {}
         self._samples: dict[str, list[float]] = {}
         self._write_lock = threading.Lock()
@@ -236,6 +257,7 @@ class MetricsKeywords(LibraryComponent):
         """
         measured_s = to_seconds(measured, what="measured duration")
         message = below_message(name, measured_s, allowed.total_seconds())
+        self.check_conditions(message or f"{name} {format_seconds(measured_s)}", passed=message is None)
         if message:
             raise AssertionError(message)
         self.info(f"{name} {format_seconds(measured_s)} is below {format_seconds(allowed.total_seconds())}.")
@@ -246,20 +268,23 @@ class MetricsKeywords(LibraryComponent):
     ) -> float:
         """Fails unless the ``percentile`` of ``values`` (seconds) is below ``allowed``; returns it.
 
+        A percentile needs enough samples to be defined (p99 at least 100, p95 20: ``100 / (100 - p)``); over
+        fewer, the maximum is asserted instead and the message says so. Messages always give the sample count.
+
         Example:
         | Percentile Should Be Below | cold_start | 99 | ${SLA_COLD_START_P99} |
         """
         numbers = self._values(values)
         pct = _number(percentile)
-        measured = compute_percentile(numbers, pct)
-        label = name or (f"p{pct:g} of {values}" if isinstance(values, str) else f"p{pct:g}")
-        message = below_message(f"{label} over {len(numbers)} samples", measured, allowed.total_seconds())
+        asserted, statistic = defined_statistic(pct, len(numbers))
+        measured = compute_percentile(numbers, asserted)
+        label = name or (f"{values}" if isinstance(values, str) else "Samples")
+        what = f"{label}: {statistic}"
+        message = below_message(what, measured, allowed.total_seconds())
+        self.check_conditions(message or f"{what} was {format_seconds(measured)}", passed=message is None)
         if message:
             raise AssertionError(message)
-        self.info(
-            f"{label} {format_seconds(measured)} is below {format_seconds(allowed.total_seconds())} "
-            f"({len(numbers)} samples)."
-        )
+        self.info(f"{what} was {format_seconds(measured)}, below {format_seconds(allowed.total_seconds())}.")
         return measured
 
     @keyword(tags=["metrics", "assertion", "sla"])
@@ -269,6 +294,16 @@ class MetricsKeywords(LibraryComponent):
         measured = compute_mean(numbers)
         label = name or (f"mean of {values}" if isinstance(values, str) else "mean")
         message = below_message(f"{label} over {len(numbers)} samples", measured, allowed.total_seconds())
+        self.check_conditions(message or f"{label} {format_seconds(measured)}", passed=message is None)
         if message:
             raise AssertionError(message)
         return measured
+
+    def check_conditions(self, outcome: str, passed: bool) -> None:
+        """Before an SLA verdict: skips the test when its measurement ran on a busy machine (see `Start
+        Measurement`), and records the measurement's reference figures once per measurement."""
+        fresh = self._machine.conditions(fresh_only=True)
+        if fresh is not None:
+            self.record_metric("measurement_reference_p50", fresh.reference.p50_ms / 1000, unit="s")
+            self.record_metric("measurement_foreign_cpu", fresh.cpu.foreign_cores, unit="cores")
+        self._machine.guard(outcome, passed)

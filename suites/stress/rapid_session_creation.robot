@@ -19,7 +19,7 @@ Rapid Session Creation Is Accepted And Every Session Starts
     [Documentation]    Expected: every create sent at ${RAPID_CREATE_RATE} for ${RAPID_CREATE_DURATION} is answered
     ...    201 on schedule (none dropped), the mean create latency is below ${SLA_CREATE_MEAN}, every session
     ...    reaches RUNNING, and once they are deleted no container is left over.
-    [Tags]    burst
+    [Tags]    burst    measurement
     GROUP    When sessions are requested in quick succession
         When Sessions Are Requested At ${RAPID_CREATE_RATE} For ${RAPID_CREATE_DURATION}
     END

@@ -9,7 +9,7 @@ Suite Teardown    Stop The Private Platform
 Test Setup        Begin Test On The Suite's Own Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         stress    sustained-sessions
+Test Tags         stress    sustained-sessions    measurement
 
 
 *** Test Cases ***

@@ -1,0 +1,333 @@
+"""Is this machine quiet enough to measure? A same-run reference and the CPU that others used meanwhile.
+
+A latency or duration bound means something only on a machine that gives the platform its cores. Before a
+measurement the suite takes a *reference*: keep-alive round trips to a trivial HTTP server in a process of its
+own (no platform code on the path, so a slow platform cannot hide behind it). During the measurement it counts
+the CPU that processes other than the test's own (its robot process and the platform it measures) used, plus the
+hypervisor's steal time. When either shows the machine too busy, a measuring test skips with both figures
+instead of failing the platform or passing it: see ``MachineKeywords`` and docs in README ("Measurements").
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+
+import psutil
+from robot.api import SkipExecution
+from robot.api.deco import keyword
+from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
+
+from .base import LibraryComponent
+
+_SERVER = """
+import http.server, socket
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Keep-alive round trips to a trivial local server, taken just before a measurement."""
+
+    round_trips: int
+    p50_ms: float
+    p95_ms: float
+
+
+def take_reference(round_trips: int = 200, timeout: float = 10.0) -> Reference:
+    """Starts the trivial server, times ``round_trips`` keep-alive GETs to it and stops it again (by PID)."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        port_line = _read_line(server, timeout)
+        connection = HTTPConnection("127.0.0.1", int(port_line), timeout=timeout)
+        connection.connect()
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        timings: list[float] = []
+        for _ in range(round_trips + 10):  # the first few warm the connection up and are not counted
+            began = time.perf_counter()
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            timings.append(time.perf_counter() - began)
+        connection.close()
+    finally:
+        server.kill()
+        server.wait(timeout)
+    counted = sorted(timings[10:])
+    return Reference(
+        round_trips=len(counted),
+        p50_ms=1000 * counted[len(counted) // 2],
+        p95_ms=1000 * counted[min(len(counted) - 1, int(len(counted) * 0.95))],
+    )
+
+
+def _read_line(process: subprocess.Popen, timeout: float) -> str:
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result or not result[0].strip():
+        raise RuntimeError(f"The reference server did not start within {timeout:g} s.")
+    return result[0].strip()
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), steal included: everything but idle and iowait."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0) - getattr(times, "guest", 0.0)
+
+
+def _steal_seconds() -> float:
+    return getattr(psutil.cpu_times(), "steal", 0.0)
+
+
+@dataclass
+class CpuWindow:
+    """Counts, from ``start`` on, the CPU used by processes that are not ours.
+
+    Ours: this process and its children, and every process in ``own_groups`` (the platform's process group,
+    containers included). A thread samples their CPU times every ``interval`` so that a process that ends
+    during the window still counts as ours up to its last sample.
+    """
+
+    own_groups: tuple[int, ...] = ()
+    interval: float = 0.2
+    started: float = 0.0
+    _busy0: float = 0.0
+    _steal0: float = 0.0
+    _first: dict[int, float] = field(default_factory=dict)
+    _last: dict[int, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> CpuWindow:
+        self.started = time.monotonic()
+        self._busy0, self._steal0 = _busy_seconds(), _steal_seconds()
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._loop, name="cpu-window", daemon=True)
+        self._thread.start()
+        return self
+
+    def _ours(self) -> list[psutil.Process]:
+        me = psutil.Process()
+        procs = [me, *me.children(recursive=True)]
+        if self.own_groups:
+            for proc in psutil.process_iter(["pid"]):
+                try:
+                    if os.getpgid(proc.pid) in self.own_groups:
+                        procs.append(proc)
+                except (ProcessLookupError, PermissionError):
+                    continue
+        return procs
+
+    def _sample(self, first: bool = False) -> None:
+        for proc in self._ours():
+            try:
+                cpu = proc.cpu_times()
+                used = cpu.user + cpu.system + getattr(cpu, "children_user", 0.0) + getattr(cpu, "children_system", 0.0)
+            except psutil.Error:
+                continue
+            with self._lock:
+                if proc.pid not in self._first:
+                    # A process that existed at the start counts from there; a new one from its birth.
+                    self._first[proc.pid] = used if first else 0.0
+                self._last[proc.pid] = used
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> CpuReading:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._sample()
+        wall = max(time.monotonic() - self.started, 1e-6)
+        busy = _busy_seconds() - self._busy0
+        steal = _steal_seconds() - self._steal0
+        with self._lock:
+            ours = sum(max(0.0, self._last[pid] - self._first[pid]) for pid in self._last)
+        return CpuReading(
+            seconds=wall,
+            foreign_cores=max(0.0, busy - ours) / wall,
+            own_cores=ours / wall,
+            steal_cores=max(0.0, steal) / wall,
+        )
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """Over a window of ``seconds``: cores used by others (steal included), by us, and stolen by the host."""
+
+    seconds: float
+    foreign_cores: float
+    own_cores: float
+    steal_cores: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the machine was quiet enough, and the figures that say so."""
+
+    quiet: bool
+    reference: Reference
+    cpu: CpuReading
+    reference_max_ms: float
+    foreign_max_cores: float
+
+    def describe(self) -> str:
+        return (
+            f"reference round trip p50 {self.reference.p50_ms:.3f} ms over {self.reference.round_trips} "
+            f"(limit {self.reference_max_ms:g} ms); other processes used {self.cpu.foreign_cores:.2f} cores "
+            f"beside the test over {self.cpu.seconds:.1f} s, steal {self.cpu.steal_cores:.2f} "
+            f"(limit {self.foreign_max_cores:g} cores)"
+        )
+
+
+def judge(reference: Reference, cpu: CpuReading, reference_max_ms: float, foreign_max_cores: float) -> Verdict:
+    quiet = reference.p50_ms <= reference_max_ms and cpu.foreign_cores <= foreign_max_cores
+    return Verdict(quiet, reference, cpu, reference_max_ms, foreign_max_cores)
+
+
+# --------------------------------------------------------------------------------------------- keywords
+MEASUREMENT_TAG = "measurement"
+
+
+class MachineKeywords(LibraryComponent):
+    """Measurements on a quiet machine: a reference before, the CPU of others during, a skip when busy.
+
+    A test tagged ``measurement`` runs in the run's quiet phase (see README, "Measurements") and calls
+    `Start Measurement` in its setup. Every SLA assertion of the library (`Percentile Should Be Below`,
+    `Load Should Meet Thresholds`, `Duration Should Be Below` ...) then asks this component first: when the
+    machine was too busy to measure, the test is skipped with the reference, the CPU figures and what the
+    measurement would have said; a quiet machine gets the verdict of the bound, unchanged.
+    """
+
+    def __init__(self, library):
+        super().__init__(library)
+        self._window: CpuWindow | None = None
+        self._reference: Reference | None = None
+        self._verdict: Verdict | None = None
+        self._test: str | None = None
+        self._outcomes: list[str] = []
+
+    @staticmethod
+    def _current_test() -> str | None:
+        try:
+            builtin = BuiltIn()
+            return f"{builtin.get_variable_value('${SUITE NAME}')}.{builtin.get_variable_value('${TEST NAME}')}"
+        except RobotNotRunningError:
+            return None
+
+    @keyword(tags=["measurement"])
+    def start_measurement(self) -> None:
+        """Takes the machine's reference and starts counting the CPU that others use, for this test's SLA checks.
+
+        The reference is ``${MEASURE_REFERENCE_ROUND_TRIPS}`` keep-alive round trips to a trivial local server
+        (its p50 must stay below ``${MEASURE_REFERENCE_P50_MAX}``); the CPU of processes other than this robot
+        process and the platform it measures must stay below ``${MEASURE_FOREIGN_CPU_MAX}`` cores.
+
+        Example:
+        | Start Measurement |
+        | Run Constant Arrival Rate Load | api-read | 50/s | 5 s |
+        | Load Should Meet Thresholds | ${result} | p95 below ${SLA_API_P95} |
+        """
+        if self._window is not None:
+            self._window.stop()
+        groups: tuple[int, ...] = ()
+        if self.profile.is_embedded:
+            try:
+                groups = (int(self.endpoint("PLATFORM_PGID")),)
+            except (KeyError, ValueError, TypeError, OSError):
+                groups = ()
+        self._reference = take_reference(self.profile.integer("MEASURE_REFERENCE_ROUND_TRIPS", 200))
+        self._verdict = None
+        self._outcomes = []
+        self._test = self._current_test()
+        self._window = CpuWindow(own_groups=groups).start()
+        self.info(
+            f"Reference before the measurement: round trip p50 {self._reference.p50_ms:.3f} ms, "
+            f"p95 {self._reference.p95_ms:.3f} ms over {self._reference.round_trips}."
+        )
+
+    def conditions(self, fresh_only: bool = False) -> Verdict | None:
+        """The verdict on the open measurement (computed once, at its first SLA check), or ``None``.
+
+        With ``fresh_only``, only a verdict computed by this very call is returned (to record it once).
+        """
+        if self._test != self._current_test():  # a measurement belongs to the test that started it
+            if self._window is not None:
+                self._window.stop()
+            self._window, self._reference, self._verdict, self._test = None, None, None, None
+            return None
+        if self._verdict is None and self._window is not None and self._reference is not None:
+            cpu = self._window.stop()
+            self._window = None
+            self._verdict = judge(
+                self._reference,
+                cpu,
+                reference_max_ms=1000 * self.profile.seconds("MEASURE_REFERENCE_P50_MAX", 0.001),
+                foreign_max_cores=float(self.profile.get("MEASURE_FOREIGN_CPU_MAX", 0.3)),
+            )
+            return self._verdict
+        return None if fresh_only else self._verdict
+
+    def guard(self, outcome: str, passed: bool) -> None:
+        """Before an SLA verdict of a measuring test: on a busy machine a failed bound skips the test at once
+        (with every outcome so far); passed bounds are kept for `End Measurement`, which then skips the test.
+        On a quiet machine nothing changes. ``outcome`` says what was measured against what."""
+        verdict = self.conditions()
+        if verdict is None:
+            return
+        if verdict.quiet:
+            self.info(f"Measured on a quiet machine: {verdict.describe()}.")
+            return
+        self._outcomes.append(outcome)
+        if not passed:
+            raise SkipExecution(self._busy_message("failed"))
+
+    def _busy_message(self, would: str) -> str:
+        assert self._verdict is not None
+        return (
+            f"The machine was too busy to measure: {self._verdict.describe()}. The measurement would have "
+            f"{would}: " + " ".join(self._outcomes)
+        )
+
+    @keyword(tags=["measurement"])
+    def end_measurement(self) -> None:
+        """Closes this test's measurement (in the test teardown, after the cleanup).
+
+        When the machine was too busy to measure, the test is skipped here with the figures, also when every
+        bound held: a measurement on a busy machine is neither a platform failure nor a pass.
+        """
+        busy = self._verdict is not None and not self._verdict.quiet and self._outcomes
+        message = self._busy_message("passed") if busy else ""
+        if self._window is not None:
+            self._window.stop()
+        self._window, self._reference, self._verdict, self._test = None, None, None, None
+        self._outcomes = []
+        if busy:
+            raise SkipExecution(message)
