@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
     stop.wait()
-    server.shutdown()
+    # Exit at once on SIGTERM, as a container's main process does: server.shutdown() would first wait out
+    # serve_forever's 0.5 s poll, which made every stop (idle shutdown, delete) half a second slower.
     server.server_close()
     return 0
 
