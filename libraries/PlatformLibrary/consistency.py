@@ -104,31 +104,39 @@ class ConsistencyKeywords(LibraryComponent):
         """Fails unless the recovery time the suite measured agrees with the platform's own record.
 
         The platform records ``lastRecoveryMs`` on the session: from detecting the crash to the replacement
-        answering ready. The suite measures from the kill to seeing the session ``RUNNING`` again, so its figure
-        is a little longer (detection and polling). They must agree within ``tolerance``
-        (default ``${RECOVERY_TIME_TOLERANCE}``). Returns the difference in seconds.
+        answering ready. The suite measures from the kill until an API answer says ``RUNNING`` again, so its
+        figure is longer by the platform's detection (``tolerance``, default ``${RECOVERY_TIME_TOLERANCE}``) and
+        by how late the suite saw it: the span between its last answer that did not say RUNNING and the first
+        that did, measured by `Wait Until Container Restarted`. The bound is derived from both, so a busy machine
+        that slows the suite's polling widens it by exactly what was measured; a platform record off by more
+        fails. The platform's figure may not exceed the suite's by more than ``tolerance`` either. Returns the
+        difference (suite minus platform) in seconds.
 
         Example:
         | ${seconds} = | Wait Until Container Restarted | ${session} |
         | Recovery Time Should Agree With Platform Record | ${session} | ${seconds} |
         """
         session_id = self.session_id_of(session)
-        allowed = (
+        detection = (
             tolerance.total_seconds() if tolerance is not None else self.profile.seconds("RECOVERY_TIME_TOLERANCE")
         )
+        observation = self.library.container_keywords.recovery_observation_window(session_id)
         recorded_ms = self.library.api_keywords.get_session(session_id).get("lastRecoveryMs")
         if recorded_ms is None:
             raise AssertionError(f"Session {session_id} has no lastRecoveryMs: the platform recorded no recovery.")
-        difference = float(measured) - float(recorded_ms) / 1000
-        self.info(
-            f"Recovery of {session_id}: suite measured {format_seconds(float(measured))}, platform recorded "
-            f"{format_seconds(float(recorded_ms) / 1000)}; difference {format_seconds(abs(difference))} "
-            f"(allowed {format_seconds(allowed)})."
+        recorded = float(recorded_ms) / 1000
+        difference = float(measured) - recorded
+        allowed_above = detection + observation
+        verdict = (
+            f"the suite measured {format_seconds(float(measured))} (seen within {format_seconds(observation)}), "
+            f"the platform recorded {format_seconds(recorded)}; the suite's figure may exceed the platform's by "
+            f"up to {format_seconds(allowed_above)} (detection {format_seconds(detection)} + observation "
+            f"{format_seconds(observation)}) and fall short of it by up to {format_seconds(detection)}"
         )
-        if abs(difference) > allowed:
+        self.info(f"Recovery of {session_id}: {verdict}; difference {difference * 1000:+.0f} ms.")
+        if difference > allowed_above or difference < -detection:
             raise AssertionError(
-                f"Recovery time of {session_id}: the suite measured {format_seconds(float(measured))} but the "
-                f"platform recorded {format_seconds(float(recorded_ms) / 1000)}; they differ by "
-                f"{format_seconds(abs(difference))}, more than the allowed {format_seconds(allowed)}."
+                f"The platform's recovery record (lastRecoveryMs) of {session_id} is wrong: {verdict}, "
+                f"but the difference is {difference * 1000:+.0f} ms."
             )
         return difference

@@ -43,6 +43,7 @@ class ContainerKeywords(LibraryComponent):
         super().__init__(library)
         self._backend: ContainerBackend | None = None
         self._kills: dict[str, tuple[Container, float, signal.Signals]] = {}
+        self._observation_windows: dict[str, float] = {}
 
     @property
     def backend(self) -> ContainerBackend:
@@ -229,10 +230,13 @@ class ContainerKeywords(LibraryComponent):
             old_pid = killed[0].pid
         started = killed[1] if killed and killed[0].pid == old_pid else time.monotonic()
         old_container = killed[0] if killed and killed[0].pid == old_pid else None
-        seen: dict[str, Any] = {"containers": [], "status": None, "session": None}
+        seen: dict[str, Any] = {"containers": [], "status": None, "session": None, "not_running_at": started}
 
         def probe():
             seen["status"], seen["session"] = self._api_view(session_id)
+            seen["api_at"] = time.monotonic()
+            if seen["status"] != "RUNNING":
+                seen["not_running_at"] = seen["api_at"]
             containers = self._containers(session_id)
             seen["containers"] = containers
             if old_container is not None and self.backend.is_alive(old_container):
@@ -273,9 +277,21 @@ class ContainerKeywords(LibraryComponent):
             ),
             fail_fast,
         )
-        recovery = time.monotonic() - started
-        self.info(f"Session {session_id} recovered in {format_seconds(recovery)}: pid {old_pid} -> {waited.value.pid}.")
+        # Recovered as of the API answer that said RUNNING (the process-table check after it takes its own time);
+        # it became RUNNING after the last answer that did not say so: that span is the observation window.
+        recovery = seen["api_at"] - started
+        self._observation_windows[session_id] = seen["api_at"] - seen["not_running_at"]
+        self.info(
+            f"Session {session_id} recovered in {format_seconds(recovery)} (seen RUNNING within "
+            f"{format_seconds(self._observation_windows[session_id])} of the last answer that was not): "
+            f"pid {old_pid} -> {waited.value.pid}."
+        )
         return recovery
+
+    def recovery_observation_window(self, session_id: str) -> float:
+        """Seconds between the last API answer that did not say RUNNING and the first that did, in the last
+        `Wait Until Container Restarted` of ``session_id``: how late the suite may have seen the recovery."""
+        return self._observation_windows.get(session_id, 0.0)
 
     def _api_status(self, session_id: str) -> str | None:
         return self._api_view(session_id)[0]

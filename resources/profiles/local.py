@@ -48,8 +48,11 @@ CONCURRENT_REQUEST_TIMEOUT = "20 s"
 
 # --- SLAs: the numbers the assertions compare against -----------------------------------------------------
 SLA_RECOVERY_MAX = "10 s"
-# The suite's recovery time and the platform's own record (lastRecoveryMs) must agree this closely.
-RECOVERY_TIME_TOLERANCE = "1 s"  # covers a graceful SIGTERM exit, which the platform only sees once it ends
+# The suite's recovery time and the platform's own record (lastRecoveryMs) must agree: the platform's clock starts
+# when it detects the crash (its monitor polls every 20 ms, and a container sent SIGTERM must exit first), the
+# suite's at the kill. This allows for that detection; the suite adds the observation window it measured itself
+# (from its last answer that was not RUNNING to the first that was), so slow polling never widens it blindly.
+RECOVERY_TIME_TOLERANCE = "500 ms"
 SLA_COLD_START_P99 = "1.5 s"
 SLA_WARM_START_P95 = "300 ms"
 SLA_CREATE_MEAN = "100 ms"

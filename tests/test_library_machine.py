@@ -1,0 +1,186 @@
+"""Measurements on a quiet machine: the reference, the CPU of others, the skip, the sample-count rule and the
+pabot ordering that gives measuring tests a quiet phase."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+from robot import api as robot_api
+from robot.api import SkipExecution
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
+
+from PlatformLibrary import PlatformLibrary
+from PlatformLibrary.endpoints import Endpoints
+from PlatformLibrary.loadgen import LoadResult, check_threshold
+from PlatformLibrary.machine import CpuReading, CpuWindow, Reference, judge, take_reference
+from PlatformLibrary.metrics import defined_statistic, samples_needed
+from PlatformLibrary.profile import Profile
+
+ROOT = Path(__file__).resolve().parents[1]
+HOG = [sys.executable, "-c", "while True: pass"]
+
+
+def make_library(**variables) -> PlatformLibrary:
+    library = PlatformLibrary(run_id="unit")
+    library.profile = Profile(variables={"TARGET": "aws", **variables})
+    library.endpoints = Endpoints(library.profile)
+    return library
+
+
+def test_reference_server_answers_and_is_stopped():
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    reference = take_reference(50)
+    assert reference.round_trips == 50
+    assert 0 < reference.p50_ms <= reference.p95_ms
+    assert {p.pid for p in psutil.Process().children(recursive=True)} == before
+
+
+def test_cpu_window_sees_a_hog_that_is_not_ours():
+    hog = subprocess.Popen(HOG)  # not in our process tree once detached from the window: see own_groups below
+    try:
+        window = CpuWindow().start()
+        # The hog is our child, so it counts as ours: a window that owns it sees no foreign CPU from it.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            pass
+        ours = window.stop()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert ours.own_cores > 1.2  # this loop plus the hog
+    foreign = subprocess.Popen(["setsid", *HOG])  # own session: still our child, so hide it from the window
+    try:
+        window = CpuWindow()
+        window._ours = lambda: [psutil.Process()]  # only this process is ours
+        window.start()
+        time.sleep(1.0)
+        reading = window.stop()
+    finally:
+        foreign.kill()
+        foreign.wait()
+    assert reading.foreign_cores > 0.6, reading
+
+
+def test_judge_needs_both_figures_within_limits():
+    quiet_ref, busy_ref = Reference(200, 0.15, 0.3), Reference(200, 3.0, 9.0)
+    quiet_cpu, busy_cpu = CpuReading(5.0, 0.05, 1.2, 0.0), CpuReading(5.0, 0.98, 1.2, 0.0)
+    assert judge(quiet_ref, quiet_cpu, 1.0, 0.3).quiet
+    assert not judge(busy_ref, quiet_cpu, 1.0, 0.3).quiet
+    verdict = judge(quiet_ref, busy_cpu, 1.0, 0.3)
+    assert not verdict.quiet
+    assert "0.98 cores" in verdict.describe() and "0.150 ms" in verdict.describe()
+
+
+@pytest.mark.parametrize(("pct", "needed"), [(99, 100), (95, 20), (90, 10), (50, 2), (99.9, 1000), (100, 1)])
+def test_samples_needed(pct, needed):
+    assert samples_needed(pct) == needed
+
+
+def test_a_percentile_over_too_few_samples_asserts_the_max():
+    assert defined_statistic(99, 100) == (99, "p99 over 100 samples")
+    asserted, name = defined_statistic(99, 5)
+    assert asserted == 100.0
+    assert "max over 5 samples" in name and "p99 needs at least 100" in name
+
+
+def test_percentile_keyword_says_n_and_asserts_the_max_when_p_is_undefined():
+    keyword = make_library().keywords["percentile_should_be_below"]
+    values = [0.1, 0.1, 0.1, 0.1, 2.0]  # p99 over 5 is the max
+    with pytest.raises(AssertionError, match=r"max over 5 samples \(p99 needs at least 100.*2\.00\d s"):
+        keyword(values, 99, timedelta(seconds=1.5), name="Cold start")
+
+
+def test_load_threshold_over_too_few_answers_asserts_the_max():
+    result = LoadResult(name="few", model="open", target_rate=1.0, duration=1.0, users=1)
+    for ms in (10, 10, 10, 400):
+        result.corrected.record_value(ms * 1000)
+    result.completed = 4
+    passed, message = check_threshold(result, "p95 below 100 ms")
+    assert not passed
+    assert "max over 4 samples (p95 needs at least 20" in message
+
+
+def _guarded_library(quiet: bool) -> PlatformLibrary:
+    library = make_library(MEASURE_REFERENCE_P50_MAX="1 ms", MEASURE_FOREIGN_CPU_MAX=0.3)
+    machine = library.keywords["start_measurement"].__self__
+    machine._current_test = staticmethod(lambda: "Suite.Test")
+    machine._test = "Suite.Test"
+    machine._reference = Reference(200, 0.15, 0.3)
+    foreign = 0.05 if quiet else 0.95
+
+    class _Window:
+        def stop(self) -> CpuReading:
+            return CpuReading(4.0, foreign, 1.0, 0.0)
+
+    machine._window = _Window()
+    return library
+
+
+def test_a_failed_bound_on_a_busy_machine_skips_with_both_figures():
+    library = _guarded_library(quiet=False)
+    with pytest.raises(
+        SkipExecution,
+        match=r"too busy to measure: reference round trip p50 0\.150 ms.*0\.95 cores.*"
+        r"would have failed: Recovery time was 2\.000 s",
+    ):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def test_a_passed_bound_on_a_busy_machine_is_not_a_pass_either():
+    library = _guarded_library(quiet=False)
+    library.keywords["duration_should_be_below"](0.5, timedelta(seconds=1), name="Recovery time")
+    with pytest.raises(SkipExecution, match=r"would have passed: Recovery time 500\.0 ms"):
+        library.keywords["end_measurement"]()
+
+
+def test_on_a_quiet_machine_the_bound_decides():
+    library = _guarded_library(quiet=True)
+    with pytest.raises(AssertionError, match=r"Recovery time was 2\.000 s, allowed is below 1\.000 s"):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+    library.keywords["end_measurement"]()  # no skip
+
+
+def test_a_measurement_belongs_to_the_test_that_started_it():
+    library = _guarded_library(quiet=False)
+    machine = library.keywords["start_measurement"].__self__
+    machine._current_test = staticmethod(lambda: "Suite.Another Test")
+    with pytest.raises(AssertionError, match="allowed is below"):  # an ordinary failure, no skip
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def _ordering() -> tuple[list[str], list[str]]:
+    lines = [line.strip() for line in (ROOT / "suites" / "pabot-ordering.txt").read_text().splitlines()]
+    wait = lines.index("#WAIT")
+    before = [line.removeprefix("--suite ") for line in lines[:wait] if line.startswith("--suite ")]
+    group = lines[wait + 1 :]
+    assert group[0] == "{" and group[-1] == "}", "after #WAIT comes one { ... } group: the quiet phase runs serially"
+    return before, [line.removeprefix("--suite ") for line in group[1:-1]]
+
+
+def test_every_measuring_suite_runs_in_the_quiet_phase_and_every_other_suite_before_it():
+    suite = robot_api.TestSuiteBuilder(included_extensions=("robot",)).build(str(ROOT / "suites"))
+    measuring, others = set(), set()
+
+    def walk(node) -> None:
+        if node.tests:
+            tagged = any("measurement" in test.tags for test in node.tests)
+            (measuring if tagged else others).add(node.full_name)
+        for child in node.suites:
+            walk(child)
+
+    walk(suite)
+    parallel, quiet = _ordering()
+    assert set(quiet) == measuring, (
+        "suites/pabot-ordering.txt: the quiet group must hold exactly the suites with tests tagged measurement"
+    )
+    assert set(parallel) == others, (
+        "suites/pabot-ordering.txt: every suite without a measurement must be listed before #WAIT "
+        "(an unlisted suite would run beside the measurements)"
+    )
