@@ -60,8 +60,9 @@ run_suites() {
     log "Running the suites on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
     rm -rf "$RESULTS/metrics" "$RESULTS/pabot_results"
     local status=0
-    # Four processes on two cores: the suites mostly wait for recovery, load windows and timeouts, so four overlap
-    # well (benchmarks/suite_walltime.sh); the ordering file starts the longest suites first.
+    # Two phases (suites/pabot-ordering.txt): first every suite without a measurement, four processes on two cores
+    # (they mostly wait for recovery and timeouts, so four overlap well), longest first; then, after #WAIT, the
+    # suites with tests tagged measurement one after another, so nothing CPU-heavy runs beside a measurement.
     pabot --processes "${PABOT_PROCESSES:-4}" --ordering suites/pabot-ordering.txt \
         --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \

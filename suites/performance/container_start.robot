@@ -22,7 +22,7 @@ Cold Start Is Within The SLA
         ${cold} =    When Sessions Start Cold ${START_SAMPLES} Times
     END
     GROUP    Then the cold start time is within the SLA
-        Then Percentile Should Be Below    ${cold}    99    ${SLA_COLD_START_P99}    name=Cold start p99
+        Then Percentile Should Be Below    ${cold}    99    ${SLA_COLD_START_P99}    name=Cold start
     END
 
 Warm Start Is Within The SLA
@@ -33,7 +33,7 @@ Warm Start Is Within The SLA
         ${warm} =    When Sessions Start Warm ${START_SAMPLES} Times
     END
     GROUP    Then the warm start time is within the SLA
-        Then Percentile Should Be Below    ${warm}    95    ${SLA_WARM_START_P95}    name=Warm start p95
+        Then Percentile Should Be Below    ${warm}    95    ${SLA_WARM_START_P95}    name=Warm start
     END
 
 
