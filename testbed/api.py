@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from testbed.httputil import send_with_body
-from testbed.service import ApiError, SessionService
+from testbed.service import ApiError, SessionService, store_error
+from testbed.store import StoreUnavailable
 
 log = logging.getLogger("testbed.api")
 MAX_BODY = 16 * 1024 * 1024
@@ -85,7 +86,11 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, method: str) -> None:
             try:
-                self._route(method)
+                try:
+                    with service.store.bulkhead.requests():  # store calls of a request are shed under overload
+                        self._route(method)
+                except StoreUnavailable as exc:  # store trouble no operation answered itself (a reaper run)
+                    raise store_error(exc, service.settings.retry_after) from exc
             except ApiError as exc:
                 headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
                 self._send(exc.status, {"error": exc.code, "message": exc.message}, headers=headers)
@@ -145,8 +150,14 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    # The stdlib listens with a backlog of 5: a burst of new connections overflowed it and the kernel dropped the
+    # rest, which the clients only retried a second later.
+    request_queue_size = 128
+
+
 def serve(service: SessionService, port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(service))
+    server = Server(("127.0.0.1", port), make_handler(service))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server

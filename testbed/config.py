@@ -67,7 +67,9 @@ class Settings:
     store_max_attempts: int = 3  # total, first try included
     store_connect_timeout: float = 0.5
     store_read_timeout: float = 1.0
-    breaker_threshold: int = 3  # failed DynamoDB calls in a row that open the circuit
+    store_max_concurrency: int = 8  # DynamoDB calls in flight at once (0: no limit); moto serves one at a time
+    store_queue_timeout: float = 0.25  # an API request waits this long for a store slot, then 429 overloaded
+    breaker_threshold: int = 3  # failed DynamoDB calls in a row that open the circuit (not slow ones)
     breaker_cooldown: float = 2.0  # seconds the circuit stays open before a trial call
     # CloudWatch publishing
     metrics_interval: float = 5.0

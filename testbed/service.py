@@ -19,7 +19,7 @@ import psutil
 from testbed import clock
 from testbed.config import Settings
 from testbed.runtime import Runtime
-from testbed.store import LIVE_STATES, SessionStore, StoreUnavailable
+from testbed.store import LIVE_STATES, SessionStore, StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger("testbed.service")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -51,6 +51,14 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+def store_error(exc: StoreUnavailable, retry_after: int) -> ApiError:
+    """The answer to a session-store call that did not succeed: 429 ``overloaded`` when the platform had more
+    store calls in hand than the store serves in time (it is busy, not down), else 503 ``store_unavailable``."""
+    if isinstance(exc, StoreOverloaded):
+        return ApiError(429, "overloaded", f"platform overloaded, retry later: {exc}", retry_after)
+    return ApiError(503, "store_unavailable", f"session store unavailable: {exc}", retry_after)
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +109,7 @@ class SessionService:
             aws_secret_access_key="testing",
         )
         self._store_health: tuple[float, bool] = (0.0, True)
+        self._health_check = threading.Lock()  # one store check at a time
 
     def start(self) -> None:
         for target, name in ((self._reaper_loop, "reaper"), (self._metrics_loop, "metrics")):
@@ -112,21 +121,36 @@ class SessionService:
 
         A store check is remembered for 0.5 s, but only while the circuit breaker is closed: with the circuit open
         (or half-open) every check goes to the breaker, so a success remembered from before an outage can never
-        answer ok while API calls are failing fast.
+        answer ok while API calls are failing fast. One store check runs at a time, so a burst of health checks is
+        not a burst of store calls: while one is in flight, a check with the circuit closed answers from the last
+        result, and a check with the circuit open or half-open waits for the one in flight and takes its result.
+        A check that timed out while the store answered other calls (overload) counts as the store answering.
         """
+        arrived = time.monotonic()
         checked_at, ok = self._store_health
         circuit = self.store.breaker.state() if self.store.breaker else "closed"
-        if circuit != "closed" or time.monotonic() - checked_at > 0.5:
+        stale = circuit != "closed" or arrived - checked_at > 0.5
+        if stale and self._health_check.acquire(blocking=circuit != "closed"):
             try:
-                self.store.ping()
-                ok = True
-            except StoreUnavailable:
-                ok = False
-            self._store_health = (time.monotonic(), ok)
+                checked_at, ok = self._store_health
+                if checked_at < arrived:  # no check finished since this one came in
+                    ok = self._store_answers()
+                    self._store_health = (time.monotonic(), ok)
+            finally:
+                self._health_check.release()
         breaker = self.store.breaker.state() if self.store.breaker else "none"
         if ok or self.settings.has("health-lies"):
             return 200, {"status": "ok", "store": "ok", "storeCircuit": breaker}
         return 503, {"status": "degraded", "store": "unavailable", "storeCircuit": breaker}
+
+    def _store_answers(self) -> bool:
+        try:
+            self.store.ping()
+        except StoreOverloaded:
+            return True
+        except StoreUnavailable:
+            return False
+        return True
 
     def capacity(self) -> dict[str, Any]:
         return {**self.runtime.counts(), "activities": list(self.runtime.activities)}
@@ -178,9 +202,7 @@ class SessionService:
             self.store.put_new(record)
         except StoreUnavailable as exc:
             self.runtime.release()
-            raise ApiError(
-                503, "store_unavailable", f"session store unavailable: {exc}", self.settings.retry_after
-            ) from exc
+            raise store_error(exc, self.settings.retry_after) from exc
         except Exception:
             self.runtime.release()
             raise
@@ -204,9 +226,7 @@ class SessionService:
         try:
             record = self.store.get(session_id)
         except StoreUnavailable as exc:
-            raise ApiError(
-                503, "store_unavailable", f"session store unavailable: {exc}", self.settings.retry_after
-            ) from exc
+            raise store_error(exc, self.settings.retry_after) from exc
         if record is None:
             raise ApiError(404, "not_found", f"no session {session_id}")
         return record
@@ -217,7 +237,7 @@ class SessionService:
         try:
             records = self.store.by_user(user_id)
         except StoreUnavailable as exc:
-            raise ApiError(503, "store_unavailable", str(exc), self.settings.retry_after) from exc
+            raise store_error(exc, self.settings.retry_after) from exc
         return {"sessions": [public(r) for r in records if not self._expired(r)]}
 
     def delete(self, session_id: str) -> None:
@@ -231,7 +251,7 @@ class SessionService:
             self.runtime.stop(session_id)
             self.store.delete(session_id)
         except StoreUnavailable as exc:
-            raise ApiError(503, "store_unavailable", str(exc), self.settings.retry_after) from exc
+            raise store_error(exc, self.settings.retry_after) from exc
         self.expiry.pop(session_id, None)
 
     def route(self, session_id: str) -> int:

@@ -6,17 +6,18 @@ the loser re-reads and decides again.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from testbed import clock
 from testbed.config import Settings
@@ -28,6 +29,17 @@ LIVE_STATES = frozenset({"PENDING", "STARTING", "RUNNING", "RESTARTING"})
 
 class StoreUnavailable(RuntimeError):
     """DynamoDB could not be reached or kept failing after botocore's retries."""
+
+
+class StoreOverloaded(StoreUnavailable):
+    """Not a DynamoDB failure: the platform has more session-store calls in hand than the store serves in time.
+
+    Raised when a request finds every store slot busy for longer than ``store_queue_timeout``, or when a call
+    timed out while the store kept answering other calls (it is busy, not down). The API answers it with 429
+    ``overloaded`` and ``Retry-After``; it never counts towards the circuit breaker. A subclass of
+    :class:`StoreUnavailable` so that background work (runtime, reaper) treats it as "not now" like any other
+    store trouble.
+    """
 
 
 class Conflict(RuntimeError):
@@ -56,7 +68,10 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 class CircuitBreaker:
     """Fail fast while DynamoDB is down: after ``threshold`` failed calls in a row the circuit opens for
-    ``cooldown`` seconds and calls fail at once; the first call after that is the trial that closes it again."""
+    ``cooldown`` seconds and calls fail at once; the first call after that is the trial that closes it again.
+
+    Only failures count (see :meth:`SessionStore._call`): a store that is slow because it is busy does not open it.
+    """
 
     def __init__(self, threshold: int, cooldown: float) -> None:
         self.threshold = threshold
@@ -92,6 +107,45 @@ class CircuitBreaker:
                 self.open_until = time.monotonic() + self.cooldown
 
 
+class Bulkhead:
+    """At most ``limit`` DynamoDB calls in flight at once (0: no limit).
+
+    moto serves one request at a time and DynamoDB's answers take as long as the queue in front of them: letting
+    every API thread call at once only lengthens that queue until calls wait out the read timeout. Calls beyond
+    the limit wait for a slot; a call made for an API request waits at most ``queue_timeout`` and is then refused
+    as overload (:class:`StoreOverloaded`); the platform's own background calls wait their turn.
+    """
+
+    def __init__(self, limit: int, queue_timeout: float) -> None:
+        self.limit = limit
+        self.queue_timeout = queue_timeout
+        self.slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+        self.local = threading.local()
+
+    @contextlib.contextmanager
+    def requests(self) -> Iterator[None]:
+        """Calls made by this thread inside the block serve an API request: they are shed when they wait too long."""
+        before = getattr(self.local, "request", False)
+        self.local.request = True
+        try:
+            yield
+        finally:
+            self.local.request = before
+
+    def acquire(self) -> None:
+        if self.slots is None:
+            return
+        if not getattr(self.local, "request", False):
+            self.slots.acquire()
+            return
+        if not self.slots.acquire(timeout=self.queue_timeout):
+            raise StoreOverloaded(f"all {self.limit} session-store slots stayed busy for {self.queue_timeout:g} s")
+
+    def release(self) -> None:
+        if self.slots is not None:
+            self.slots.release()
+
+
 class SessionStore:
     """The sessions table: keyed by sessionId, index on userId, TTL attribute ``expiresAt``."""
 
@@ -105,6 +159,8 @@ class SessionStore:
             if settings.has("no-circuit-breaker")
             else CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
         )
+        self.bulkhead = Bulkhead(settings.store_max_concurrency, settings.store_queue_timeout)
+        self.last_answer = 0.0  # monotonic time of DynamoDB's last answer that was not a failure
         self.client = boto3.client(
             "dynamodb",
             endpoint_url=endpoint_url,
@@ -119,14 +175,26 @@ class SessionStore:
             ),
         )
 
-    def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    def _call(self, operation: Callable[..., dict[str, Any]], admit: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """One DynamoDB call through the circuit breaker and (unless ``admit`` is false) the bulkhead.
+
+        What counts as a failure for the breaker: a 5xx answer, throttling that outlasted botocore's retries, a
+        connection that could not be made, or a call that got no answer in time *while DynamoDB answered no other
+        call either*. A call that times out while other calls are being answered met a busy store, not a broken
+        one: it is overload (:class:`StoreOverloaded`), like a call refused for want of a slot, and leaves the
+        breaker as it is.
+        """
         if self.breaker:
             self.breaker.before()
+        if admit:
+            self.bulkhead.acquire()
+        started = time.monotonic()
         try:
             result = operation(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
+                self.last_answer = time.monotonic()
                 if self.breaker:
                     self.breaker.succeeded()
                 raise Conflict(str(exc)) from exc
@@ -135,11 +203,22 @@ class SessionStore:
                 if self.breaker:
                     self.breaker.failed()
                 raise StoreUnavailable(f"DynamoDB {code or status}: {exc}") from exc
+            self.last_answer = time.monotonic()  # a 4xx such as a validation error is still an answer
             raise
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            if self.last_answer > started:
+                raise StoreOverloaded(f"DynamoDB answered other calls but not this one in time ({exc})") from exc
+            if self.breaker:
+                self.breaker.failed()
+            raise StoreUnavailable(f"DynamoDB unreachable: {exc}") from exc
         except BotoCoreError as exc:
             if self.breaker:
                 self.breaker.failed()
             raise StoreUnavailable(f"DynamoDB unreachable: {exc}") from exc
+        finally:
+            if admit:
+                self.bulkhead.release()
+        self.last_answer = time.monotonic()
         if self.breaker:
             self.breaker.succeeded()
         return result
@@ -183,7 +262,8 @@ class SessionStore:
         )
 
     def ping(self) -> None:
-        self._call(self.client.describe_table, TableName=self.table)
+        """The health check's call: it bypasses the bulkhead (the service runs at most one at a time)."""
+        self._call(self.client.describe_table, admit=False, TableName=self.table)
 
     def put_new(self, record: dict[str, Any]) -> None:
         self._call(
