@@ -147,7 +147,7 @@ class CpuWindow:
         for proc in self._ours():
             try:
                 cpu = proc.cpu_times()
-                used = cpu.user + cpu.system + getattr(cpu, "children_user", 0.0) + getattr(cpu, "children_system", 0.0)
+                used = cpu.user + cpu.system  # not children_*: the children are sampled themselves
             except psutil.Error:
                 continue
             with self._lock:
