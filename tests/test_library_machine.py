@@ -133,6 +133,13 @@ def test_a_failed_bound_on_a_busy_machine_skips_with_both_figures():
         library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
 
 
+def test_a_skip_for_a_failed_bound_is_not_repeated_as_passed_in_the_teardown():
+    library = _guarded_library(quiet=False)
+    with pytest.raises(SkipExecution, match="would have failed"):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+    library.keywords["end_measurement"]()  # nothing more to say
+
+
 def test_a_passed_bound_on_a_busy_machine_is_not_a_pass_either():
     library = _guarded_library(quiet=False)
     library.keywords["duration_should_be_below"](0.5, timedelta(seconds=1), name="Recovery time")

@@ -307,7 +307,9 @@ class MachineKeywords(LibraryComponent):
             return
         self._outcomes.append(outcome)
         if not passed:
-            raise SkipExecution(self._busy_message("failed"))
+            message = self._busy_message("failed")
+            self._outcomes = []  # said here: End Measurement has nothing left to add
+            raise SkipExecution(message)
 
     def _busy_message(self, would: str) -> str:
         assert self._verdict is not None
