@@ -1,12 +1,17 @@
 """Efficacy of the suite: does it catch the defects it claims to, and only those?
 
-``python -m efficacy matrix [--fast] [--defect NAME ...]``
+``python -m efficacy matrix [--fast] [--defect NAME ...] [--busy-core]``
     Runs every ``catches-*`` scenario on the clean platform (any failure is a false alarm), then, per defect of
     ``efficacy/catalogue.toml``, the scenarios tagged ``catches-<defect>`` on platforms started with that defect
     (at least one must fail). Prints the matrix; exits 1 on any miss, false alarm or unmapped defect.
-``python -m efficacy flake [--runs N]``
+``python -m efficacy flake [--runs N] [--busy-core]``
     Runs the whole suite N times on the clean platform and lists every test that did not pass every time, with
-    its failure messages. Exits 1 when a test is flaky.
+    its failure messages, and every test that skipped at least once, with its skip messages (a measuring test
+    skips when the machine is too busy to measure). Exits 1 when a test is flaky; a skip is not a flake.
+
+``--busy-core`` keeps one core busy for the whole run with a CPU hog of the command's own (one process,
+stopped by PID at the end, also on Ctrl-C or SIGTERM): does the suite hold on a busy machine, i.e. do the
+measuring tests skip with their figures instead of failing the platform? The run's JSON records ``busy_core``.
 
 Results go to ``results/efficacy/`` (``matrix.json``, ``flake.json`` and each run's Robot Framework output).
 """
@@ -17,12 +22,16 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from robot.api import ExecutionResult, ResultVisitor, TestSuiteBuilder
 
@@ -37,8 +46,9 @@ PROCESSES = int(os.environ.get("PABOT_PROCESSES", "4"))  # as run.sh runs the su
 @dataclass
 class RunResult:
     statuses: dict[str, str] = field(default_factory=dict)  # test longname -> PASS/FAIL/SKIP
-    messages: dict[str, str] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)  # failure messages, first line
     seconds: float = 0.0
+    skips: dict[str, str] = field(default_factory=dict)  # skip messages, first line: why the test did not judge
 
 
 class _Collect(ResultVisitor):
@@ -47,8 +57,45 @@ class _Collect(ResultVisitor):
 
     def visit_test(self, test) -> None:
         self.result.statuses[test.longname] = test.status
+        first = test.message.splitlines()[0] if test.message else ""
         if test.status == "FAIL":
-            self.result.messages[test.longname] = test.message.splitlines()[0][:300] if test.message else ""
+            self.result.messages[test.longname] = first[:300]
+        elif test.status == "SKIP":
+            self.result.skips[test.longname] = first[:200]
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def busy_core(enabled: bool) -> Iterator[int | None]:
+    """Keeps one core busy while the block runs (yields the hog's pid), so the suite meets a busy machine.
+
+    The hog is a child of this command, not of the robot processes, so a measuring test counts its CPU as
+    others' and skips. It is stopped by PID in ``finally``; SIGTERM is turned into SystemExit meanwhile so that
+    ``finally`` also runs when the command is terminated, and the hog never outlives the command.
+    """
+    if not enabled:
+        yield None
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    hog: subprocess.Popen[bytes] | None = None
+    try:
+        hog = subprocess.Popen(
+            [PYTHON, "-c", "while True: pass"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        print(f"busy core: a CPU hog (pid {hog.pid}) keeps one core busy for the whole run", flush=True)
+        yield hog.pid
+    finally:
+        if hog is not None:
+            hog.kill()  # by its PID; a no-op when it has already been reaped
+            hog.wait(10)
+            print(f"busy core: CPU hog (pid {hog.pid}) stopped", flush=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def load_catalogue() -> dict[str, dict[str, object]]:
@@ -151,6 +198,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         print(f"  {name}: {len(tests)} scenario(s) ...", flush=True)
         result = run_robot(name, f"catches-{name}", defects=name)
         failed = [t for t, s in result.statuses.items() if s == "FAIL"]
+        skipped = [t for t, s in result.statuses.items() if s == "SKIP"]
         verdict = "caught" if failed else "MISSED"
         if not result.statuses:
             verdict = "NOT RUN"
@@ -164,6 +212,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                 "verdict": verdict,
                 "tests": len(tests),
                 "failed": len(failed),
+                "skipped": len(skipped),
                 "seconds": round(result.seconds, 1),
                 "first_failure": first,
             }
@@ -185,7 +234,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     print(f"defects caught: {caught} of {len(rows)}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "matrix.json").write_text(
-        json.dumps({"rows": rows, "false_alarms": false_alarms, "problems": problems}, indent=2)
+        json.dumps(
+            {"busy_core": args.busy_core, "rows": rows, "false_alarms": false_alarms, "problems": problems},
+            indent=2,
+        )
     )
     for problem in problems:
         print(f"PROBLEM: {problem}")
@@ -200,17 +252,43 @@ def cmd_flake(args: argparse.Namespace) -> int:
         passed = sum(1 for s in runs[-1].statuses.values() if s == "PASS")
         print(f"  {passed} of {len(runs[-1].statuses)} passed in {runs[-1].seconds:.0f} s", flush=True)
     tests = sorted({t for r in runs for t in r.statuses})
-    flaky = {}
+    flaky: dict[str, dict[str, list[str]]] = {}
+    skipped: dict[str, dict[str, list[str]]] = {}
     for test in tests:
         outcomes = [r.statuses.get(test, "MISSING") for r in runs]
         if any(o not in ("PASS", "SKIP") for o in outcomes):
             flaky[test] = {"outcomes": outcomes, "messages": [r.messages[test] for r in runs if test in r.messages]}
-    (OUT / "flake.json").write_text(json.dumps({"runs": args.runs, "tests": len(tests), "flaky": flaky}, indent=2))
-    print(f"\n{len(tests)} tests, {args.runs} runs: {len(flaky)} did not pass every time")
+        if "SKIP" in outcomes:  # fine (a measuring test on a busy machine), but said, with why
+            skipped[test] = {"outcomes": outcomes, "messages": [r.skips[test] for r in runs if test in r.skips]}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "flake.json").write_text(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "busy_core": args.busy_core,
+                "tests": len(tests),
+                "flaky": flaky,
+                "skipped": skipped,
+            },
+            indent=2,
+        )
+    )
+    if flaky:
+        print(f"\ndid not pass every time ({len(flaky)}):")
     for test, info in flaky.items():
         print(f"- {test}: {' '.join(info['outcomes'])}")
         for message in dict.fromkeys(info["messages"]):
             print(f"    {message}")
+    if skipped:
+        print(f"\nskipped at least once ({len(skipped)}):")
+    for test, info in skipped.items():
+        print(f"- {test}: {' '.join(info['outcomes'])}")
+        for message in dict.fromkeys(info["messages"]):
+            print(f"    {message}")
+    print(
+        f"\n{len(tests)} tests, {args.runs} runs: {len(flaky)} did not pass every time, "
+        f"{len(skipped)} skipped at least once"
+    )
     return 1 if flaky or not tests else 0
 
 
@@ -226,8 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     flake = sub.add_parser("flake", help="run the whole suite N times and list tests that did not always pass")
     flake.add_argument("--runs", type=int, default=5)
     flake.set_defaults(func=cmd_flake)
+    for command in (matrix, flake):
+        command.add_argument(
+            "--busy-core", action="store_true", help="keep one core busy with a CPU hog for the whole run"
+        )
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    with busy_core(args.busy_core):
+        return int(args.func(args))
 
 
 if __name__ == "__main__":

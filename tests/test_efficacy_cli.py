@@ -1,0 +1,154 @@
+"""The efficacy runner's --busy-core and skip listing, without running robot: run_robot is replaced by a canned run.
+
+Why: the hog must never outlive the command (a left-behind busy loop would skew every later measurement on the
+machine), and skips must be listed with their reasons, since under --busy-core a measuring test skips by design.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from robot.result import TestSuite as ResultSuite  # aliased: pytest would try to collect TestSuite
+
+import efficacy.__main__ as efficacy
+from efficacy.__main__ import RunResult, _Collect
+
+SKIP_MESSAGE = "The machine was too busy to measure: reference round trip p50 0.900 ms over 200 " + "x" * 300
+
+
+def hogs() -> list[psutil.Process]:
+    """The children of this process that run the busy loop."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "while True: pass" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def canned(seen: list[int], fail: BaseException | None = None) -> Callable[..., RunResult]:
+    """A stand-in for run_robot: notes the hogs alive during the 'run', then returns a fixed result (or raises)."""
+
+    def run_robot(name: str, include: str | None, defects: str = "", processes: int = 4) -> RunResult:
+        seen.extend(p.pid for p in hogs())
+        if fail is not None:
+            raise fail
+        return RunResult(
+            statuses={"Suite.Fast": "PASS", "Suite.Measured": "SKIP", "Suite.Broken": "FAIL"},
+            messages={"Suite.Broken": "boom"},
+            skips={"Suite.Measured": SKIP_MESSAGE[:200]},
+            seconds=1.0,
+        )
+
+    return run_robot
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Results go to a temporary folder: the real results/efficacy may belong to a run in progress."""
+    monkeypatch.setattr(efficacy, "OUT", tmp_path)
+    return tmp_path
+
+
+def assert_gone(pids: list[int]) -> None:
+    assert len(pids) >= 1 and len(set(pids)) == 1, f"expected one hog, saw {pids}"
+    assert not psutil.pid_exists(pids[0]), f"hog {pids[0]} outlived the command"
+    assert hogs() == []
+
+
+def test_busy_core_flake_starts_one_hog_and_stops_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], isolated: Path
+) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    seen: list[int] = []
+    monkeypatch.setattr(efficacy, "run_robot", canned(seen))
+    code = efficacy.main(["flake", "--runs", "2", "--busy-core"])
+    assert code == 1  # Suite.Broken failed: flaky exit code unchanged
+    assert len(seen) == 2 and len(set(seen)) == 1  # one hog for the whole run, seen in both runs
+    assert_gone(seen)
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    out = capsys.readouterr().out
+    assert f"pid {seen[0]}" in out
+    report = json.loads((isolated / "flake.json").read_text())
+    assert report["busy_core"] is True
+
+
+def test_skips_are_listed_with_their_messages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], isolated: Path
+) -> None:
+    monkeypatch.setattr(efficacy, "run_robot", canned([]))
+    assert efficacy.main(["flake", "--runs", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "- Suite.Measured: SKIP SKIP" in out
+    assert SKIP_MESSAGE[:200] in out and SKIP_MESSAGE[:201] not in out
+    assert out.rstrip().splitlines()[-1] == ("3 tests, 2 runs: 1 did not pass every time, 1 skipped at least once")
+    report = json.loads((isolated / "flake.json").read_text())
+    assert report["busy_core"] is False
+    assert report["skipped"] == {"Suite.Measured": {"outcomes": ["SKIP", "SKIP"], "messages": [SKIP_MESSAGE[:200]] * 2}}
+    assert list(report["flaky"]) == ["Suite.Broken"]
+
+
+def test_hog_stopped_when_run_robot_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(efficacy, "run_robot", canned(seen, fail=RuntimeError("pabot exploded")))
+    with pytest.raises(RuntimeError, match="pabot exploded"):
+        efficacy.main(["flake", "--runs", "1", "--busy-core"])
+    assert_gone(seen)
+
+
+def test_hog_stopped_on_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(efficacy, "run_robot", canned(seen, fail=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        efficacy.main(["flake", "--runs", "1", "--busy-core"])
+    assert_gone(seen)
+
+
+def test_hog_stopped_on_sigterm(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminated(*args: object, **kwargs: object) -> RunResult:
+        seen.extend(p.pid for p in hogs())
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises SystemExit here
+        raise AssertionError("SIGTERM did not end the run")
+
+    monkeypatch.setattr(efficacy, "run_robot", terminated)
+    with pytest.raises(SystemExit):
+        efficacy.main(["flake", "--runs", "1", "--busy-core"])
+    assert_gone(seen)
+    assert signal.getsignal(signal.SIGTERM) == previous  # the handler is the command's only while it runs
+
+
+def test_busy_core_matrix(monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
+    defect = next(iter(efficacy.load_catalogue()))
+    seen: list[int] = []
+    monkeypatch.setattr(efficacy, "run_robot", canned(seen))
+    monkeypatch.setattr(efficacy, "mapped_tests", lambda: {defect: ["Suite.Broken"]})
+    assert efficacy.main(["matrix", "--defect", defect, "--busy-core"]) == 1  # Suite.Broken: a false alarm
+    assert_gone(seen)
+    report = json.loads((isolated / "matrix.json").read_text())
+    assert report["busy_core"] is True
+    assert report["rows"][0]["skipped"] == 1
+
+
+def test_collect_keeps_first_line_of_skip_messages() -> None:
+    suite = ResultSuite(name="Suite")
+    suite.tests.create(name="Measured", status="SKIP", message=SKIP_MESSAGE + "\nsecond line")
+    suite.tests.create(name="Broken", status="FAIL", message="boom\ntrace")
+    suite.tests.create(name="Fast", status="PASS")
+    result = RunResult()
+    suite.visit(_Collect(result))
+    assert result.statuses == {"Suite.Measured": "SKIP", "Suite.Broken": "FAIL", "Suite.Fast": "PASS"}
+    assert result.skips == {"Suite.Measured": SKIP_MESSAGE[:200]}
+    assert result.messages == {"Suite.Broken": "boom"}
