@@ -21,7 +21,8 @@ def load(name: str) -> dict:
     spec = importlib.util.spec_from_file_location(f"profile_{name}", PROFILES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {k: v for k, v in vars(module).items() if k.isupper()}
+    # Robot Framework imports neither names starting with an underscore nor modules: only public constants count.
+    return {k: v for k, v in vars(module).items() if k.isupper() and not k.startswith("_")}
 
 
 def test_aws_profile_overrides_every_local_name():

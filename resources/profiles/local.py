@@ -131,9 +131,9 @@ SLA_SCALE_OUT_MAX = "3 s"
 # timeout, at most one reaper interval until the pass that finds it idle, the suite's poll interval; and, since one
 # pass stops the idle sessions one after another, a stop allowance per idle session (SIGTERM until the container
 # exits, then one DynamoDB write: 20-60 ms on a quiet 2-core machine).
-IDLE_STOP_ALLOWANCE = 0.25
+_IDLE_STOP_ALLOWANCE = 0.25
 SLA_AUTO_SHUTDOWN_MAX = (
-    f"{_IDLE_TIMEOUT + _REAPER_INTERVAL + _POLL_INTERVAL_S + IDLE_SESSIONS * IDLE_STOP_ALLOWANCE:g} s"
+    f"{_IDLE_TIMEOUT + _REAPER_INTERVAL + _POLL_INTERVAL_S + IDLE_SESSIONS * _IDLE_STOP_ALLOWANCE:g} s"
 )
 CPU_UTILISATION_MAX_PERCENT = 70
 MEMORY_UTILISATION_MAX_PERCENT = 80
