@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from .errors import ConnectionDone
-from .toxics import ConnContext, Emit, Toxic, ToxicState
+from .toxics import ConnContext, Emit, Toxic, ToxicState, register
 
 MAX_HEAD = 64 * 1024
 _REQUEST_START = re.compile(rb"^[A-Z]{1,16}(?: |$)")
@@ -154,6 +154,11 @@ async def _answer(ctx: ConnContext, hs: HttpState, out: bytearray, emit: Emit) -
     if hs.close_after:
         ctx.close()
         raise ConnectionDone
+
+
+@register("aws_fault")
+async def _aws_fault(toxic: Toxic, ctx: ConnContext, st: ToxicState, ts: float, data: bytes, emit: Emit) -> None:
+    await process_aws_fault(toxic, ctx, st, data, emit)
 
 
 async def process_aws_fault(toxic: Toxic, ctx: ConnContext, st: ToxicState, data: bytes, emit: Emit) -> None:

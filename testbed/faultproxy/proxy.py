@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import awsfault  # noqa: F401  (registers the aws_fault toxic)
 from . import toxics as tx
 from .errors import (
     BAD_REQUEST_BODY,

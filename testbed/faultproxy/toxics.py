@@ -270,14 +270,10 @@ async def _limit_data(toxic: Toxic, ctx: ConnContext, st: ToxicState, ts: float,
     raise ConnectionDone
 
 
-async def _aws_fault(toxic: Toxic, ctx: ConnContext, st: ToxicState, ts: float, data: bytes, emit: Emit) -> None:
-    from .awsfault import process_aws_fault
-
-    await process_aws_fault(toxic, ctx, st, data, emit)
-
-
 Behaviour = Callable[[Toxic, ConnContext, ToxicState, float, bytes, Emit], Awaitable[None]]
 
+# The registry of data behaviours by toxic type. A toxic defined in a module of its own (``awsfault``) registers
+# itself with `register`, so this module never imports it (Toxiproxy's one-file-per-toxic layout).
 BEHAVIOURS: dict[str, Behaviour] = {
     "latency": _latency,
     "bandwidth": _bandwidth,
@@ -285,8 +281,17 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "timeout": _timeout,
     "reset_peer": _reset_peer,
     "limit_data": _limit_data,
-    "aws_fault": _aws_fault,
 }
+
+
+def register(toxic_type: str) -> Callable[[Behaviour], Behaviour]:
+    """Decorator: makes the function the data behaviour of ``toxic_type``."""
+
+    def add(function: Behaviour) -> Behaviour:
+        BEHAVIOURS[toxic_type] = function
+        return function
+
+    return add
 
 
 async def _passthrough(toxic: Toxic, ctx: ConnContext, st: ToxicState, ts: float, data: bytes, emit: Emit) -> None:
