@@ -15,6 +15,7 @@ from moto.fis.models import fis_backends
 from PlatformLibrary.aws_fis import FIS_ECS_ACTIONS, build_template, ecs_task_target, iso_duration, resolve_action
 from PlatformLibrary.aws_safety import ChaosRefused
 from PlatformLibrary.aws_session import AwsError
+from PlatformLibrary.base import TargetError
 from robot.api.exceptions import SkipExecution
 
 from tests.test_aws_support import (
@@ -382,5 +383,5 @@ def test_starting_a_foreign_template_is_refused(aws):
 
 def test_fis_keywords_refuse_the_embedded_target():
     library = make_library(TARGET="embedded", PROFILE="local")
-    with pytest.raises(AwsError, match="works on the AWS target only"):
+    with pytest.raises(TargetError, match="works on the AWS target only"):
         library.keywords["create_fis_experiment_template"]("stop-task")

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
+from PlatformLibrary.base import TargetError
 from PlatformLibrary.embedded import MARKER_NAME, _identity_alive, _process_identity
 from PlatformLibrary.endpoints import Endpoints, EndpointsError
 from PlatformLibrary.profile import Profile
@@ -155,5 +156,5 @@ def test_aws_endpoints_come_from_the_profile(tmp_path):
     library = make_library(tmp_path, TARGET="aws", PLATFORM_API_URL="", PROFILE="aws")
     with pytest.raises(EndpointsError, match=r"Profile 'aws' has no value for \$\{PLATFORM_API_URL\} yet"):
         library.endpoints.get("PLATFORM_API_URL")
-    with pytest.raises(RuntimeError, match="works on the embedded platform only"):
+    with pytest.raises(TargetError, match="works on the embedded platform only"):
         library.keywords["start_embedded_platform"]()

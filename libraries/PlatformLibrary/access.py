@@ -18,7 +18,7 @@ from pathlib import Path
 
 from robot.api.deco import keyword
 
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
 from .profile import format_seconds
 
 MODES = {"shared": fcntl.LOCK_SH, "exclusive": fcntl.LOCK_EX}
@@ -88,9 +88,13 @@ class PlatformAccessKeywords(LibraryComponent):
 
     ROBOT_LISTENER_API_VERSION = 3
 
-    def __init__(self, library):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
         self._lock: PlatformAccessLock | None = None
+
+    def holds_exclusive(self) -> bool:
+        """Whether this process holds the platform to itself right now (faults on the whole platform need it)."""
+        return self._lock is not None and self._lock.mode == "exclusive"
 
     @property
     def lock(self) -> PlatformAccessLock:

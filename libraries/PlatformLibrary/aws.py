@@ -12,9 +12,8 @@ import threading
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from robot.api import logger
 from robot.api.deco import keyword
@@ -42,9 +41,12 @@ from .aws_observe import (
 from .aws_safety import ChaosGuard, ChaosRefused, check_chaos_allowed, run_tags
 from .aws_session import AwsError, call, clients_for, describe_error, redact
 from .backends.ecs import EcsTaskBackend, billed_seconds, cold_start_phases, is_live
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
+from .containers import ContainerKeywords
 from .platform_api import SessionRef
 from .profile import format_seconds
+from .session_store import SessionStoreKeywords
+from .toxiproxy import FaultProxyError, ToxiproxyClient
 from .waiting import wait_until
 
 NOT_LIVE_STATUSES = ("STOPPED", "FAILED")
@@ -60,8 +62,10 @@ class AwsKeywords(LibraryComponent):
 
     ROBOT_LISTENER_API_VERSION = 3
 
-    def __init__(self, library):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext, containers: ContainerKeywords, records: SessionStoreKeywords):
+        super().__init__(ctx)
+        self.containers = containers
+        self.records = records
         self._lock = threading.Lock()
         self._experiments: dict[str, list[str]] = {}  # scope -> ids of experiments this library started
         self._templates: list[str] = []
@@ -69,18 +73,11 @@ class AwsKeywords(LibraryComponent):
         self._toxiproxy_hops: list[str] = []
 
     # ------------------------------------------------------------------ plumbing
-    def _require_aws(self, what: str) -> None:
-        if self.profile.is_embedded:
-            raise AwsError(
-                f"'{what}' works on the AWS target only; profile '{self.profile.text('PROFILE')}' targets the "
-                "embedded platform. Run with --variablefile resources/profiles/aws.py."
-            )
-
     def _client(self, service: str) -> Any:
-        return clients_for(self.library).client(service)
+        return clients_for(self.ctx).client(service)
 
     def _name(self, key: str) -> str:
-        value = str(self.library.endpoints.get(key, "") or "")
+        value = str(self.ctx.endpoints.get(key, "") or "")
         if not value:
             raise AwsError(f"Profile variable ${{{key}}} is empty; set it in resources/profiles/aws.py or its env.")
         return value
@@ -91,7 +88,7 @@ class AwsKeywords(LibraryComponent):
 
     @property
     def _ecs(self) -> EcsTaskBackend:
-        backend = self.library.container_keywords.backend
+        backend = self.containers.backend
         if not isinstance(backend, EcsTaskBackend):
             raise AwsError(f"The container backend is {backend.name}, not ECS tasks.")
         return backend
@@ -112,7 +109,7 @@ class AwsKeywords(LibraryComponent):
         or it, ``${ECS_CLUSTER}`` or ``${ECS_SERVICE}`` contains ``prod``, ``production`` or ``prd`` as a word,
         unless ``--variable FORCE_CHAOS_IN_PRODUCTION:true`` is given.
         """
-        decision = ChaosGuard.from_library(self.library).as_dict()
+        decision = ChaosGuard.from_context(self.ctx).as_dict()
         self.info(f"Chaos guard: {decision}")
         return decision
 
@@ -126,11 +123,11 @@ class AwsKeywords(LibraryComponent):
         Example:
         | Chaos Should Be Allowed | stress the session's CPU |
         """
-        check_chaos_allowed(self.library, what)
+        check_chaos_allowed(self.ctx, what)
 
     # ------------------------------------------------------------------ FIS
     def _session_task_arn(self, session_id: str) -> str:
-        if session_id not in self.library.tracker.all_ids():
+        if session_id not in self.ctx.tracker.all_ids():
             raise ChaosRefused(
                 f"Refused to target session {session_id}: it was not created by this run, and a run only "
                 "disrupts its own sessions."
@@ -185,8 +182,8 @@ class AwsKeywords(LibraryComponent):
         """
         spec = resolve_action(action)
         what = f"create a FIS experiment for {spec.action_id}"
-        guard = check_chaos_allowed(self.library, what)
-        self._require_aws("Create FIS Experiment Template")
+        guard = check_chaos_allowed(self.ctx, what)
+        self.require_aws("Create FIS Experiment Template")
         alarm = str(self.profile.get("FIS_STOP_ALARM_ARN", "") or "")
         if not alarm and not guard.dry_run:
             raise ChaosRefused(
@@ -231,8 +228,8 @@ class AwsKeywords(LibraryComponent):
         Every experiment this keyword starts is stopped when the test (or, from a suite setup, the suite)
         ends; `Stop Experiments Started By This Run` stops them earlier.
         """
-        guard = check_chaos_allowed(self.library, f"start a FIS experiment from template {template_id}")
-        self._require_aws("Start FIS Experiment")
+        guard = check_chaos_allowed(self.ctx, f"start a FIS experiment from template {template_id}")
+        self.require_aws("Start FIS Experiment")
         fis = self._fis
         template = fis.template(template_id)
         if not fis.ours(template):
@@ -325,14 +322,14 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "fis"])
     def get_fis_experiment(self, experiment_id: str) -> dict:
         """Returns the experiment as FIS describes it (``state``, ``actions``, ``targets``, ``tags`` ...)."""
-        self._require_aws("Get FIS Experiment")
+        self.require_aws("Get FIS Experiment")
         return self._fis.get(experiment_id)
 
     @keyword(tags=["aws-only", "fis"])
     def get_fis_experiment_state(self, experiment_id: str) -> str:
         """Returns the experiment's state: ``pending``, ``initiating``, ``running``, ``completed``, ``stopping``,
         ``stopped``, ``failed`` or ``cancelled``."""
-        self._require_aws("Get FIS Experiment State")
+        self.require_aws("Get FIS Experiment State")
         return FisExperiments.state_of(self._fis.get(experiment_id))
 
     @keyword(tags=["aws-only", "fis", "wait"])
@@ -344,7 +341,7 @@ class AwsKeywords(LibraryComponent):
         With ``expected`` (e.g. ``completed``) the keyword fails when it ended otherwise, with FIS's reason.
         Deadline: ``timeout`` or ``${FIS_EXPERIMENT_TIMEOUT}``.
         """
-        self._require_aws("Wait Until FIS Experiment Ends")
+        self.require_aws("Wait Until FIS Experiment Ends")
         fis = self._fis
         seen = {"state": "unknown", "reason": ""}
 
@@ -369,7 +366,7 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "fis", "cleanup"])
     def stop_fis_experiment(self, experiment_id: str) -> str:
         """Stops one experiment of this run and returns its state; refuses one not tagged with this run."""
-        self._require_aws("Stop FIS Experiment")
+        self.require_aws("Stop FIS Experiment")
         experiment = self._fis.stop(experiment_id)
         state = FisExperiments.state_of(experiment)
         self.info(f"FIS experiment {experiment_id}: {state}.")
@@ -450,7 +447,7 @@ class AwsKeywords(LibraryComponent):
     def get_session_task(self, session: SessionRef) -> dict:
         """Returns the live ECS task of the session (``taskArn``, ``lastStatus``, ``startedBy``, ``tags``,
         timestamps ...); fails unless exactly one task serves it."""
-        self._require_aws("Get Session Task")
+        self.require_aws("Get Session Task")
         session_id = self.session_id_of(session)
         live = [t for t in self._ecs.session_tasks(session_id, include_stopped=False) if is_live(t)]
         if len(live) != 1:
@@ -463,7 +460,7 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "ecs"])
     def get_session_task_status(self, session: SessionRef) -> str:
         """Returns ``lastStatus`` of the session's newest task (``PROVISIONING`` ... ``RUNNING`` ... ``STOPPED``)."""
-        self._require_aws("Get Session Task Status")
+        self.require_aws("Get Session Task Status")
         tasks = self._session_tasks(session)
         if not tasks:
             raise AssertionError(f"Session {self.session_id_of(session)} has no ECS task.")
@@ -475,7 +472,7 @@ class AwsKeywords(LibraryComponent):
 
         Remembers the moment for `Wait Until Session Task Is Replaced`.
         """
-        self._require_aws("Stop Session Task")
+        self.require_aws("Stop Session Task")
         session_id = self.session_id_of(session)
         containers = self._ecs.containers_of(session_id)
         if len(containers) != 1:
@@ -495,7 +492,7 @@ class AwsKeywords(LibraryComponent):
         ``old_task_arn`` defaults to the task `Stop Session Task` stopped, and the time counts from that stop.
         Deadline: ``timeout`` or ``${RECOVERY_TIMEOUT}``.
         """
-        self._require_aws("Wait Until Session Task Is Replaced")
+        self.require_aws("Wait Until Session Task Is Replaced")
         session_id = self.session_id_of(session)
         stopped = self._task_stops.get(session_id)
         if old_task_arn is None:
@@ -537,7 +534,7 @@ class AwsKeywords(LibraryComponent):
         | ${phases} = | Get Session Cold Start Phases | ${SESSION} |
         | Record Metric | cold_start_image_pull | ${phases}[imagePull] |
         """
-        self._require_aws("Get Session Cold Start Phases")
+        self.require_aws("Get Session Cold Start Phases")
         session_id = self.session_id_of(session)
 
         def probe():
@@ -557,7 +554,7 @@ class AwsKeywords(LibraryComponent):
 
     def _not_live_reason(self, session_id: str) -> str | None:
         try:
-            record = self.library.store_keywords.store.get(session_id)
+            record = self.records.store.get(session_id)
         except (BotoCoreError, ClientError) as error:
             raise AwsError(f"Reading session {session_id} from DynamoDB failed: {describe_error(error)}") from None
         if record is None:
@@ -575,7 +572,7 @@ class AwsKeywords(LibraryComponent):
         """Returns the live tasks whose session is not live in DynamoDB: no record, ``STOPPED``/``FAILED``, or
         past ``expiresAt``. Warm-pool tasks (no session) are not orphans. Items: ``taskArn``, ``sessionId``,
         ``pid`` (the task's number), ``reason``."""
-        self._require_aws("List Orphaned Session Tasks")
+        self.require_aws("List Orphaned Session Tasks")
         orphans = self._ecs.orphans(self._not_live_reason)
         self.info(f"{len(orphans)} orphaned task(s)" + "".join(f"\n- {o}" for o in orphans))
         return orphans
@@ -595,7 +592,7 @@ class AwsKeywords(LibraryComponent):
     def get_efs_mount_targets(self) -> list[dict]:
         """Returns the mount targets of ``${EFS_FILE_SYSTEM_ID}``: ``id``, ``subnet``, ``availabilityZone``,
         ``ip`` and ``state`` (``available``, ``creating``, ``deleting`` ...)."""
-        self._require_aws("Get EFS Mount Targets")
+        self.require_aws("Get EFS Mount Targets")
         return efs_mount_targets(self._client("efs"), self._name("EFS_FILE_SYSTEM_ID"))
 
     @keyword(tags=["aws-only", "efs", "assertion"])
@@ -618,7 +615,7 @@ class AwsKeywords(LibraryComponent):
     def get_alb_target_health(self) -> list[dict]:
         """Returns the health of every target behind the ALB: ``${ALB_TARGET_GROUP_ARN}``, or every target
         group of ``${ALB_ARN}``. Items: ``targetGroup``, ``id``, ``port``, ``state``, ``reason``, ``description``."""
-        self._require_aws("Get ALB Target Health")
+        self.require_aws("Get ALB Target Health")
         elbv2 = self._client("elbv2")
         arns = target_group_arns(
             elbv2, str(self.profile.get("ALB_TARGET_GROUP_ARN", "") or ""), str(self.profile.get("ALB_ARN", "") or "")
@@ -707,7 +704,7 @@ class AwsKeywords(LibraryComponent):
     def get_service_capacity(self) -> dict:
         """Returns the session service's ``desired``, ``running``, ``pending`` task counts (ECS) and its scaling
         bounds ``min``/``max`` (Application Auto Scaling; ``autoScaled`` is false when none is registered)."""
-        self._require_aws("Get Service Capacity")
+        self.require_aws("Get Service Capacity")
         return service_capacity(
             self._client("ecs"),
             self._client("application-autoscaling"),
@@ -720,7 +717,7 @@ class AwsKeywords(LibraryComponent):
         """Returns the service's scaling activities (oldest first), those started at or after ``since``
         (epoch seconds) when given. Items: ``id``, ``description``, ``cause``, ``status``, ``startTime``,
         ``endTime``, ``desiredCount`` (from the description)."""
-        self._require_aws("Get Scaling Activities")
+        self.require_aws("Get Scaling Activities")
         return scaling_activities(
             self._client("application-autoscaling"), self._name("ECS_CLUSTER"), self._name("ECS_SERVICE"), since
         )
@@ -737,7 +734,7 @@ class AwsKeywords(LibraryComponent):
         the activity's start) and ``responseSeconds`` (trigger to its end). Deadline: ``timeout`` or
         ``${SCALE_OUT_TIMEOUT}``.
         """
-        self._require_aws("Wait For Scaling Activity")
+        self.require_aws("Wait For Scaling Activity")
         seen: dict[str, list] = {"activities": []}
 
         def probe():
@@ -811,7 +808,7 @@ class AwsKeywords(LibraryComponent):
         """Returns what the session's tasks used: ``taskSeconds`` (Fargate-billed: image pull start to stop, at
         least a minute per task; a running task counts until now), ``vcpu``, ``memoryGb``, ``architecture``
         and ``tasks`` (how many)."""
-        self._require_aws("Get Session Task Usage")
+        self.require_aws("Get Session Task Usage")
         session_id = self.session_id_of(session)
         tasks = self._ecs.session_tasks(session_id, include_stopped=True)
         if not tasks:
@@ -868,16 +865,11 @@ class AwsKeywords(LibraryComponent):
         return cost
 
     # ------------------------------------------------------------------ Toxiproxy in front of the ALB
-    def _toxiproxy(self, method: str, path: str, body: dict | None = None) -> requests.Response:
+    def _toxiproxy(self) -> ToxiproxyClient:
         base = str(self.profile.get("FAULT_PROXY_URL", "") or "")
         if not base:
             raise AwsError("${FAULT_PROXY_URL} (env TOXIPROXY_URL) is empty: no Toxiproxy server to configure.")
-        try:
-            return requests.request(
-                method, base.rstrip("/") + path, json=body, timeout=self.profile.seconds("HTTP_TIMEOUT")
-            )
-        except requests.RequestException as error:
-            raise AwsError(f"{method} {path} to Toxiproxy got no answer: {redact(str(error))}") from None
+        return ToxiproxyClient(base, self.http_timeout)
 
     @keyword(tags=["aws-only", "faults"])
     def ensure_alb_hop_on_toxiproxy(
@@ -890,7 +882,7 @@ class AwsKeywords(LibraryComponent):
         work unchanged; ``${PLATFORM_API_URL}`` must point at ``listen`` for the suite's traffic to take it.
         An existing hop is updated; a hop this keyword created is removed by `Remove ALB Hop From Toxiproxy`.
         """
-        self._require_aws("Ensure ALB Hop On Toxiproxy")
+        self.require_aws("Ensure ALB Hop On Toxiproxy")
         listen = listen or str(self.profile.get("TOXIPROXY_LISTEN", "") or "")
         if not listen:
             raise AwsError("Give listen (host:port) or set ${TOXIPROXY_LISTEN}.")
@@ -898,21 +890,19 @@ class AwsKeywords(LibraryComponent):
             alb = urlsplit(self._name("ALB_URL"))
             port = alb.port or (443 if alb.scheme == "https" else 80)
             upstream = f"{alb.hostname}:{port}"
-        path = f"/proxies/{quote(name, safe='')}"
-        existing = self._toxiproxy("GET", path)
-        if existing.status_code == 404:
-            answer = self._toxiproxy("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream})
-            with self._lock:
-                self._toxiproxy_hops.append(name)
-        elif existing.status_code == 200:
-            answer = self._toxiproxy("POST", path, {"listen": listen, "upstream": upstream, "enabled": True})
-        else:
-            raise AwsError(f"GET {path} to Toxiproxy answered {existing.status_code}: {existing.text[:300]!r}")
-        if answer.status_code >= 300:
+        proxy = self._toxiproxy()
+        try:
+            if proxy.hop(name) is None:
+                hop = proxy.create_hop(name, listen, upstream)
+                with self._lock:
+                    self._toxiproxy_hops.append(name)
+            else:
+                hop = proxy.update_hop(name, listen=listen, upstream=upstream, enabled=True)
+        except FaultProxyError as error:
             raise AwsError(
-                f"Toxiproxy refused hop {name} ({listen} -> {upstream}): {answer.status_code} {answer.text[:300]!r}"
-            )
-        hop = answer.json()
+                f"Toxiproxy did not take hop {name} ({listen} -> {upstream}): {redact(str(error))}"
+            ) from None
+        hop = hop or {}
         api_url = str(self.profile.get("PLATFORM_API_URL", "") or "")
         if urlsplit(api_url).netloc != hop.get("listen", listen):
             self._warn(
@@ -930,9 +920,10 @@ class AwsKeywords(LibraryComponent):
                 self.info(f"Toxiproxy hop {name} was not created by this run; left as it is.")
                 return False
             self._toxiproxy_hops.remove(name)
-        answer = self._toxiproxy("DELETE", f"/proxies/{quote(name, safe='')}")
-        if answer.status_code not in (204, 200, 404):
-            raise AwsError(f"Deleting Toxiproxy hop {name} answered {answer.status_code}: {answer.text[:300]!r}")
+        try:
+            self._toxiproxy().delete_hop(name)
+        except FaultProxyError as error:
+            raise AwsError(f"Deleting Toxiproxy hop {name} failed: {redact(str(error))}") from None
         return True
 
     # ------------------------------------------------------------------ identity (for the log)
@@ -943,7 +934,7 @@ class AwsKeywords(LibraryComponent):
         Use it at the start of an AWS run to see in the log which account and role the default credential
         chain picked. Keys and tokens are never part of the answer.
         """
-        self._require_aws("Get AWS Caller Identity")
+        self.require_aws("Get AWS Caller Identity")
         answer = call(self._client("sts"), "get_caller_identity", "Reading the caller identity")
         identity = {"Account": answer.get("Account"), "Arn": answer.get("Arn")}
         self.info(f"Acting as {identity['Arn']} in account {identity['Account']}.")

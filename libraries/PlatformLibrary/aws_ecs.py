@@ -14,10 +14,10 @@ from .backends.base import Container
 from .backends.ecs import EcsSettings
 
 if TYPE_CHECKING:
-    from .library import PlatformLibrary
+    from .base import LibraryContext
 
 
-def guard_task_stop(library: PlatformLibrary, container: Container, sig: signal.Signals) -> None:
+def guard_task_stop(ctx: LibraryContext, container: Container, sig: signal.Signals) -> None:
     """Stopping a task is a fault on a real deployment: the chaos guard applies, and only to our sessions.
 
     Refuses unless the profile allows chaos (and not in production unless forced), and refuses tasks of
@@ -25,9 +25,9 @@ def guard_task_stop(library: PlatformLibrary, container: Container, sig: signal.
     test, since everything after the stop depends on it.
     """
     what = f"stop ECS task {container.container_id} of session {container.session_id} ({sig.name})"
-    guard = ChaosGuard.from_library(library)
+    guard = ChaosGuard.from_context(ctx)
     guard.check(what)
-    if container.session_id not in library.tracker.all_ids():
+    if container.session_id not in ctx.tracker.all_ids():
         raise ChaosRefused(
             f"Refused to {what}: session {container.session_id} was not created by this run, and a run only "
             "disrupts its own sessions."
@@ -37,16 +37,16 @@ def guard_task_stop(library: PlatformLibrary, container: Container, sig: signal.
         raise SkipExecution(f"Chaos dry run: would {what}; the rest of the test needs the fault, so it is skipped.")
 
 
-def ecs_backend_settings(library: PlatformLibrary) -> EcsSettings:
+def ecs_backend_settings(ctx: LibraryContext) -> EcsSettings:
     """The ECS backend's settings from the active profile (clients shared with the AWS keywords)."""
-    profile, endpoints = library.profile, library.endpoints
+    profile, endpoints = ctx.profile, ctx.endpoints
     return EcsSettings(
-        client=clients_for(library).client("ecs"),
+        client=clients_for(ctx).client("ecs"),
         cluster=str(endpoints.get("ECS_CLUSTER", "") or ""),
         service=str(endpoints.get("ECS_SERVICE", "") or ""),
         task_family=profile.text("ECS_TASK_FAMILY", ""),
         task_id_form=profile.text("ECS_TASK_ID_FORM", "arn").lower(),
-        stop_reason=f"PlatformLibrary run {library.context.run_id}",
-        before_stop=lambda container, sig: guard_task_stop(library, container, sig),
+        stop_reason=f"PlatformLibrary run {ctx.run.run_id}",
+        before_stop=lambda container, sig: guard_task_stop(ctx, container, sig),
         min_scan_interval=profile.seconds("ECS_MIN_SCAN_INTERVAL", "500 ms"),
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .aws_session import unwrap
 
 if TYPE_CHECKING:
-    from .library import PlatformLibrary
+    from .base import LibraryContext
 
 RUN_TAG_KEY = "suite-run-id"
 WORKER_TAG_KEY = "suite-worker"
@@ -133,8 +133,8 @@ class ChaosGuard:
         )
 
     @classmethod
-    def from_library(cls, library: PlatformLibrary) -> ChaosGuard:
-        profile, endpoints = library.profile, library.endpoints
+    def from_context(cls, ctx: LibraryContext) -> ChaosGuard:
+        profile, endpoints = ctx.profile, ctx.endpoints
         keys = ("TARGET", "CHAOS_ALLOWED", "CHAOS_DRY_RUN", "ENVIRONMENT_NAME", "FORCE_CHAOS_IN_PRODUCTION")
         values = {key: profile.get(key, None) for key in keys}
         values = {key: value for key, value in values.items() if value is not None}
@@ -145,9 +145,9 @@ class ChaosGuard:
         return cls.from_values(values)
 
 
-def check_chaos_allowed(library: PlatformLibrary, what: str) -> ChaosGuard:
+def check_chaos_allowed(ctx: LibraryContext, what: str) -> ChaosGuard:
     """For any chaos keyword: raise `ChaosRefused` unless the profile allows ``what``; return the guard."""
-    guard = ChaosGuard.from_library(library)
+    guard = ChaosGuard.from_context(ctx)
     guard.check(what)
     return guard
 

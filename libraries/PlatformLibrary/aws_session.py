@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from robot.api.types import Secret
 
 if TYPE_CHECKING:
-    from .library import PlatformLibrary
+    from .base import LibraryContext
 
 # moto accepts any credentials; these are only ever used against the embedded platform's moto server.
 _EMBEDDED_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -85,8 +85,8 @@ class AwsSettings:
         return dict(self.endpoint_urls).get(service)
 
     @classmethod
-    def from_library(cls, library: PlatformLibrary) -> AwsSettings:
-        profile, endpoints = library.profile, library.endpoints
+    def from_context(cls, ctx: LibraryContext) -> AwsSettings:
+        profile, endpoints = ctx.profile, ctx.endpoints
         if profile.is_embedded:
             region = str(endpoints.get("AWS_REGION", None) or "us-east-1")
             urls = {
@@ -156,13 +156,13 @@ class AwsClients:
             return self._clients[service]
 
 
-def clients_for(library: PlatformLibrary) -> AwsClients:
-    """The library's AWS clients for the current profile (new ones when the profile's settings changed)."""
-    settings = AwsSettings.from_library(library)
-    cached: AwsClients | None = getattr(library, "_aws_clients", None)
+def clients_for(ctx: LibraryContext) -> AwsClients:
+    """The run's AWS clients for the current profile (new ones when the profile's settings changed)."""
+    settings = AwsSettings.from_context(ctx)
+    cached: AwsClients | None = ctx.aws_clients
     if cached is None or cached.settings != settings:
         cached = AwsClients(settings)
-        library._aws_clients = cached  # type: ignore[attr-defined]
+        ctx.aws_clients = cached
     return cached
 
 

@@ -1,39 +1,100 @@
-"""Base class of the library's components (one component per area, like Browser library)."""
+"""What every component is built on: the narrow shared context, and the component base class.
+
+Components never see the library class. The facade (``library.py``) builds one :class:`LibraryContext` and hands
+it, together with the sibling components each one uses, to every component's constructor (see
+``docs/architecture.md``). This module imports nothing of the library but the profile, the endpoints, the run
+context and the session tracker, so it can sit at the bottom of the import graph.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from robot.api import logger
 
+from .context import RunContext
+from .endpoints import Endpoints
+from .http_client import PlatformApiClient
 from .profile import Profile
+from .tracking import SessionTracker
 
-if TYPE_CHECKING:
-    from .library import PlatformLibrary
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TargetError(AssertionError):
+    """A keyword was asked for on a target that cannot do it."""
+
+    ROBOT_SUPPRESS_NAME = True
+
+
+class LibraryContext:
+    """The state all components share: profile, endpoints, run ids, the sessions this run created, the API client.
+
+    Also the one cache of per-run clients (``aws_clients``, see ``aws_session.clients_for``).
+    """
+
+    def __init__(self, profile: Profile, run: RunContext, project_root: Path = PROJECT_ROOT):
+        self.profile = profile
+        self.run = run
+        self.endpoints = Endpoints(profile)
+        self.tracker = SessionTracker()
+        self.project_root = project_root
+        self.aws_clients: Any = None
+        self._api: PlatformApiClient | None = None
+
+    @property
+    def api(self) -> PlatformApiClient:
+        """The HTTP client of the session API (the endpoint is read at each call, so a restarted platform works)."""
+        if self._api is None:
+            self._api = PlatformApiClient(
+                lambda: self.endpoints.get("PLATFORM_API_URL"), timeout=lambda: self.profile.seconds("HTTP_TIMEOUT")
+            )
+        return self._api
 
 
 class LibraryComponent:
-    """Gives every component access to the library's shared state: profile, endpoints, context."""
+    """Base of every keyword component: the shared context, logging, target gating and session ids."""
 
-    def __init__(self, library: PlatformLibrary):
-        self.library = library
+    def __init__(self, ctx: LibraryContext):
+        self.ctx = ctx
 
     @property
     def profile(self) -> Profile:
-        return self.library.profile
+        return self.ctx.profile
 
     @property
-    def context(self):
-        return self.library.context
+    def context(self) -> RunContext:
+        return self.ctx.run
+
+    @property
+    def http_timeout(self) -> float:
+        return self.profile.seconds("HTTP_TIMEOUT")
 
     def endpoint(self, key: str) -> str:
-        return self.library.endpoints.get(key)
+        return self.ctx.endpoints.get(key)
 
     def info(self, message: str, html: bool = False) -> None:
         logger.info(message, html=html)
 
     def debug(self, message: str) -> None:
         logger.debug(message)
+
+    def require_embedded(self, what: str) -> None:
+        """Target gating: ``what`` acts on local processes, cgroups or files of the embedded platform."""
+        if not self.profile.is_embedded:
+            raise TargetError(
+                f"'{what}' works on the embedded platform only (it acts on local processes, cgroups and files); "
+                f"profile '{self.profile.text('PROFILE')}' targets {self.profile.target}."
+            )
+
+    def require_aws(self, what: str) -> None:
+        """Target gating: ``what`` calls AWS services that only the AWS target has."""
+        if self.profile.is_embedded:
+            raise TargetError(
+                f"'{what}' works on the AWS target only; profile '{self.profile.text('PROFILE')}' targets the "
+                "embedded platform. Run with --variablefile resources/profiles/aws.py."
+            )
 
     @staticmethod
     def session_id_of(session: Any) -> str:

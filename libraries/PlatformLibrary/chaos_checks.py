@@ -8,13 +8,34 @@ from datetime import timedelta
 import requests
 from robot.api.deco import keyword
 
-from .platform_api import TERMINAL_STATUSES, ConcurrentCreateResult, SessionRef
+from .base import LibraryComponent, LibraryContext
+from .chaos_time import ChaosTimeKeywords
+from .containers import ContainerKeywords
+from .embedded import EmbeddedPlatformKeywords
+from .fault_injector import FaultInjector
+from .platform_api import TERMINAL_STATUSES, ConcurrentCreateResult, PlatformApiKeywords, SessionRef
 from .profile import format_seconds
 from .waiting import wait_until
 
 
-class ChaosCheckKeywords:
-    """Judging outcomes under faults (a part of ``ChaosKeywords``)."""
+class ChaosCheckKeywords(LibraryComponent):
+    """Judging outcomes under faults: what clients, sessions and workspaces show while a fault is on or after."""
+
+    def __init__(
+        self,
+        ctx: LibraryContext,
+        injector: FaultInjector,
+        api: PlatformApiKeywords,
+        containers: ContainerKeywords,
+        embedded: EmbeddedPlatformKeywords,
+        clock: ChaosTimeKeywords,
+    ):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self.containers = containers
+        self.embedded = embedded
+        self.clock = clock
 
     # ------------------------------------------------------------------ session outcomes under faults
     @keyword(tags=["chaos", "assertion"])
@@ -27,12 +48,12 @@ class ChaosCheckKeywords:
         """
         session_id = self.session_id_of(session)
         seconds = window.total_seconds() if window is not None else self.profile.seconds("CHAOS_OBSERVATION_WINDOW")
-        first = self.library.api_keywords.get_session(session_id)
+        first = self.api.get_session(session_id)
         end = time.monotonic() + seconds
         checks = 0
         while True:
-            current = self.library.api_keywords.get_session(session_id)
-            pids = [c.pid for c in self.library.container_keywords.backend.containers_of(session_id)]
+            current = self.api.get_session(session_id)
+            pids = [c.pid for c in self.containers.backend.containers_of(session_id)]
             checks += 1
             if current["status"] != "RUNNING" or current["restartCount"] != first["restartCount"] or pids != [int(pid)]:
                 raise AssertionError(
@@ -52,12 +73,12 @@ class ChaosCheckKeywords:
         The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``.
         """
         session_id = self.session_id_of(session)
-        since = self._since_revert()
+        since = self.injector.since_revert()
         last: dict[str, str] = {}
 
         def probe():
             try:
-                response = self.library.api.request("GET", f"{self.library.api.session_path(session_id)}/files")
+                response = self.ctx.api.request("GET", f"{self.ctx.api.session_path(session_id)}/files")
             except requests.RequestException as error:
                 last["answer"] = str(error)
                 return None
@@ -83,7 +104,7 @@ class ChaosCheckKeywords:
             user = failure.get("userId")
             if not user:
                 continue
-            left = self.library.api_keywords.list_sessions_of_user(user)
+            left = self.api.list_sessions_of_user(user)
             if left:
                 problems.append(f"user {user}: {[(s['sessionId'], s['status']) for s in left]}")
         if problems:
@@ -96,10 +117,10 @@ class ChaosCheckKeywords:
         clock and ``expiresAt`` is ``createdAt`` plus the platform's TTL: the platform and its records agree on
         what time it is."""
         session_id = self.session_id_of(session)
-        current = self.library.api_keywords.get_session(session_id)
-        now = self.get_platform_clock()
+        current = self.api.get_session(session_id)
+        now = self.clock.get_platform_clock()
         margin = self.profile.seconds("CHAOS_TIME_MARGIN")
-        ttl = float(self.get_embedded_platform_setting("session_ttl")) if self.profile.is_embedded else None
+        ttl = float(self.embedded.get_embedded_platform_setting("session_ttl")) if self.profile.is_embedded else None
         problems = []
         if abs(float(current["createdAt"]) - now) > margin + self.profile.seconds("SESSION_START_TIMEOUT"):
             problems.append(f"createdAt {current['createdAt']} is {current['createdAt'] - now:+.1f} s off the clock")
@@ -115,7 +136,7 @@ class ChaosCheckKeywords:
         Example:
         | Session Should Answer With | ${session} | 410 | session_expired |
         """
-        answer = self.library.api_keywords.try_to_get_session(session)
+        answer = self.api.try_to_get_session(session)
         if answer["status"] != int(status) or (error and answer.get("error") != error):
             want = f"{status} {error or ''}".strip()
             raise AssertionError(
@@ -128,7 +149,7 @@ class ChaosCheckKeywords:
         self, method: str, session: SessionRef, path: str, data: bytes | None, error: str, retry_after: bool
     ) -> dict:
         session_id = self.session_id_of(session)
-        response = self.library.api.request(method, self.library.api.file_path(session_id, path), data=data)
+        response = self.ctx.api.request(method, self.ctx.api.file_path(session_id, path), data=data)
         body = response.body if isinstance(response.body, dict) else {}
         problem = None
         if response.status != 503 or not body.get("error") or "message" not in body:
@@ -166,7 +187,7 @@ class ChaosCheckKeywords:
     @keyword(tags=["chaos", "workspace", "assertion"])
     def workspace_file_should_not_exist(self, session: SessionRef, path: str) -> None:
         """Fails unless ``GET`` of ``path`` answers 404: a write that was refused must not appear later."""
-        response = self.library.api.request("GET", self.library.api.file_path(self.session_id_of(session), path))
+        response = self.ctx.api.request("GET", self.ctx.api.file_path(self.session_id_of(session), path))
         if response.status != 404:
             raise AssertionError(f"Workspace file {path} should not exist but {response.describe()}")
 
@@ -174,8 +195,8 @@ class ChaosCheckKeywords:
     def session_should_be_settled_with_matching_containers(self, session: SessionRef) -> str:
         """Fails unless, right now, the session is ``RUNNING`` with one container or not live with none."""
         session_id = self.session_id_of(session)
-        status = self.library.container_keywords._api_status(session_id)
-        containers = self.library.container_keywords.backend.containers_of(session_id)
+        status = self.containers.api_status(session_id)
+        containers = self.containers.backend.containers_of(session_id)
         pids = [c.pid for c in containers]
         if status == "RUNNING" and len(containers) == 1:
             return status
@@ -201,7 +222,7 @@ class ChaosCheckKeywords:
     @keyword(tags=["chaos", "assertion"])
     def sessions_of_user_should_be_settled(self, user_id: str) -> list[dict]:
         """Fails unless every session of ``user_id`` is settled with matching containers; returns them."""
-        sessions = self.library.api_keywords.list_sessions_of_user(user_id)
+        sessions = self.api.list_sessions_of_user(user_id)
         for session in sessions:
             self.session_should_be_settled_with_matching_containers(session["sessionId"])
         return sessions

@@ -32,12 +32,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psutil
-import requests
 
 from .backends import local_faults
+from .toxiproxy import FaultProxyError, FaultProxyGone, ToxiproxyClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = PROJECT_ROOT / "results" / "faults"
@@ -187,18 +186,17 @@ class FaultLedger:
 
 
 # ---------------------------------------------------------------------------------------------------- reverting
-def _proxy_call(method: str, url: str, body: dict | None, timeout: float) -> str:
+def _proxy(step: dict[str, Any], timeout: float) -> ToxiproxyClient:
+    return ToxiproxyClient(step["proxy"], timeout)
+
+
+def _proxy_undo(undo, gone: str = "the fault proxy is gone (platform stopped), and the fault with it") -> str:
     try:
-        response = requests.request(method, url, json=body, timeout=timeout)
-    except requests.ConnectionError:
-        return "the fault proxy is gone (platform stopped), and the fault with it"
-    except requests.RequestException as error:
-        raise FaultRevertError(f"{method} {url} got no answer: {error}") from None
-    if response.status_code == 404:
-        return "already gone"
-    if response.status_code >= 300:
-        raise FaultRevertError(f"{method} {url} answered {response.status_code}: {response.text[:200]!r}")
-    return "done"
+        return undo()
+    except FaultProxyGone:
+        return gone
+    except FaultProxyError as error:
+        raise FaultRevertError(str(error)) from None
 
 
 def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
@@ -206,12 +204,13 @@ def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
     action = step.get("do")
     try:
         if action == "delete-toxic":
-            url = f"{step['proxy'].rstrip('/')}/proxies/{quote(step['hop'], safe='')}/toxics/"
-            result = _proxy_call("DELETE", url + quote(step["toxic"], safe=""), None, timeout)
+            proxy = _proxy(step, timeout)
+            result = _proxy_undo(lambda: proxy.delete_toxic(step["hop"], step["toxic"]))
             return f"toxic {step['toxic']} on hop {step['hop']}: {result}"
         if action == "enable-hop":
-            url = f"{step['proxy'].rstrip('/')}/proxies/{quote(step['hop'], safe='')}"
-            return f"hop {step['hop']} enabled: {_proxy_call('POST', url, {'enabled': True}, timeout)}"
+            proxy = _proxy(step, timeout)
+            result = _proxy_undo(lambda: proxy.enable_hop_if_present(step["hop"]))
+            return f"hop {step['hop']} enabled: {result}"
         if action == "restore-file":
             return local_faults.restore_file(Path(step["path"]), step.get("previous"))
         if action == "restore-cgroup":

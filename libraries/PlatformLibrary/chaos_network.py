@@ -7,13 +7,15 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from robot.api.deco import keyword
 
+from .base import LibraryComponent, LibraryContext
 from .chaos_clients import RetryingClient, timed_request
 from .chaos_ledger import ChaosError
-from .platform_api import SessionRef
+from .fault_injector import FaultInjector
+from .platform_api import PlatformApiKeywords, SessionRef
 from .profile import format_seconds
+from .toxiproxy import FaultProxyError, ToxiproxyClient
 from .waiting import wait_until
 
 DYNAMODB_PREFIX = "DynamoDB_20120810."
@@ -21,42 +23,56 @@ WHOLE_PLATFORM_HOPS = ("api", "dynamodb")
 TOXIC_INT_ATTRIBUTES = {"latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"}
 
 
-class ChaosNetworkKeywords:
-    """Network and AWS API faults (a part of ``ChaosKeywords``)."""
+class ChaosNetworkKeywords(LibraryComponent):
+    """Network and AWS API faults on the fault proxy's hops, and what clients see of them.
+
+    Also a library listener: the retrying API clients a test started are stopped when it ends.
+    """
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self._clients: dict[str, RetryingClient] = {}
+
+    def end_test(self, data, result):
+        for client in self._clients.values():
+            client.stop()
+        self._clients.clear()
 
     # ------------------------------------------------------------------ network faults (fault proxy toxics)
-    def _proxy_url(self) -> str:
-        url = self.library.endpoints.get("FAULT_PROXY_URL", "")
+    def _proxy(self) -> ToxiproxyClient:
+        url = self.ctx.endpoints.get("FAULT_PROXY_URL", "")
         if not url:
             raise ChaosError("This target has no fault proxy (FAULT_PROXY_URL is empty).")
-        return str(url).rstrip("/")
+        return ToxiproxyClient(str(url), self.http_timeout)
 
     def _guard_hop(self, hop: str) -> None:
         if hop in WHOLE_PLATFORM_HOPS:
-            self._guard_whole_platform(f"A fault on the '{hop}' hop")
+            self.injector.guard_whole_platform(f"A fault on the '{hop}' hop")
         elif hop.startswith("mesh-"):
-            self._guard_session(hop[len("mesh-") :])
+            self.injector.guard_session(hop[len("mesh-") :])
         else:
-            self._allow(f"add a toxic to hop {hop}")
+            self.injector.allow(f"add a toxic to hop {hop}")
 
     def _add_toxic(self, hop: str, body: dict, description: str) -> str:
         self._guard_hop(hop)
-        proxy = self._proxy_url()
+        proxy = self._proxy()
         name = f"chaos-{self.context.run_id}-{int(time.time() * 1000) % 10**8}-{body['type']}"
         body = {**body, "name": name}
-        entry = self._record(
-            "toxic", f"{description} on hop {hop}", [{"do": "delete-toxic", "proxy": proxy, "hop": hop, "toxic": name}]
+        entry = self.injector.record(
+            "toxic",
+            f"{description} on hop {hop}",
+            [{"do": "delete-toxic", "proxy": proxy.url, "hop": hop, "toxic": name}],
         )
-        url = f"{proxy}/proxies/{quote(hop, safe='')}/toxics"
         try:
-            response = requests.post(url, json=body, timeout=self._http_timeout)
-        except requests.RequestException as error:
-            self._undo_now(entry)
-            raise ChaosError(f"POST {url} got no answer from the fault proxy: {error}") from None
-        if response.status_code >= 300:
-            self._undo_now(entry)
-            raise ChaosError(f"The fault proxy refused toxic {body}: {response.status_code} {response.text[:300]!r}")
-        return self._activate(entry, toxic={"proxy": proxy, "hop": hop, "name": name})
+            proxy.add_toxic(hop, body)
+        except FaultProxyError as error:
+            self.injector.undo_now(entry)
+            raise ChaosError(f"The fault proxy did not take toxic {body}: {error}") from None
+        return self.injector.activate(entry, toxic={"proxy": proxy.url, "hop": hop, "name": name})
 
     @keyword(tags=["chaos", "network"])
     def add_toxic(
@@ -102,13 +118,13 @@ class ChaosNetworkKeywords:
         )
 
     def _mesh_hop(self, session: SessionRef) -> str:
-        session_id = self._guard_session(session)
+        session_id = self.injector.guard_session(session)
         hop = f"mesh-{session_id}"
         try:
-            response = requests.get(f"{self._proxy_url()}/proxies/{quote(hop, safe='')}", timeout=self._http_timeout)
-        except requests.RequestException as error:
+            found = self._proxy().hop(hop)
+        except FaultProxyError as error:
             raise ChaosError(f"The fault proxy did not answer about hop {hop}: {error}") from None
-        if response.status_code == 404:
+        if found is None:
             raise ChaosError(f"Session {session_id} has no service-mesh hop {hop} (is it RUNNING? is mesh_proxy on?).")
         return hop
 
@@ -191,7 +207,7 @@ class ChaosNetworkKeywords:
         return self._add_toxic(hop, body, what)
 
     def _toxic_of(self, fault: str) -> dict:
-        entry = self.ledger.get(str(fault))
+        entry = self.injector.ledger.get(str(fault))
         if entry is None or "toxic" not in entry:
             raise ChaosError(f"Fault {fault} is not an active toxic (already reverted?).")
         return entry["toxic"]
@@ -200,12 +216,11 @@ class ChaosNetworkKeywords:
     def get_aws_fault_hits(self, fault: str) -> int:
         """Returns how many requests the ``aws_fault`` toxic of ``fault`` has answered with its fault so far."""
         toxic = self._toxic_of(fault)
-        url = f"{toxic['proxy']}/proxies/{quote(toxic['hop'], safe='')}/toxics/{quote(toxic['name'], safe='')}"
         try:
-            response = requests.get(url, timeout=self._http_timeout)
-            return int(response.json()["attributes"]["hits"])
-        except (requests.RequestException, ValueError, KeyError) as error:
-            raise ChaosError(f"Cannot read the hits of fault {fault} from {url}: {error}") from None
+            answer = ToxiproxyClient(toxic["proxy"], self.http_timeout).toxic(toxic["hop"], toxic["name"])
+            return int(answer["attributes"]["hits"])
+        except (FaultProxyError, TypeError, ValueError, KeyError) as error:
+            raise ChaosError(f"Cannot read the hits of fault {fault} (toxic {toxic['name']}): {error}") from None
 
     @keyword(tags=["chaos", "aws", "wait"])
     def wait_until_aws_fault_was_hit(self, fault: str, times: int = 1, timeout: timedelta | None = None) -> int:
@@ -328,7 +343,7 @@ class ChaosNetworkKeywords:
         The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``. The answer's status and the attempts are logged.
         """
         client = self._client(name)
-        since = self._since_revert()
+        since = self.injector.since_revert()
         deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
         waited = wait_until(
             lambda: client.snapshot()[1],
@@ -357,11 +372,11 @@ class ChaosNetworkKeywords:
         session_id = self.session_id_of(session)
         limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_FAIL_FAST_MAX")
         url = self._api_url(f"/sessions/{quote(session_id, safe='')}")
-        since = self._injected_at or time.monotonic()
+        since = self.injector.injected_at or time.monotonic()
         seen: dict[str, Any] = {"last": None, "slowest": 0.0, "count": 0}
 
         def probe():
-            attempt = timed_request("GET", url, self._http_timeout)
+            attempt = timed_request("GET", url, self.http_timeout)
             seen["count"] += 1
             seen["last"] = attempt
             seen["slowest"] = max(seen["slowest"], attempt.seconds)
@@ -399,7 +414,7 @@ class ChaosNetworkKeywords:
         limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_FAIL_FAST_MAX")
         problems, slowest = [], 0.0
         for _ in range(int(requests_count)):
-            response = self.library.api.request("GET", self.library.api.session_path(session_id))
+            response = self.ctx.api.request("GET", self.ctx.api.session_path(session_id))
             slowest = max(slowest, response.seconds)
             if response.status != 503 or response.error_code != "store_unavailable":
                 problems.append(f"{response.describe()} (expected 503 store_unavailable)")
@@ -421,7 +436,7 @@ class ChaosNetworkKeywords:
         A health check that says ``ok`` while DynamoDB is unreachable sends traffic to a platform that cannot
         serve it. Returns the health body.
         """
-        health = self.library.api_keywords.get_platform_health()
+        health = self.api.get_platform_health()
         ok = (
             health.get("httpStatus") == 503
             and health.get("status") == "degraded"
@@ -439,11 +454,11 @@ class ChaosNetworkKeywords:
     def wait_until_circuit_closes(self, timeout: timedelta | None = None) -> float:
         """Waits until ``GET /health`` answers 200 ``ok`` with ``storeCircuit`` ``closed``; returns the seconds
         since the last revert (time to close). The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``."""
-        since = self._since_revert()
+        since = self.injector.since_revert()
         last: dict[str, Any] = {}
 
         def probe():
-            last["health"] = health = self.library.api_keywords.get_platform_health()
+            last["health"] = health = self.api.get_platform_health()
             ok = health.get("httpStatus") == 200 and health.get("status") == "ok"
             return True if ok and health.get("storeCircuit") in ("closed", None) else None
 

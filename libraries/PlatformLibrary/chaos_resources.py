@@ -5,24 +5,38 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from robot.api.deco import keyword
 
 from .backends import local_faults
+from .base import LibraryComponent, LibraryContext
 from .chaos_ledger import ChaosError
-from .platform_api import SessionRef
+from .containers import ContainerKeywords
+from .fault_injector import FaultInjector
+from .platform_api import PlatformApiKeywords, SessionRef
 from .profile import format_seconds
 from .waiting import wait_until
 
 MIB = 1024 * 1024
 
 
-class ChaosResourceKeywords:
-    """Resource faults (a part of ``ChaosKeywords``)."""
+class ChaosResourceKeywords(LibraryComponent):
+    """Resource faults: memory pressure, CPU throttling, an unavailable workspace (embedded platform: cgroups)."""
+
+    def __init__(
+        self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords, containers: ContainerKeywords
+    ):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self.containers = containers
+        self._pressure: dict[str, dict[str, Any]] = {}
+        self._cpu: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ resource faults (cgroups, EFS)
     def _container_of(self, session_id: str):
-        containers = self.library.container_keywords.backend.containers_of(session_id)
+        containers = self.containers.backend.containers_of(session_id)
         if len(containers) != 1:
             raise ChaosError(f"Session {session_id} should have exactly one container but has {len(containers)}.")
         return containers[0]
@@ -41,7 +55,7 @@ class ChaosResourceKeywords:
         Memory pressure and CPU throttling act through the container's cgroup; with ``rlimit`` there is none, and
         the resource tests must say so instead of pretending.
         """
-        self._require_embedded("Container Limits Should Be Cgroups")
+        self.require_embedded("Container Limits Should Be Cgroups")
         mode = str(self.endpoint("CONTAINER_LIMITS"))
         if mode not in ("cgroup-v1", "cgroup-v2"):
             raise ChaosError(
@@ -64,8 +78,8 @@ class ChaosResourceKeywords:
         Example:
         | ${fault} = | Apply Memory Pressure To Session Container | ${session} |
         """
-        session_id = self._guard_session(session)
-        self._require_embedded("Apply Memory Pressure To Session Container")
+        session_id = self.injector.guard_session(session)
+        self.require_embedded("Apply Memory Pressure To Session Container")
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
         limit = group.memory_limit()
@@ -74,7 +88,7 @@ class ChaosResourceKeywords:
         seconds = lifetime.total_seconds() if lifetime is not None else self.profile.seconds("RECOVERY_TIMEOUT")
         marker = f"hog-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
         limit_text = f"{limit // MIB} MiB" if limit else "none"
-        entry = self._record(
+        entry = self.injector.record(
             "memory-pressure",
             f"memory hog of {target // MIB} MiB in the cgroup of session {session_id} (limit {limit_text})",
             [{"do": "kill-helper", "marker": marker, "pid": None}],
@@ -84,9 +98,9 @@ class ChaosResourceKeywords:
                 "hog", marker, [group.memory_dir / "cgroup.procs"], container.pid, seconds, max_bytes=target
             )
         except Exception:
-            self._undo_now(entry)
+            self.injector.undo_now(entry)
             raise
-        self.ledger.update(
+        self.injector.ledger.update(
             entry["id"], undo=[{"do": "kill-helper", "marker": marker, "pid": pid, "startTime": start_time}]
         )
         self._pressure[session_id] = {
@@ -98,7 +112,7 @@ class ChaosResourceKeywords:
             "oomBefore": group.oom_kills(),
             "at": time.monotonic(),
         }
-        return self._activate(entry)
+        return self.injector.activate(entry)
 
     def _memory_cap(self) -> int:
         """``${CHAOS_MEMORY_HOG_MAX}`` in bytes (a number of bytes or ``<n> MiB``), default 512 MiB."""
@@ -122,7 +136,7 @@ class ChaosResourceKeywords:
         pressure = self._pressure.get(session_id)
         if pressure is None:
             raise ValueError(f"No memory pressure was applied to session {session_id} by this library.")
-        backend = self.library.container_keywords.backend
+        backend = self.containers.backend
 
         def describe():
             group = pressure["group"]
@@ -148,7 +162,7 @@ class ChaosResourceKeywords:
             f"Container pid {pressure['pid']} of session {session_id} was killed {format_seconds(waited.seconds)} "
             f"into the memory pressure (kernel OOM kills: {pressure['group'].oom_kills() - pressure['oomBefore']})."
         )
-        self.library.container_keywords._kills[session_id] = (pressure["container"], pressure["at"], None)
+        self.containers.note_kill(session_id, pressure["container"], pressure["at"], None)
         return int(pressure["pid"])
 
     @keyword(tags=["chaos", "resources", "cpu"])
@@ -162,8 +176,8 @@ class ChaosResourceKeywords:
         Example:
         | ${fault} = | Throttle Session Container CPU | ${session} | cores=0.1 |
         """
-        session_id = self._guard_session(session)
-        self._require_embedded("Throttle Session Container CPU")
+        session_id = self.injector.guard_session(session)
+        self.require_embedded("Throttle Session Container CPU")
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
         previous = group.cpu_quota_text()
@@ -172,7 +186,7 @@ class ChaosResourceKeywords:
         undo = [{"do": "restore-cgroup", "path": str(group.cpu_quota_file), "previous": previous}]
         if busy:
             undo.append({"do": "kill-helper", "marker": marker, "pid": None})
-        entry = self._record("cpu-throttle", f"CPU quota of session {session_id} {previous} -> {wanted}", undo)
+        entry = self.injector.record("cpu-throttle", f"CPU quota of session {session_id} {previous} -> {wanted}", undo)
         try:
             group.cpu_quota_file.write_text(wanted)
             if busy:
@@ -184,12 +198,12 @@ class ChaosResourceKeywords:
                     self.profile.seconds("RECOVERY_TIMEOUT"),
                 )
                 undo[1].update(pid=pid, startTime=start_time)
-                self.ledger.update(entry["id"], undo=undo)
+                self.injector.ledger.update(entry["id"], undo=undo)
         except Exception:
-            self._undo_now(entry)
+            self.injector.undo_now(entry)
             raise
         self._cpu[session_id] = {"group": group, "previous": previous, "throttled": group.cpu_throttled()}
-        return self._activate(entry)
+        return self.injector.activate(entry)
 
     @keyword(tags=["chaos", "resources", "cpu", "assertion"])
     def session_container_should_be_cpu_throttled(self, session: SessionRef, timeout: timedelta | None = None) -> int:
@@ -232,14 +246,14 @@ class ChaosResourceKeywords:
         Example:
         | ${fault} = | Make Session Workspace Unavailable | ${session} |
         """
-        session_id = self._guard_session(session)
-        self._require_embedded("Make Session Workspace Unavailable")
-        workspace = Path(str(self.library.api_keywords.get_session(session_id)["workspace"]))
+        session_id = self.injector.guard_session(session)
+        self.require_embedded("Make Session Workspace Unavailable")
+        workspace = Path(str(self.api.get_session(session_id)["workspace"]))
         efs_root = Path(str(self.endpoint("EFS_ROOT")))
         if efs_root not in workspace.parents:
             raise ChaosError(f"Workspace {workspace} of session {session_id} is not below EFS_ROOT {efs_root}.")
         moved = efs_root.parent / "efs-unavailable" / f"{session_id}-{int(time.time() * 1000)}"
-        entry = self._record(
+        entry = self.injector.record(
             "workspace-unavailable",
             f"workspace {workspace} of session {session_id} unavailable",
             [{"do": "move-back", "original": str(workspace), "moved": str(moved)}],
@@ -247,6 +261,6 @@ class ChaosResourceKeywords:
         try:
             local_faults.move_workspace_away(workspace, moved)
         except Exception:
-            self._undo_now(entry)
+            self.injector.undo_now(entry)
             raise
-        return self._activate(entry)
+        return self.injector.activate(entry)

@@ -10,14 +10,29 @@ from typing import Any
 from robot.api.deco import keyword
 
 from .backends import local_faults
+from .base import LibraryComponent, LibraryContext
 from .chaos_ledger import ChaosError
-from .platform_api import ConcurrentCreateResult, SessionRef
+from .embedded import EmbeddedPlatformKeywords
+from .fault_injector import FaultInjector
+from .platform_api import ConcurrentCreateResult, PlatformApiKeywords, SessionRef
 from .profile import format_seconds
 from .waiting import wait_until
 
 
-class ChaosTimeKeywords:
-    """Time faults and the scale-in race (a part of ``ChaosKeywords``)."""
+class ChaosTimeKeywords(LibraryComponent):
+    """Time faults (the platform's clock, TTL, idle timeout) and the scale-in race."""
+
+    def __init__(
+        self,
+        ctx: LibraryContext,
+        injector: FaultInjector,
+        api: PlatformApiKeywords,
+        embedded: EmbeddedPlatformKeywords,
+    ):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self.embedded = embedded
 
     # ------------------------------------------------------------------ time faults
     def _skew_file(self) -> Path:
@@ -46,27 +61,31 @@ class ChaosTimeKeywords:
         | ${fault} = | Skew Platform Clock | 5 min |
         | ${fault} = | Skew Platform Clock | -5 min |
         """
-        self._guard_whole_platform("Clock skew")
-        self._require_embedded("Skew Platform Clock")
+        self.injector.guard_whole_platform("Clock skew")
+        self.require_embedded("Skew Platform Clock")
         path = self._skew_file()
         seconds = offset.total_seconds()
-        existing = [e for e in self.ledger.mine() if e.get("kind") == "clock-skew" and e.get("file") == str(path)]
+        existing = [
+            e for e in self.injector.ledger.mine() if e.get("kind") == "clock-skew" and e.get("file") == str(path)
+        ]
         if existing:
             entry = existing[0]
         else:
-            entry = self._record(
+            entry = self.injector.record(
                 "clock-skew",
                 f"platform clock skewed (file {path})",
                 [{"do": "restore-file", "path": str(path), "previous": local_faults.read_optional(path)}],
             )
-            self.ledger.update(entry["id"], file=str(path))
+            self.injector.ledger.update(entry["id"], file=str(path))
         try:
             local_faults.write_atomic(path, f"{seconds:.3f}\n")
         except OSError:
-            self._undo_now(entry)
+            self.injector.undo_now(entry)
             raise
-        self._injected_at = time.monotonic()
-        self.ledger.update(entry["id"], state="active", description=f"platform clock skewed by {seconds:+.3f} s")
+        self.injector.injected_at = time.monotonic()
+        self.injector.ledger.update(
+            entry["id"], state="active", description=f"platform clock skewed by {seconds:+.3f} s"
+        )
         self.info(f"Platform clock skewed by {seconds:+.3f} s (platform time {self.get_platform_clock():.3f}).")
         return entry["id"]
 
@@ -91,8 +110,8 @@ class ChaosTimeKeywords:
         Example:
         | Set Platform Clock Relative To Session | ${session} | expiresAt | 5 s |
         """
-        session_id = self._guard_session(session)
-        current = self.library.api_keywords.get_session(session_id)
+        session_id = self.injector.guard_session(session)
+        current = self.api.get_session(session_id)
         if field not in current or not isinstance(current[field], int | float):
             raise ValueError(f"Session {session_id} has no timestamp field '{field}': {current}")
         return self._set_platform_clock(float(current[field]) + offset.total_seconds())
@@ -100,7 +119,7 @@ class ChaosTimeKeywords:
     def _touch(self, session_id: str) -> float:
         """Use the session (list its files: the platform counts that as activity); returns the platform time
         just after the answer, an upper bound of the activity time the platform recorded."""
-        response = self.library.api.request("GET", f"{self.library.api.session_path(session_id)}/files")
+        response = self.ctx.api.request("GET", f"{self.ctx.api.session_path(session_id)}/files")
         if response.status != 200:
             raise ChaosError(f"Using session {session_id} failed: {response.describe()}")
         return self.get_platform_clock()
@@ -115,7 +134,7 @@ class ChaosTimeKeywords:
         Example:
         | Set Platform Clock Relative To Last Activity | ${session} | 115 s |
         """
-        session_id = self._guard_session(session)
+        session_id = self.injector.guard_session(session)
         used_at = self._touch(session_id)
         return self._set_platform_clock(used_at + offset.total_seconds())
 
@@ -129,7 +148,7 @@ class ChaosTimeKeywords:
         Example:
         | Set Platform Clock Relative To Idle Timeout | ${session} | -5 s |
         """
-        idle = float(self.get_embedded_platform_setting("idle_timeout"))
+        idle = float(self.embedded.get_embedded_platform_setting("idle_timeout"))
         self.info(f"The platform's idle timeout is {format_seconds(idle)}.")
         return self.set_platform_clock_relative_to_last_activity(session, timedelta(seconds=idle) + offset)
 
@@ -144,10 +163,10 @@ class ChaosTimeKeywords:
         only its TTL is left to decide. Example: an hour of work in 5-minute steps, to 5 s before the TTL:
         | Advance Platform Clock While Session Is Used | ${session} | expiresAt | -5 s | 5 min |
         """
-        session_id = self._guard_session(session)
+        session_id = self.injector.guard_session(session)
         if step.total_seconds() <= 0:
             raise ValueError(f"step must be positive, got {step}.")
-        current = self.library.api_keywords.get_session(session_id)
+        current = self.api.get_session(session_id)
         target = float(current[until_field]) + offset.total_seconds()
         fault = ""
         steps = 0
@@ -164,8 +183,7 @@ class ChaosTimeKeywords:
     # ------------------------------------------------------------------ auto-scaling race
     def _since_test_start(self, platform_time: float) -> float:
         """Seconds from the start of the current test to ``platform_time`` (an epoch time on the platform clock)."""
-        started = getattr(self, "_test_started", None)
-        elapsed = time.monotonic() - started if started is not None else 0.0
+        elapsed = time.monotonic() - self.injector.test_started
         return platform_time - (self.get_platform_clock() - elapsed)
 
     def _describe_capacity(self, capacity: dict, scalings: bool = True) -> str:
@@ -224,16 +242,16 @@ class ChaosTimeKeywords:
         Example:
         | ${race} = | Create Sessions While The Platform Scales In | 5 | ending=${BURST.session_ids} |
         """
-        self._allow("race session creation against a scale-in")
+        self.injector.allow("race session creation against a scale-in")
         count = int(count)
         if count < 2:
             raise ValueError(f"count must be at least 2 (one create before the scale-in, one after), got {count}.")
-        api = self.library.api_keywords
-        step = int(self.get_embedded_platform_setting("scale_out_step"))
-        floor = int(self.get_embedded_platform_setting("min_capacity"))
+        api = self.api
+        step = int(self.embedded.get_embedded_platform_setting("scale_out_step"))
+        floor = int(self.embedded.get_embedded_platform_setting("min_capacity"))
         remaining = list(ending or [])
         for session_id in remaining:
-            self._guard_session(session_id, "end a session during a scale-in race")
+            self.injector.guard_session(session_id, "end a session during a scale-in race")
         deadline = time.monotonic() + (
             timeout.total_seconds() if timeout is not None else self.profile.seconds("FAULT_REACTION_TIMEOUT")
         )
@@ -330,7 +348,7 @@ class ChaosTimeKeywords:
         seen: dict[str, Any] = {}
 
         def probe():
-            seen["capacity"] = capacity = self.library.api_keywords.get_capacity()
+            seen["capacity"] = capacity = self.api.get_capacity()
             return True if capacity["capacity"] >= int(sessions) else None
 
         deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("SESSION_START_TIMEOUT")
@@ -349,7 +367,7 @@ class ChaosTimeKeywords:
     @keyword(tags=["chaos", "scaling", "assertion"])
     def capacity_should_cover_running_sessions(self) -> dict:
         """Fails when fewer slots are provisioned than containers run (a scale-in that cut below its load)."""
-        capacity = self.library.api_keywords.get_capacity()
+        capacity = self.api.get_capacity()
         if capacity["running"] > capacity["capacity"]:
             raise AssertionError(
                 f"{capacity['running']} containers run on a capacity of {capacity['capacity']}: "

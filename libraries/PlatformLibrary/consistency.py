@@ -8,9 +8,11 @@ from pathlib import Path
 
 from robot.api.deco import keyword
 
-from .base import LibraryComponent
-from .platform_api import ApiError, SessionRef
+from .base import LibraryComponent, LibraryContext
+from .containers import ContainerKeywords
+from .platform_api import ApiError, PlatformApiKeywords, SessionRef
 from .profile import format_seconds
+from .session_store import SessionStoreKeywords
 
 # Fields that must be equal in the API's session object and the DynamoDB record.
 SHARED_FIELDS = ("status", "restartCount", "taskId", "workspace", "userId", "clientId", "lastFailureReason")
@@ -19,10 +21,22 @@ SHARED_FIELDS = ("status", "restartCount", "taskId", "workspace", "userId", "cli
 class ConsistencyKeywords(LibraryComponent):
     """One keyword that compares every view of a session."""
 
+    def __init__(
+        self,
+        ctx: LibraryContext,
+        api: PlatformApiKeywords,
+        records: SessionStoreKeywords,
+        containers: ContainerKeywords,
+    ):
+        super().__init__(ctx)
+        self.api = api
+        self.records = records
+        self.containers = containers
+
     def _disagreements(self, session_id: str) -> tuple[list[str], dict]:
-        api_view = self.library.api_keywords.get_session(session_id)
-        record = self.library.store_keywords.get_session_record(session_id)
-        containers = self.library.container_keywords.backend.containers_of(session_id)
+        api_view = self.api.get_session(session_id)
+        record = self.records.get_session_record(session_id)
+        containers = self.containers.backend.containers_of(session_id)
         problems = []
         for name in SHARED_FIELDS:
             if name not in api_view and name not in record:
@@ -50,7 +64,7 @@ class ConsistencyKeywords(LibraryComponent):
 
     def _workspace_disagreements(self, session_id: str, root: Path) -> list[str]:
         try:
-            files = self.library.api_keywords.list_workspace_files(session_id)
+            files = self.api.list_workspace_files(session_id)
         except ApiError as error:
             return [f"workspace: the API cannot list the files of a RUNNING session: {error}"]
         listed = {f["path"]: f["size"] for f in files}
@@ -120,8 +134,8 @@ class ConsistencyKeywords(LibraryComponent):
         detection = (
             tolerance.total_seconds() if tolerance is not None else self.profile.seconds("RECOVERY_TIME_TOLERANCE")
         )
-        observation = self.library.container_keywords.recovery_observation_window(session_id)
-        recorded_ms = self.library.api_keywords.get_session(session_id).get("lastRecoveryMs")
+        observation = self.containers.recovery_observation_window(session_id)
+        recorded_ms = self.api.get_session(session_id).get("lastRecoveryMs")
         if recorded_ms is None:
             raise AssertionError(f"Session {session_id} has no lastRecoveryMs: the platform recorded no recovery.")
         recorded = float(recorded_ms) / 1000

@@ -13,8 +13,8 @@ from robot.api.deco import keyword
 
 from .aws_ecs import ecs_backend_settings
 from .backends import Container, ContainerBackend, ContainerBackendError, create_backend
-from .base import LibraryComponent
-from .platform_api import GONE_STATUSES, TERMINAL_STATUSES, SessionRef
+from .base import LibraryComponent, LibraryContext
+from .platform_api import GONE_STATUSES, TERMINAL_STATUSES, PlatformApiKeywords, SessionRef
 from .profile import format_seconds
 from .waiting import WaitTimeout, wait_until
 
@@ -39,8 +39,9 @@ def parse_signal(value: str | int) -> signal.Signals:
 class ContainerKeywords(LibraryComponent):
     """Session containers behind the backend seam (processes on the embedded platform, ECS tasks on AWS)."""
 
-    def __init__(self, library):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext, api: PlatformApiKeywords):
+        super().__init__(ctx)
+        self.api = api
         self._backend: ContainerBackend | None = None
         self._kills: dict[str, tuple[Container, float, signal.Signals]] = {}
         self._observation_windows: dict[str, float] = {}
@@ -51,7 +52,7 @@ class ContainerKeywords(LibraryComponent):
             self._backend = create_backend(
                 self.profile.target,
                 lambda: self.endpoint("PLATFORM_INSTANCE"),
-                lambda: ecs_backend_settings(self.library),
+                lambda: ecs_backend_settings(self.ctx),
             )
         return self._backend
 
@@ -131,7 +132,7 @@ class ContainerKeywords(LibraryComponent):
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, got {attempts}.")
         per_attempt = timeout.total_seconds() if timeout is not None else self.profile.seconds("SESSION_START_TIMEOUT")
-        api = self.library.api_keywords
+        api = self.api
         missed = []
         for attempt in range(1, attempts + 1):
             session = api.create_session()
@@ -293,13 +294,19 @@ class ContainerKeywords(LibraryComponent):
         `Wait Until Container Restarted` of ``session_id``: how late the suite may have seen the recovery."""
         return self._observation_windows.get(session_id, 0.0)
 
-    def _api_status(self, session_id: str) -> str | None:
+    def note_kill(self, session_id: str, container: Container, at: float, sig: signal.Signals | None) -> None:
+        """Remembers that ``container`` of the session died at ``at`` (monotonic) from outside this component
+        (e.g. the OOM killer under memory pressure): `Wait Until Container Restarted` counts recovery from there."""
+        self._kills[session_id] = (container, at, sig)
+
+    def api_status(self, session_id: str) -> str | None:
+        """The session's status as the API tells it (``GONE`` for 404/410, ``None`` without an answer)."""
         return self._api_view(session_id)[0]
 
     def _api_view(self, session_id: str) -> tuple[str | None, dict | None]:
         """The session's status as the API tells it (``GONE`` for 404/410, ``None`` without an answer)."""
         try:
-            response = self.library.api.request("GET", self.library.api.session_path(session_id))
+            response = self.ctx.api.request("GET", self.ctx.api.session_path(session_id))
         except requests.RequestException:
             return None, None
         if response.status in GONE_STATUSES:
@@ -419,12 +426,13 @@ class ContainerKeywords(LibraryComponent):
         return waited.value
 
     # ------------------------------------------------------------------ orphans
-    def _orphans(self) -> list[dict]:
+    def orphans(self) -> list[dict]:
+        """Containers of sessions the API does not know as live (warm-pool containers are not orphans)."""
         orphans = []
         for container in self.backend.list_containers():
             if container.session_id is None:
                 continue  # warm pool: waiting for a session, not orphaned
-            status = self._api_status(container.session_id)
+            status = self.api_status(container.session_id)
             if status is None:
                 raise ContainerBackendError(
                     f"Cannot tell whether session {container.session_id} (container pid {container.pid}) is live: "
@@ -449,14 +457,14 @@ class ContainerKeywords(LibraryComponent):
         Warm-pool containers (no session yet) are not orphans. Each item has ``pid``, ``sessionId``,
         ``taskId`` and ``sessionStatus``.
         """
-        orphans = self._orphans()
+        orphans = self.orphans()
         self.info(f"{len(orphans)} orphaned container(s)" + "".join(f"\n- {o}" for o in orphans))
         return orphans
 
     @keyword(tags=["containers", "orphans", "assertion"])
     def orphaned_containers_should_be_none(self) -> None:
         """Fails when any container of this platform instance outlives its session, listing each one."""
-        orphans = self._orphans()
+        orphans = self.orphans()
         if orphans:
             raise AssertionError(
                 f"{len(orphans)} orphaned container(s): "
@@ -474,7 +482,7 @@ class ContainerKeywords(LibraryComponent):
         last: dict[str, list] = {"orphans": []}
 
         def probe():
-            last["orphans"] = self._orphans()
+            last["orphans"] = self.orphans()
             return True if not last["orphans"] else None
 
         waited = wait_until(

@@ -21,17 +21,18 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
 from robot.api.deco import keyword
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
+from .platform_api import PlatformApiKeywords
 from .profile import format_seconds
 from .waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MARKER_NAME = "started-by-suite.json"
 
 
@@ -58,9 +59,13 @@ def _identity_alive(identity: dict | None) -> bool:
 class EmbeddedPlatformKeywords(LibraryComponent):
     """Start, stop and check the embedded platform."""
 
+    def __init__(self, ctx: LibraryContext, api: PlatformApiKeywords):
+        super().__init__(ctx)
+        self.api = api
+
     @property
     def state_dir(self) -> Path:
-        return self.library.endpoints.state_dir
+        return self.ctx.endpoints.state_dir
 
     @property
     def marker(self) -> Path:
@@ -116,7 +121,7 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         try:
             completed = subprocess.run(
                 command,
-                cwd=self.library.project_root,
+                cwd=self.ctx.project_root,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -135,7 +140,7 @@ class EmbeddedPlatformKeywords(LibraryComponent):
 
     def _answers(self) -> bool:
         """Whether a platform answers at the endpoints file's API URL (any HTTP answer counts)."""
-        if not self.library.endpoints.exists():
+        if not self.ctx.endpoints.exists():
             return False
         try:
             url = str(self.endpoint("PLATFORM_API_URL")).rstrip("/") + "/health"
@@ -164,13 +169,6 @@ class EmbeddedPlatformKeywords(LibraryComponent):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _require_embedded(self, what: str) -> None:
-        if not self.profile.is_embedded:
-            raise PlatformStartError(
-                f"'{what}' works on the embedded platform only; profile "
-                f"'{self.profile.text('PROFILE')}' targets {self.profile.target}."
-            )
-
     # ------------------------------------------------------------------ keywords
     @keyword(tags=["platform"])
     def start_embedded_platform(self, *options: str) -> dict:
@@ -184,7 +182,7 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         | Start Embedded Platform
         | Start Embedded Platform | --defect | no-restart |
         """
-        self._require_embedded("Start Embedded Platform")
+        self.require_embedded("Start Embedded Platform")
         timeout = self.profile.seconds("PLATFORM_START_TIMEOUT")
         args = ["up", "--state", str(self.state_dir), *self.profile.items("PLATFORM_UP_OPTIONS"), *options]
         started = time.monotonic()
@@ -194,16 +192,16 @@ class EmbeddedPlatformKeywords(LibraryComponent):
                 f"'python -m testbed {' '.join(args)}' failed with exit code "
                 f"{completed.returncode}:\n{completed.stderr.strip()[-2000:]}"
             )
-        self.library.endpoints.forget()
+        self.ctx.endpoints.forget()
         remaining = max(1.0, timeout - (time.monotonic() - started))
         wait_until(
             lambda: True if self._healthy() else None,
             remaining,
             self.profile.seconds("POLL_INTERVAL"),
-            lambda: f"The embedded platform did not become healthy; endpoints file {self.library.endpoints.file}",
+            lambda: f"The embedded platform did not become healthy; endpoints file {self.ctx.endpoints.file}",
         )
         self._write_marker(args)
-        endpoints = self.library.endpoints.load()
+        endpoints = self.ctx.endpoints.load()
         self.info(
             f"Embedded platform {endpoints.get('PLATFORM_INSTANCE')} up in "
             f"{format_seconds(time.monotonic() - started)}; API {endpoints.get('PLATFORM_API_URL')}, "
@@ -214,13 +212,13 @@ class EmbeddedPlatformKeywords(LibraryComponent):
     @keyword(tags=["platform"])
     def stop_embedded_platform(self) -> None:
         """Stops every process of the embedded platform (``python -m testbed down``) and drops the marker."""
-        self._require_embedded("Stop Embedded Platform")
+        self.require_embedded("Stop Embedded Platform")
         args = ["down", "--state", str(self.state_dir)]
         completed = self._testbed(*args, timeout=self.profile.seconds("PLATFORM_STOP_TIMEOUT"))
         self.marker.unlink(missing_ok=True)
         for registration in self.users_dir.glob("*.json") if self.users_dir.is_dir() else []:
             registration.unlink(missing_ok=True)
-        self.library.endpoints.forget()
+        self.ctx.endpoints.forget()
         if completed.returncode != 0:
             raise PlatformStartError(
                 f"'python -m testbed {' '.join(args)}' failed with exit code "
@@ -236,14 +234,14 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         used as it is. On the AWS profile nothing is started: the keyword fails unless the platform is healthy.
         """
         if not self.profile.is_embedded:
-            self.library.api_keywords.platform_should_be_healthy()
+            self.api.platform_should_be_healthy()
             return
         with self._start_lock():
             self._drop_stale_marker()
             if self._answers():
                 self.info(
                     f"Using the platform already running at {self.endpoint('PLATFORM_API_URL')} "
-                    f"(instance {self.library.endpoints.get('PLATFORM_INSTANCE', '?')})."
+                    f"(instance {self.ctx.endpoints.get('PLATFORM_INSTANCE', '?')})."
                 )
             else:
                 self.info("No platform answers; starting the embedded platform.")
@@ -283,7 +281,24 @@ class EmbeddedPlatformKeywords(LibraryComponent):
     @keyword(tags=["platform"])
     def get_platform_endpoints(self) -> dict:
         """Returns the endpoints of the platform (on the embedded target: the content of ``endpoints.json``)."""
-        return self.library.endpoints.load() if self.profile.is_embedded else {}
+        return self.ctx.endpoints.load() if self.profile.is_embedded else {}
+
+    @keyword(tags=["platform"])
+    def get_embedded_platform_setting(self, name: str) -> Any:
+        """Returns a setting of the running embedded platform (``<STATE_DIR>/settings.json``), e.g. ``idle_timeout``.
+
+        Example:
+        | ${idle} = | Get Embedded Platform Setting | idle_timeout |
+        """
+        self.require_embedded("Get Embedded Platform Setting")
+        path = self.ctx.endpoints.state_dir / "settings.json"
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise PlatformStartError(f"Cannot read the platform settings {path}: {error}") from None
+        if name not in settings:
+            raise PlatformStartError(f"The platform has no setting '{name}'; known: {', '.join(sorted(settings))}.")
+        return settings[name]
 
     # ------------------------------------------------------------------ marker
     def _write_marker(self, args: list[str]) -> None:

@@ -8,12 +8,18 @@ from robotlibcore import DynamicCore
 
 from .access import PlatformAccessKeywords
 from .aws import AwsKeywords
+from .base import LibraryContext
 from .chaos import ChaosKeywords
+from .chaos_checks import ChaosCheckKeywords
+from .chaos_network import ChaosNetworkKeywords
+from .chaos_resources import ChaosResourceKeywords
+from .chaos_time import ChaosTimeKeywords
 from .consistency import ConsistencyKeywords
 from .containers import ContainerKeywords
 from .context import RunContext
-from .embedded import PROJECT_ROOT, EmbeddedPlatformKeywords
+from .embedded import EmbeddedPlatformKeywords
 from .endpoints import Endpoints
+from .fault_injector import FaultInjector
 from .faults import FaultProxyKeywords
 from .http_client import PlatformApiClient
 from .load import LoadKeywords
@@ -87,39 +93,79 @@ class PlatformLibrary(DynamicCore):
         | ``target`` | ``${TARGET}``: ``embedded`` or ``aws`` |
         | ``run_id`` | the id that makes generated names unique (default: env ``PLATFORM_SUITE_RUN_ID`` or random) |
         """
-        self.profile = Profile({"PLATFORM_STATE_DIR": state_dir, "TARGET": target})
-        self.context = RunContext(run_id)
-        self.endpoints = Endpoints(self.profile)
-        self.tracker = SessionTracker()
-        self.project_root: Path = PROJECT_ROOT
-        self._api: PlatformApiClient | None = None
-        self.api_keywords = PlatformApiKeywords(self)
-        self.container_keywords = ContainerKeywords(self)
-        self.store_keywords = SessionStoreKeywords(self)
-        machine = MachineKeywords(self)
-        metrics = MetricsKeywords(self, machine)
+        self.ctx = LibraryContext(Profile({"PLATFORM_STATE_DIR": state_dir, "TARGET": target}), RunContext(run_id))
+        ctx = self.ctx
+        # Who may call whom (docs/architecture.md): each component gets the siblings it uses, nothing else.
+        api = PlatformApiKeywords(ctx)
+        containers = ContainerKeywords(ctx, api)
+        records = SessionStoreKeywords(ctx)
+        embedded = EmbeddedPlatformKeywords(ctx, api)
+        access = PlatformAccessKeywords(ctx)
+        machine = MachineKeywords(ctx)
+        metrics = MetricsKeywords(ctx, machine)
+        injector = FaultInjector(ctx, access)
+        clock = ChaosTimeKeywords(ctx, injector, api, embedded)
+        self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
-            EmbeddedPlatformKeywords(self),
-            self.api_keywords,
-            self.container_keywords,
-            self.store_keywords,
-            ConsistencyKeywords(self),
+            embedded,
+            api,
+            containers,
+            records,
+            ConsistencyKeywords(ctx, api, records, containers),
             machine,
             metrics,
-            FaultProxyKeywords(self),
-            PlatformAccessKeywords(self),
-            ChaosKeywords(self),
-            LoadKeywords(self, metrics),
-            ReportKeywords(self),
-            AwsKeywords(self),
-            self.context,
+            access,
+            injector,
+            FaultProxyKeywords(ctx, injector),
+            ChaosKeywords(ctx, injector, embedded, containers),
+            ChaosNetworkKeywords(ctx, injector, api),
+            ChaosResourceKeywords(ctx, injector, api, containers),
+            clock,
+            ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
+            LoadKeywords(ctx, api, embedded, metrics),
+            ReportKeywords(ctx, metrics),
+            AwsKeywords(ctx, containers, records),
+            ctx.run,
         ]
         super().__init__(components)
 
+    # The shared state, for tests and for code that holds the library (never for components: they get ``ctx``).
+    @property
+    def profile(self) -> Profile:
+        return self.ctx.profile
+
+    @profile.setter
+    def profile(self, profile: Profile) -> None:
+        self.ctx.profile = profile
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.ctx.endpoints
+
+    @endpoints.setter
+    def endpoints(self, endpoints: Endpoints) -> None:
+        self.ctx.endpoints = endpoints
+
+    @property
+    def context(self) -> RunContext:
+        return self.ctx.run
+
+    @property
+    def tracker(self) -> SessionTracker:
+        return self.ctx.tracker
+
+    @property
+    def aws_clients(self):
+        return self.ctx.aws_clients
+
+    @aws_clients.setter
+    def aws_clients(self, clients) -> None:
+        self.ctx.aws_clients = clients
+
     @property
     def api(self) -> PlatformApiClient:
-        if self._api is None:
-            self._api = PlatformApiClient(
-                lambda: self.endpoints.get("PLATFORM_API_URL"), timeout=lambda: self.profile.seconds("HTTP_TIMEOUT")
-            )
-        return self._api
+        return self.ctx.api
+
+    @property
+    def project_root(self) -> Path:
+        return self.ctx.project_root

@@ -15,14 +15,16 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psutil
 from robot.api import logger
 from robot.api.deco import keyword
 
-from .base import LibraryComponent
+from .aws_observe import service_utilisation
+from .aws_session import clients_for
+from .base import LibraryComponent, LibraryContext
+from .embedded import EmbeddedPlatformKeywords
 from .loadgen import (
     Answer,
     HttpRequest,
@@ -35,6 +37,7 @@ from .loadgen import (
     parse_rate,
 )
 from .metrics import MetricsKeywords, save_histogram
+from .platform_api import PlatformApiKeywords
 from .profile import format_seconds, to_seconds
 from .waiting import wait_until
 
@@ -77,8 +80,16 @@ class LoadKeywords(LibraryComponent):
     | ``session-lifecycle`` | create a session, wait until it runs, write and read a file, delete it |
     """
 
-    def __init__(self, library, metrics: MetricsKeywords):
-        super().__init__(library)
+    def __init__(
+        self,
+        ctx: LibraryContext,
+        api: PlatformApiKeywords,
+        embedded: EmbeddedPlatformKeywords,
+        metrics: MetricsKeywords,
+    ):
+        super().__init__(ctx)
+        self.api = api
+        self.embedded = embedded
         self._metrics = metrics
         self._last: dict[str, LoadResult] = {}
         self._sampler: _UtilisationSampler | None = None
@@ -157,7 +168,7 @@ class LoadKeywords(LibraryComponent):
 
     def _http_scenario(self, state: dict[str, Any]):
         scenario, sessions = state["scenario"], state["sessions"]
-        api = self.library.api
+        api = self.ctx.api
         calls: Counter = state["apiCalls"]
         json_headers = {"Content-Type": "application/json"}
         if scenario == "health":
@@ -197,7 +208,7 @@ class LoadKeywords(LibraryComponent):
             return file_op, _count(calls, "file")
         # create-session
         scope = self.context.scope
-        tracker = self.library.tracker
+        tracker = self.ctx.tracker
         users = [self.context.unique_name("load") for _ in range(1)]
         prefix = users[0]
         client = f"qa-client-{self.context.run_id}"
@@ -232,7 +243,7 @@ class LoadKeywords(LibraryComponent):
 
     def _prepare_files(self, sessions: list[str], state: dict[str, Any]) -> None:
         """Writes the files the GETs of ``file-ops`` read, so every GET finds one."""
-        api = self.library.api
+        api = self.ctx.api
         for session_id in sessions:
             for n in range(FILE_SLOTS):
                 response = api.request("PUT", api.file_path(session_id, f"load/f{n}.txt"), data=b"x" * 1024)
@@ -242,8 +253,8 @@ class LoadKeywords(LibraryComponent):
                     )
 
     def _lifecycle_action(self, state: dict[str, Any]):
-        api = self.library.api
-        tracker = self.library.tracker
+        api = self.ctx.api
+        tracker = self.ctx.tracker
         scope = self.context.scope
         prefix = self.context.unique_name("life")
         client = f"qa-client-{self.context.run_id}"
@@ -541,7 +552,7 @@ class LoadKeywords(LibraryComponent):
         kind = start_type.strip().lower()
         if kind not in ("cold", "warm"):
             raise ValueError(f"start_type must be 'cold' or 'warm', got {start_type!r}.")
-        api = self.library.api_keywords
+        api = self.api
         limit = int(attempts) if attempts else 3 * int(count)
         samples: list[float] = []
         seen: Counter = Counter()
@@ -664,14 +675,10 @@ class LoadKeywords(LibraryComponent):
         seconds = interval.total_seconds() if interval else 0.5
         pgid = int(self.endpoint("PLATFORM_PGID")) if self.profile.is_embedded else None
         instance = str(self.endpoint("PLATFORM_INSTANCE")) if self.profile.is_embedded else ""
-        memory_limit, cpu_quota = 256 * 1024 * 1024.0, 1.0  # a container's reservation (the testbed defaults)
-        if self.profile.is_embedded:
-            try:
-                settings = json.loads((Path(str(self.endpoint("STATE_DIR"))) / "settings.json").read_text())
-                memory_limit = float(settings["container_memory_limit"])
-                cpu_quota = float(settings["container_cpu_quota"])
-            except (OSError, ValueError, KeyError):
-                self.info("No settings.json of the platform; assuming 256 MiB and 1 CPU per container.")
+        memory_limit, cpu_quota = 0.0, 0.0  # on AWS, CloudWatch reports percentages of the task's reservation
+        if self.profile.is_embedded:  # a container's reservation, as the running platform was started with
+            memory_limit = float(self.embedded.get_embedded_platform_setting("container_memory_limit"))
+            cpu_quota = float(self.embedded.get_embedded_platform_setting("container_cpu_quota"))
         self._sampler = _UtilisationSampler(pgid, instance, seconds, memory_limit, cpu_quota)
         self._sampler.start()
 
@@ -698,32 +705,15 @@ class LoadKeywords(LibraryComponent):
         return usage
 
     def _cloudwatch_utilisation(self, start: float, end: float) -> dict:
-        import datetime as dt
-
-        import boto3
-
-        endpoint = self.profile.text("CLOUDWATCH_ENDPOINT_URL", "") or None
-        region = self.profile.text("AWS_REGION", "us-east-1")
-        client = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint)
-        dims = [
-            {"Name": "ClusterName", "Value": str(self.endpoint("ECS_CLUSTER"))},
-            {"Name": "ServiceName", "Value": str(self.endpoint("ECS_SERVICE"))},
-        ]
+        """What ECS reported for the service over the sampling window (through the run's AWS session)."""
+        cloudwatch = clients_for(self.ctx).client("cloudwatch")
+        cluster, service = str(self.endpoint("ECS_CLUSTER")), str(self.endpoint("ECS_SERVICE"))
         out: dict[str, Any] = {"source": "cloudwatch"}
         wanted = (("CPUUtilization", "cpuPercent", "Average"), ("MemoryUtilization", "memoryPercent", "Maximum"))
-        for metric, key, stat in wanted:
-            answer = client.get_metric_statistics(
-                Namespace="AWS/ECS",
-                MetricName=metric,
-                Dimensions=dims,
-                StartTime=dt.datetime.fromtimestamp(start - 60, dt.UTC),
-                EndTime=dt.datetime.fromtimestamp(end + 60, dt.UTC),
-                Period=60,
-                Statistics=[stat],
-            )
-            points = [p[stat] for p in answer.get("Datapoints", [])]
-            out[key] = round(max(points), 2) if points else 0.0
-            out["samples"] = max(out.get("samples", 0), len(points))
+        for metric, key, statistic in wanted:
+            result = service_utilisation(cloudwatch, cluster, service, metric, end - start + 60, statistic, 60, now=end)
+            out[key] = round(result["maximum"], 2) if result["count"] else 0.0
+            out["samples"] = max(out.get("samples", 0), result["count"])
         return out
 
     @keyword(tags=["load", "utilisation", "assertion", "sla"])
@@ -773,7 +763,7 @@ class LoadKeywords(LibraryComponent):
         last: dict[str, Any] = {}
 
         def probe():
-            last["capacity"] = self.library.api_keywords.get_capacity()
+            last["capacity"] = self.api.get_capacity()
             return True if int(last["capacity"]["capacity"]) > int(above) else None
 
         wait_until(
@@ -801,7 +791,7 @@ class LoadKeywords(LibraryComponent):
         last: dict[str, Any] = {}
 
         def probe():
-            answer = self.library.api_keywords.try_to_get_session(session_id)
+            answer = self.api.try_to_get_session(session_id)
             last["answer"] = answer
             if answer["status"] in (404, 410):
                 return "gone"

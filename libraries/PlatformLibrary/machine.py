@@ -24,7 +24,7 @@ from robot.api import SkipExecution
 from robot.api.deco import keyword
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
 
 _SERVER = """
 import http.server, socket
@@ -226,8 +226,8 @@ class MachineKeywords(LibraryComponent):
     measurement would have said; a quiet machine gets the verdict of the bound, unchanged.
     """
 
-    def __init__(self, library):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
         self._window: CpuWindow | None = None
         self._reference: Reference | None = None
         self._verdict: Verdict | None = None

@@ -22,7 +22,7 @@ from hdrh.histogram import HdrHistogram
 from robot.api.deco import keyword
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
 from .machine import MachineKeywords
 from .profile import format_seconds, to_seconds
 
@@ -140,8 +140,8 @@ def load_histograms(directory: str | Path) -> dict[str, HdrHistogram]:
 class MetricsKeywords(LibraryComponent):
     """Timing, metric recording and SLA checks."""
 
-    def __init__(self, library, machine: MachineKeywords):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext, machine: MachineKeywords):
+        super().__init__(ctx)
         self._machine = machine
         self._stopwatches: dict[str, float] = {}
         self._samples: dict[str, list[float]] = {}

@@ -80,7 +80,7 @@ class PlatformApiKeywords(LibraryComponent):
 
     @property
     def api(self) -> PlatformApiClient:
-        return self.library.api
+        return self.ctx.api
 
     # ------------------------------------------------------------------ helpers
     def _call(self, method: str, path: str, **kwargs) -> ApiResponse:
@@ -99,7 +99,7 @@ class PlatformApiKeywords(LibraryComponent):
         return response
 
     def _track(self, session_id: str) -> None:
-        self.library.tracker.add(self.context.scope, session_id)
+        self.ctx.tracker.add(self.context.scope, session_id)
 
     def _default_ids(self, user_id: str | None, client_id: str | None) -> tuple[str, str]:
         return (user_id or self.context.unique_name("qa-user"), client_id or f"qa-client-{self.context.run_id}")
@@ -528,7 +528,7 @@ class PlatformApiKeywords(LibraryComponent):
                     "userId": ids[0],
                 }
             if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
-                self.library.tracker.add(scope, response.body["sessionId"])
+                self.ctx.tracker.add(scope, response.body["sessionId"])
                 return response.body, None
             failure = response.as_dict()
             failure.update(
@@ -652,7 +652,7 @@ class PlatformApiKeywords(LibraryComponent):
     @keyword(tags=["cleanup"])
     def get_sessions_created_by_this_test(self) -> list[str]:
         """Returns the ids of the sessions created so far in the current test (or suite setup)."""
-        return self.library.tracker.ids(self.context.scope)
+        return self.ctx.tracker.ids(self.context.scope)
 
     @keyword(tags=["cleanup"])
     def delete_sessions_created_by_this_test(self) -> list[str]:
@@ -671,7 +671,7 @@ class PlatformApiKeywords(LibraryComponent):
 
     def _delete_scope(self, scope: str) -> list[str]:
         problems, deleted = [], []
-        for session_id in self.library.tracker.ids(scope):
+        for session_id in self.ctx.tracker.ids(scope):
             try:
                 response = self.api.request("DELETE", self.api.session_path(session_id))
             except requests.RequestException as error:
@@ -679,7 +679,7 @@ class PlatformApiKeywords(LibraryComponent):
                 continue
             if response.status in (204, *GONE_STATUSES):
                 deleted.append(session_id)
-                self.library.tracker.discard(session_id)
+                self.ctx.tracker.discard(session_id)
             else:
                 problems.append(f"{session_id}: {response.describe()}")
         self.info(f"Cleanup deleted {len(deleted)} session(s): {', '.join(deleted) or 'none'}.")

@@ -11,7 +11,8 @@ from pathlib import Path
 from robot.api.deco import keyword
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
+from .metrics import MetricsKeywords
 from .reportgen import HTML_NAME, write_report
 
 
@@ -22,6 +23,10 @@ class ReportKeywords(LibraryComponent):
     ``resilience-report.html``) is built from every process's metrics in ``${METRICS_DIR}``: the JSON lines of
     `Record Metric`, the load-run summaries and the HdrHistograms of the load keywords (added, never averaged).
     """
+
+    def __init__(self, ctx: LibraryContext, metrics: MetricsKeywords):
+        super().__init__(ctx)
+        self._metrics = metrics
 
     def _output_dir(self) -> Path:
         try:
@@ -39,9 +44,9 @@ class ReportKeywords(LibraryComponent):
         | Suite Teardown | Write Resilience Report |
         """
         target = Path(folder) if folder else self._output_dir()
-        metrics = self.library.keywords["record_metric"].__self__.metrics_file.parent
+        metrics = self._metrics.metrics_file.parent
         profile = self.profile.text("PROFILE", "local")
-        profile_file = self.library.project_root / "resources" / "profiles" / f"{profile}.py"
+        profile_file = self.ctx.project_root / "resources" / "profiles" / f"{profile}.py"
         _, html_path = write_report(
             target, metrics_dir=metrics, profile_path=profile_file if profile_file.is_file() else None
         )

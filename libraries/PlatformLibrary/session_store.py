@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from robot.api.deco import keyword
 
 from .aws_session import clients_for
-from .base import LibraryComponent
+from .base import LibraryComponent, LibraryContext
 from .platform_api import SessionRef, assert_fields
 
 # Credentials for the embedded platform's moto server; moto accepts any. Never used against AWS.
@@ -83,8 +83,8 @@ class SessionStore:
 class SessionStoreKeywords(LibraryComponent):
     """Session records in DynamoDB (``SESSIONS_TABLE``)."""
 
-    def __init__(self, library):
-        super().__init__(library)
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
         self._store: SessionStore | None = None
         self._store_key: tuple | None = None
 
@@ -92,13 +92,13 @@ class SessionStoreKeywords(LibraryComponent):
     def store(self) -> SessionStore:
         embedded = self.profile.is_embedded
         table = str(self.endpoint("SESSIONS_TABLE"))
-        region = str(self.library.endpoints.get("AWS_REGION", None) or self.profile.text("AWS_REGION", "us-east-1"))
+        region = str(self.ctx.endpoints.get("AWS_REGION", None) or self.profile.text("AWS_REGION", "us-east-1"))
         endpoint_url = (
             self.endpoint("DYNAMODB_ENDPOINT_URL")
             if embedded
-            else (self.library.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or None)
+            else (self.ctx.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or None)
         )
-        session = None if embedded else clients_for(self.library).session
+        session = None if embedded else clients_for(self.ctx).session
         key = (table, region, endpoint_url, embedded, session)
         if self._store is None or key != self._store_key:
             self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded, session), key
@@ -181,7 +181,7 @@ class SessionStoreKeywords(LibraryComponent):
         | Wait Until No Orphaned Containers |
         """
         session_id = self.session_id_of(session)
-        if session_id not in self.library.tracker.all_ids():
+        if session_id not in self.ctx.tracker.all_ids():
             raise AssertionError(f"Session {session_id} was not created by this run; its record is left alone.")
         try:
             self.store.delete(session_id)
