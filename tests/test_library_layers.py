@@ -1,0 +1,113 @@
+"""The keyword library's layering (docs/architecture.md): no import circle, composition instead of reaching around.
+
+These are the rules that keep one obvious home per concern; each failure names the file and line that breaks one.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+LIBRARY = Path(__file__).resolve().parents[1] / "libraries" / "PlatformLibrary"
+PACKAGE = "PlatformLibrary"
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in LIBRARY.rglob("*.py"):
+        parts = list(path.relative_to(LIBRARY).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join([PACKAGE, *parts])] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> library modules it imports (``TYPE_CHECKING`` imports included: they are dependencies too)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                subs = [f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in modules]
+                for imported in subs or ([target] if target in modules else []):
+                    if imported != name:
+                        graph[name].add(imported)
+            elif isinstance(node, ast.Import):
+                graph[name] |= {alias.name for alias in node.names if alias.name in modules and alias.name != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _lines(pattern: str) -> list[str]:
+    regex = re.compile(pattern)
+    hits = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if regex.search(line):
+                hits.append(f"{path.relative_to(LIBRARY)}:{number}: {line.strip()}")
+    return hits
+
+
+def test_the_library_has_no_import_circle():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_only_the_facade_imports_the_library_class():
+    importers = sorted(name for name, imports in import_graph().items() if f"{PACKAGE}.library" in imports)
+    assert importers == [PACKAGE]
+
+
+def test_components_do_not_reach_around_their_constructor():
+    """No sibling lookup through the keyword table, no library handle, no attributes set on the library."""
+    assert _lines(r"__self__|self\.library\b|library\.[a-z_]+_keywords\s*=") == []
+
+
+def test_components_use_no_private_member_of_another_component():
+    siblings = r"api|containers|records|embedded|injector|clock|machine|_metrics|_access|_injector|_machine"
+    assert _lines(rf"self\.({siblings})\._[a-z]") == []
+
+
+def test_one_fault_proxy_client():
+    """Every call to the fault proxy's HTTP API goes through toxiproxy.ToxiproxyClient."""
+    outside = [hit for hit in _lines(r"/proxies|/toxics|/reset\b") if not hit.startswith("toxiproxy.py")]
+    assert [hit for hit in outside if '"""' not in hit and "``" not in hit and "#" not in hit] == []
