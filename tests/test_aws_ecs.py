@@ -29,7 +29,6 @@ from tests.test_aws_support import (
     CLUSTER,
     SERVICE,
     Deployment,
-    component,
     make_library,
     mocked_aws,
     use_fake_credentials,
@@ -266,9 +265,8 @@ def test_generic_orphan_keyword_works_on_ecs(aws, monkeypatch):
 
 def test_ecs_keywords_refuse_the_embedded_target():
     library = make_library(TARGET="embedded", PROFILE="local")
-    keywords = component(library, "get_session_task")
-    with pytest.raises(AssertionError, match="works on the AWS target only"):
-        keywords.get_session_task("s-1")
+    with pytest.raises(AssertionError, match="'Get Session Task' works on the AWS target only"):
+        library.run_keyword("get_session_task", ("s-1",))
 
 
 def test_ecs_errors_name_the_cluster(aws):

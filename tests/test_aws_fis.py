@@ -337,7 +337,7 @@ def test_refused_chaos_leaves_no_experiment(aws, values, message):
     with pytest.raises(ChaosRefused, match=message):
         library.keywords["inject_fis_fault"]("stop-task", SESSION)
     with pytest.raises(ChaosRefused, match=message):
-        library.keywords["create_fis_experiment_template"]("stop-task")
+        library.run_keyword("create_fis_experiment_template", ("stop-task",))
     assert nothing_created(aws.fis)
 
 
@@ -384,4 +384,4 @@ def test_starting_a_foreign_template_is_refused(aws):
 def test_fis_keywords_refuse_the_embedded_target():
     library = make_library(TARGET="embedded", PROFILE="local")
     with pytest.raises(TargetError, match="works on the AWS target only"):
-        library.keywords["create_fis_experiment_template"]("stop-task")
+        library.run_keyword("create_fis_experiment_template", ("stop-task",))

@@ -9,6 +9,9 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+from PlatformLibrary.base import TargetError, keyword_title
+
 LIBRARY = Path(__file__).resolve().parents[1] / "libraries" / "PlatformLibrary"
 PACKAGE = "PlatformLibrary"
 
@@ -111,3 +114,45 @@ def test_one_fault_proxy_client():
     """Every call to the fault proxy's HTTP API goes through toxiproxy.ToxiproxyClient."""
     outside = [hit for hit in _lines(r"/proxies|/toxics|/reset\b") if not hit.startswith("toxiproxy.py")]
     assert [hit for hit in outside if '"""' not in hit and "``" not in hit and "#" not in hit] == []
+
+
+def _library_on(target: str):
+    from PlatformLibrary import PlatformLibrary
+    from PlatformLibrary.endpoints import Endpoints
+    from PlatformLibrary.profile import Profile
+
+    library = PlatformLibrary(run_id="unit")
+    library.profile = Profile(variables={"TARGET": target, "PROFILE": "aws" if target == "aws" else "local"})
+    library.endpoints = Endpoints(library.profile)
+    return library
+
+
+@pytest.mark.parametrize(
+    ("target", "tag", "message"),
+    [
+        ("aws", "embedded-only", "works on the embedded platform only"),
+        ("embedded", "aws-only", "works on the AWS target only"),
+    ],
+)
+def test_target_gating_refuses_every_keyword_of_the_other_target(target, tag, message):
+    """Gating happens where keywords run (the facade's run_keyword), before any argument is looked at."""
+    library = _library_on(target)
+    gated = [name for name in library.get_keyword_names() if tag in library.get_keyword_tags(name)]
+    assert len(gated) >= 10
+    for name in gated:
+        with pytest.raises(TargetError, match=f"'{keyword_title(name)}' {message}"):
+            library.run_keyword(name, ())
+
+
+def test_target_gating_lets_a_keyword_of_both_targets_through():
+    library = _library_on("aws")
+    assert library.run_keyword("get_platform_endpoints", ()) == {}
+
+
+def test_keyword_titles_write_acronyms_as_the_docs_do():
+    assert keyword_title("create_fis_experiment_template") == "Create FIS Experiment Template"
+    assert keyword_title("get_alb_target_health") == "Get ALB Target Health"
+
+
+def test_no_keyword_checks_its_target_itself():
+    assert _lines(r"require_(aws|embedded)\(|_require_") == []

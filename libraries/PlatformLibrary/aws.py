@@ -183,7 +183,6 @@ class AwsKeywords(LibraryComponent):
         spec = resolve_action(action)
         what = f"create a FIS experiment for {spec.action_id}"
         guard = check_chaos_allowed(self.ctx, what)
-        self.require_aws("Create FIS Experiment Template")
         alarm = str(self.profile.get("FIS_STOP_ALARM_ARN", "") or "")
         if not alarm and not guard.dry_run:
             raise ChaosRefused(
@@ -229,7 +228,6 @@ class AwsKeywords(LibraryComponent):
         ends; `Stop Experiments Started By This Run` stops them earlier.
         """
         guard = check_chaos_allowed(self.ctx, f"start a FIS experiment from template {template_id}")
-        self.require_aws("Start FIS Experiment")
         fis = self._fis
         template = fis.template(template_id)
         if not fis.ours(template):
@@ -322,14 +320,12 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "fis"])
     def get_fis_experiment(self, experiment_id: str) -> dict:
         """Returns the experiment as FIS describes it (``state``, ``actions``, ``targets``, ``tags`` ...)."""
-        self.require_aws("Get FIS Experiment")
         return self._fis.get(experiment_id)
 
     @keyword(tags=["aws-only", "fis"])
     def get_fis_experiment_state(self, experiment_id: str) -> str:
         """Returns the experiment's state: ``pending``, ``initiating``, ``running``, ``completed``, ``stopping``,
         ``stopped``, ``failed`` or ``cancelled``."""
-        self.require_aws("Get FIS Experiment State")
         return FisExperiments.state_of(self._fis.get(experiment_id))
 
     @keyword(tags=["aws-only", "fis", "wait"])
@@ -341,7 +337,6 @@ class AwsKeywords(LibraryComponent):
         With ``expected`` (e.g. ``completed``) the keyword fails when it ended otherwise, with FIS's reason.
         Deadline: ``timeout`` or ``${FIS_EXPERIMENT_TIMEOUT}``.
         """
-        self.require_aws("Wait Until FIS Experiment Ends")
         fis = self._fis
         seen = {"state": "unknown", "reason": ""}
 
@@ -366,7 +361,6 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "fis", "cleanup"])
     def stop_fis_experiment(self, experiment_id: str) -> str:
         """Stops one experiment of this run and returns its state; refuses one not tagged with this run."""
-        self.require_aws("Stop FIS Experiment")
         experiment = self._fis.stop(experiment_id)
         state = FisExperiments.state_of(experiment)
         self.info(f"FIS experiment {experiment_id}: {state}.")
@@ -447,7 +441,6 @@ class AwsKeywords(LibraryComponent):
     def get_session_task(self, session: SessionRef) -> dict:
         """Returns the live ECS task of the session (``taskArn``, ``lastStatus``, ``startedBy``, ``tags``,
         timestamps ...); fails unless exactly one task serves it."""
-        self.require_aws("Get Session Task")
         session_id = self.session_id_of(session)
         live = [t for t in self._ecs.session_tasks(session_id, include_stopped=False) if is_live(t)]
         if len(live) != 1:
@@ -460,7 +453,6 @@ class AwsKeywords(LibraryComponent):
     @keyword(tags=["aws-only", "ecs"])
     def get_session_task_status(self, session: SessionRef) -> str:
         """Returns ``lastStatus`` of the session's newest task (``PROVISIONING`` ... ``RUNNING`` ... ``STOPPED``)."""
-        self.require_aws("Get Session Task Status")
         tasks = self._session_tasks(session)
         if not tasks:
             raise AssertionError(f"Session {self.session_id_of(session)} has no ECS task.")
@@ -472,7 +464,6 @@ class AwsKeywords(LibraryComponent):
 
         Remembers the moment for `Wait Until Session Task Is Replaced`.
         """
-        self.require_aws("Stop Session Task")
         session_id = self.session_id_of(session)
         containers = self._ecs.containers_of(session_id)
         if len(containers) != 1:
@@ -492,7 +483,6 @@ class AwsKeywords(LibraryComponent):
         ``old_task_arn`` defaults to the task `Stop Session Task` stopped, and the time counts from that stop.
         Deadline: ``timeout`` or ``${RECOVERY_TIMEOUT}``.
         """
-        self.require_aws("Wait Until Session Task Is Replaced")
         session_id = self.session_id_of(session)
         stopped = self._task_stops.get(session_id)
         if old_task_arn is None:
@@ -534,7 +524,6 @@ class AwsKeywords(LibraryComponent):
         | ${phases} = | Get Session Cold Start Phases | ${SESSION} |
         | Record Metric | cold_start_image_pull | ${phases}[imagePull] |
         """
-        self.require_aws("Get Session Cold Start Phases")
         session_id = self.session_id_of(session)
 
         def probe():
@@ -572,7 +561,6 @@ class AwsKeywords(LibraryComponent):
         """Returns the live tasks whose session is not live in DynamoDB: no record, ``STOPPED``/``FAILED``, or
         past ``expiresAt``. Warm-pool tasks (no session) are not orphans. Items: ``taskArn``, ``sessionId``,
         ``pid`` (the task's number), ``reason``."""
-        self.require_aws("List Orphaned Session Tasks")
         orphans = self._ecs.orphans(self._not_live_reason)
         self.info(f"{len(orphans)} orphaned task(s)" + "".join(f"\n- {o}" for o in orphans))
         return orphans
@@ -592,7 +580,6 @@ class AwsKeywords(LibraryComponent):
     def get_efs_mount_targets(self) -> list[dict]:
         """Returns the mount targets of ``${EFS_FILE_SYSTEM_ID}``: ``id``, ``subnet``, ``availabilityZone``,
         ``ip`` and ``state`` (``available``, ``creating``, ``deleting`` ...)."""
-        self.require_aws("Get EFS Mount Targets")
         return efs_mount_targets(self._client("efs"), self._name("EFS_FILE_SYSTEM_ID"))
 
     @keyword(tags=["aws-only", "efs", "assertion"])
@@ -615,7 +602,6 @@ class AwsKeywords(LibraryComponent):
     def get_alb_target_health(self) -> list[dict]:
         """Returns the health of every target behind the ALB: ``${ALB_TARGET_GROUP_ARN}``, or every target
         group of ``${ALB_ARN}``. Items: ``targetGroup``, ``id``, ``port``, ``state``, ``reason``, ``description``."""
-        self.require_aws("Get ALB Target Health")
         elbv2 = self._client("elbv2")
         arns = target_group_arns(
             elbv2, str(self.profile.get("ALB_TARGET_GROUP_ARN", "") or ""), str(self.profile.get("ALB_ARN", "") or "")
@@ -704,7 +690,6 @@ class AwsKeywords(LibraryComponent):
     def get_service_capacity(self) -> dict:
         """Returns the session service's ``desired``, ``running``, ``pending`` task counts (ECS) and its scaling
         bounds ``min``/``max`` (Application Auto Scaling; ``autoScaled`` is false when none is registered)."""
-        self.require_aws("Get Service Capacity")
         return service_capacity(
             self._client("ecs"),
             self._client("application-autoscaling"),
@@ -717,7 +702,6 @@ class AwsKeywords(LibraryComponent):
         """Returns the service's scaling activities (oldest first), those started at or after ``since``
         (epoch seconds) when given. Items: ``id``, ``description``, ``cause``, ``status``, ``startTime``,
         ``endTime``, ``desiredCount`` (from the description)."""
-        self.require_aws("Get Scaling Activities")
         return scaling_activities(
             self._client("application-autoscaling"), self._name("ECS_CLUSTER"), self._name("ECS_SERVICE"), since
         )
@@ -734,7 +718,6 @@ class AwsKeywords(LibraryComponent):
         the activity's start) and ``responseSeconds`` (trigger to its end). Deadline: ``timeout`` or
         ``${SCALE_OUT_TIMEOUT}``.
         """
-        self.require_aws("Wait For Scaling Activity")
         seen: dict[str, list] = {"activities": []}
 
         def probe():
@@ -808,7 +791,6 @@ class AwsKeywords(LibraryComponent):
         """Returns what the session's tasks used: ``taskSeconds`` (Fargate-billed: image pull start to stop, at
         least a minute per task; a running task counts until now), ``vcpu``, ``memoryGb``, ``architecture``
         and ``tasks`` (how many)."""
-        self.require_aws("Get Session Task Usage")
         session_id = self.session_id_of(session)
         tasks = self._ecs.session_tasks(session_id, include_stopped=True)
         if not tasks:
@@ -882,7 +864,6 @@ class AwsKeywords(LibraryComponent):
         work unchanged; ``${PLATFORM_API_URL}`` must point at ``listen`` for the suite's traffic to take it.
         An existing hop is updated; a hop this keyword created is removed by `Remove ALB Hop From Toxiproxy`.
         """
-        self.require_aws("Ensure ALB Hop On Toxiproxy")
         listen = listen or str(self.profile.get("TOXIPROXY_LISTEN", "") or "")
         if not listen:
             raise AwsError("Give listen (host:port) or set ${TOXIPROXY_LISTEN}.")
@@ -934,7 +915,6 @@ class AwsKeywords(LibraryComponent):
         Use it at the start of an AWS run to see in the log which account and role the default credential
         chain picked. Keys and tokens are never part of the answer.
         """
-        self.require_aws("Get AWS Caller Identity")
         answer = call(self._client("sts"), "get_caller_identity", "Reading the caller identity")
         identity = {"Account": answer.get("Account"), "Arn": answer.get("Arn")}
         self.info(f"Acting as {identity['Arn']} in account {identity['Account']}.")

@@ -28,6 +28,29 @@ class TargetError(AssertionError):
     ROBOT_SUPPRESS_NAME = True
 
 
+TARGET_TAGS = ("aws-only", "embedded-only")
+
+
+def keyword_title(name: str) -> str:
+    """``create_fis_experiment_template`` -> ``Create FIS Experiment Template`` (acronyms as the docs write them)."""
+    acronyms = {"aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL"}
+    return " ".join(acronyms.get(word, word.capitalize()) for word in name.split("_"))
+
+
+def check_target(profile: Profile, keyword: str, tags: list[str] | tuple[str, ...]) -> None:
+    """Target gating in one place: a keyword tagged ``aws-only`` or ``embedded-only`` refuses the other target."""
+    if "aws-only" in tags and profile.is_embedded:
+        raise TargetError(
+            f"'{keyword}' works on the AWS target only; profile '{profile.text('PROFILE')}' targets the embedded "
+            "platform. Run with --variablefile resources/profiles/aws.py."
+        )
+    if "embedded-only" in tags and not profile.is_embedded:
+        raise TargetError(
+            f"'{keyword}' works on the embedded platform only (it acts on local processes, cgroups and files); "
+            f"profile '{profile.text('PROFILE')}' targets {profile.target}."
+        )
+
+
 class LibraryContext:
     """The state all components share: profile, endpoints, run ids, the sessions this run created, the API client.
 
@@ -54,7 +77,7 @@ class LibraryContext:
 
 
 class LibraryComponent:
-    """Base of every keyword component: the shared context, logging, target gating and session ids."""
+    """Base of every keyword component: the shared context, logging and session ids."""
 
     def __init__(self, ctx: LibraryContext):
         self.ctx = ctx
@@ -79,22 +102,6 @@ class LibraryComponent:
 
     def debug(self, message: str) -> None:
         logger.debug(message)
-
-    def require_embedded(self, what: str) -> None:
-        """Target gating: ``what`` acts on local processes, cgroups or files of the embedded platform."""
-        if not self.profile.is_embedded:
-            raise TargetError(
-                f"'{what}' works on the embedded platform only (it acts on local processes, cgroups and files); "
-                f"profile '{self.profile.text('PROFILE')}' targets {self.profile.target}."
-            )
-
-    def require_aws(self, what: str) -> None:
-        """Target gating: ``what`` calls AWS services that only the AWS target has."""
-        if self.profile.is_embedded:
-            raise TargetError(
-                f"'{what}' works on the AWS target only; profile '{self.profile.text('PROFILE')}' targets the "
-                "embedded platform. Run with --variablefile resources/profiles/aws.py."
-            )
 
     @staticmethod
     def session_id_of(session: Any) -> str:

@@ -122,7 +122,7 @@ class ChaosKeywords(LibraryComponent):
         return self.injector.ledger.mine()
 
     # ------------------------------------------------------------------ private platform
-    @keyword(tags=["chaos", "platform"])
+    @keyword(tags=["embedded-only", "chaos", "platform"])
     def start_private_chaos_platform(self, *options: str) -> dict:
         """Starts an embedded platform that only this suite uses, and points every keyword of the suite at it.
 
@@ -140,7 +140,6 @@ class ChaosKeywords(LibraryComponent):
         | Start Private Chaos Platform | --set | idle_timeout=600 |
         """
         self.injector.allow("start a private chaos platform")
-        self.require_embedded("Start Private Chaos Platform")
         source = self._variable("SUITE SOURCE") or self._variable("SUITE NAME") or "suite"
         root = Path(self.profile.text("CHAOS_STATE_ROOT", str(chaos_ledger.PROJECT_ROOT / "results" / "chaos")))
         state = (root.expanduser() / _slug(Path(source).stem)).resolve()

@@ -48,14 +48,13 @@ class ChaosResourceKeywords(LibraryComponent):
         )
         return container, group
 
-    @keyword(tags=["chaos", "resources"])
+    @keyword(tags=["embedded-only", "chaos", "resources"])
     def container_limits_should_be_cgroups(self) -> str:
         """Fails unless the platform enforces container limits with cgroups (``CONTAINER_LIMITS``); returns the mode.
 
         Memory pressure and CPU throttling act through the container's cgroup; with ``rlimit`` there is none, and
         the resource tests must say so instead of pretending.
         """
-        self.require_embedded("Container Limits Should Be Cgroups")
         mode = str(self.endpoint("CONTAINER_LIMITS"))
         if mode not in ("cgroup-v1", "cgroup-v2"):
             raise ChaosError(
@@ -64,7 +63,7 @@ class ChaosResourceKeywords(LibraryComponent):
             )
         return mode
 
-    @keyword(tags=["chaos", "resources", "memory"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "memory"])
     def apply_memory_pressure_to_session_container(self, session: SessionRef, lifetime: timedelta | None = None) -> str:
         """Fills the memory cgroup of the session's container past its limit; returns the fault id.
 
@@ -79,7 +78,6 @@ class ChaosResourceKeywords(LibraryComponent):
         | ${fault} = | Apply Memory Pressure To Session Container | ${session} |
         """
         session_id = self.injector.guard_session(session)
-        self.require_embedded("Apply Memory Pressure To Session Container")
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
         limit = group.memory_limit()
@@ -121,7 +119,7 @@ class ChaosResourceKeywords(LibraryComponent):
             return int(float(value[:-3]) * MIB)
         return int(value)
 
-    @keyword(tags=["chaos", "resources", "memory", "wait"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "memory", "wait"])
     def wait_until_session_container_is_killed_for_memory(
         self, session: SessionRef, timeout: timedelta | None = None
     ) -> int:
@@ -165,7 +163,7 @@ class ChaosResourceKeywords(LibraryComponent):
         self.containers.note_kill(session_id, pressure["container"], pressure["at"], None)
         return int(pressure["pid"])
 
-    @keyword(tags=["chaos", "resources", "cpu"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
     def throttle_session_container_cpu(self, session: SessionRef, cores: float = 0.1, busy: bool = True) -> str:
         """Lowers the CPU quota of the session's container to ``cores`` CPUs; returns the fault id.
 
@@ -177,7 +175,6 @@ class ChaosResourceKeywords(LibraryComponent):
         | ${fault} = | Throttle Session Container CPU | ${session} | cores=0.1 |
         """
         session_id = self.injector.guard_session(session)
-        self.require_embedded("Throttle Session Container CPU")
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
         previous = group.cpu_quota_text()
@@ -205,7 +202,7 @@ class ChaosResourceKeywords(LibraryComponent):
         self._cpu[session_id] = {"group": group, "previous": previous, "throttled": group.cpu_throttled()}
         return self.injector.activate(entry)
 
-    @keyword(tags=["chaos", "resources", "cpu", "assertion"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "cpu", "assertion"])
     def session_container_should_be_cpu_throttled(self, session: SessionRef, timeout: timedelta | None = None) -> int:
         """Waits until the kernel has throttled the container's CPU cgroup since the fault; returns the periods.
 
@@ -225,7 +222,7 @@ class ChaosResourceKeywords(LibraryComponent):
         self.info(f"The container of session {session_id} was throttled in {waited.value} CPU periods.")
         return int(waited.value)
 
-    @keyword(tags=["chaos", "resources", "cpu", "assertion"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "cpu", "assertion"])
     def session_container_cpu_quota_should_be_restored(self, session: SessionRef) -> None:
         """Fails unless the container's CPU quota is back to its value before `Throttle Session Container CPU`."""
         session_id = self.session_id_of(session)
@@ -236,7 +233,7 @@ class ChaosResourceKeywords(LibraryComponent):
         if current != cpu["previous"]:
             raise AssertionError(f"CPU quota of session {session_id} is {current}, expected {cpu['previous']}.")
 
-    @keyword(tags=["chaos", "resources", "efs"])
+    @keyword(tags=["embedded-only", "chaos", "resources", "efs"])
     def make_session_workspace_unavailable(self, session: SessionRef) -> str:
         """Takes the session's workspace away, as a failed EFS mount would; returns the fault id.
 
@@ -247,7 +244,6 @@ class ChaosResourceKeywords(LibraryComponent):
         | ${fault} = | Make Session Workspace Unavailable | ${session} |
         """
         session_id = self.injector.guard_session(session)
-        self.require_embedded("Make Session Workspace Unavailable")
         workspace = Path(str(self.api.get_session(session_id)["workspace"]))
         efs_root = Path(str(self.endpoint("EFS_ROOT")))
         if efs_root not in workspace.parents:

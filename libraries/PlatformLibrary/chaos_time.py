@@ -38,7 +38,7 @@ class ChaosTimeKeywords(LibraryComponent):
     def _skew_file(self) -> Path:
         return Path(str(self.endpoint("CLOCK_SKEW_FILE")))
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def get_platform_clock(self) -> float:
         """Returns the platform's wall clock (epoch seconds) as it believes it: this host's clock plus the skew."""
         return time.time() + self._current_skew()
@@ -50,7 +50,7 @@ class ChaosTimeKeywords(LibraryComponent):
         except ValueError:
             return 0.0
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def skew_platform_clock(self, offset: timedelta) -> str:
         """Moves the clock of the platform and of all its containers by ``offset`` (negative: back); returns the
         fault id. Timers and timeouts of the platform use a monotonic clock and are not affected, as on a real host.
@@ -62,7 +62,6 @@ class ChaosTimeKeywords(LibraryComponent):
         | ${fault} = | Skew Platform Clock | -5 min |
         """
         self.injector.guard_whole_platform("Clock skew")
-        self.require_embedded("Skew Platform Clock")
         path = self._skew_file()
         seconds = offset.total_seconds()
         existing = [
@@ -92,7 +91,7 @@ class ChaosTimeKeywords(LibraryComponent):
     def _set_platform_clock(self, target: float) -> str:
         return self.skew_platform_clock(timedelta(seconds=target - time.time()))
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def move_platform_clock(self, offset: timedelta) -> str:
         """Moves the platform clock on by ``offset`` from where it is now (negative: back); returns the fault id.
 
@@ -101,7 +100,7 @@ class ChaosTimeKeywords(LibraryComponent):
         """
         return self.skew_platform_clock(timedelta(seconds=self._current_skew() + offset.total_seconds()))
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def set_platform_clock_relative_to_session(self, session: SessionRef, field: str, offset: timedelta) -> str:
         """Sets the platform clock to the session's timestamp ``field`` plus ``offset``; returns the fault id.
 
@@ -124,7 +123,7 @@ class ChaosTimeKeywords(LibraryComponent):
             raise ChaosError(f"Using session {session_id} failed: {response.describe()}")
         return self.get_platform_clock()
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def set_platform_clock_relative_to_last_activity(self, session: SessionRef, offset: timedelta) -> str:
         """Uses the session once, then sets the platform clock to that moment plus ``offset``; returns the fault id.
 
@@ -138,7 +137,7 @@ class ChaosTimeKeywords(LibraryComponent):
         used_at = self._touch(session_id)
         return self._set_platform_clock(used_at + offset.total_seconds())
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def set_platform_clock_relative_to_idle_timeout(self, session: SessionRef, offset: timedelta) -> str:
         """Uses the session once, then sets the platform clock to that moment plus the platform's idle timeout
         plus ``offset`` (the ``idle_timeout`` setting of the embedded platform); returns the fault id.
@@ -152,7 +151,7 @@ class ChaosTimeKeywords(LibraryComponent):
         self.info(f"The platform's idle timeout is {format_seconds(idle)}.")
         return self.set_platform_clock_relative_to_last_activity(session, timedelta(seconds=idle) + offset)
 
-    @keyword(tags=["chaos", "time"])
+    @keyword(tags=["embedded-only", "chaos", "time"])
     def advance_platform_clock_while_session_is_used(
         self, session: SessionRef, until_field: str, offset: timedelta, step: timedelta
     ) -> str:
@@ -216,7 +215,7 @@ class ChaosTimeKeywords(LibraryComponent):
         """The autoscaler's scale-in condition: fewer sessions than capacity minus a step, above the floor."""
         return capacity["desired"] < capacity["capacity"] - step and capacity["capacity"] > floor
 
-    @keyword(tags=["chaos", "scaling"])
+    @keyword(tags=["embedded-only", "chaos", "scaling"])
     def create_sessions_while_the_platform_scales_in(
         self,
         count: int,

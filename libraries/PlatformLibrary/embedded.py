@@ -170,7 +170,7 @@ class EmbeddedPlatformKeywords(LibraryComponent):
             os.close(fd)
 
     # ------------------------------------------------------------------ keywords
-    @keyword(tags=["platform"])
+    @keyword(tags=["embedded-only", "platform"])
     def start_embedded_platform(self, *options: str) -> dict:
         """Starts the embedded platform with ``python -m testbed up --state <PLATFORM_STATE_DIR>``.
 
@@ -182,7 +182,6 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         | Start Embedded Platform
         | Start Embedded Platform | --defect | no-restart |
         """
-        self.require_embedded("Start Embedded Platform")
         timeout = self.profile.seconds("PLATFORM_START_TIMEOUT")
         args = ["up", "--state", str(self.state_dir), *self.profile.items("PLATFORM_UP_OPTIONS"), *options]
         started = time.monotonic()
@@ -209,10 +208,9 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         )
         return endpoints
 
-    @keyword(tags=["platform"])
+    @keyword(tags=["embedded-only", "platform"])
     def stop_embedded_platform(self) -> None:
         """Stops every process of the embedded platform (``python -m testbed down``) and drops the marker."""
-        self.require_embedded("Stop Embedded Platform")
         args = ["down", "--state", str(self.state_dir)]
         completed = self._testbed(*args, timeout=self.profile.seconds("PLATFORM_STOP_TIMEOUT"))
         self.marker.unlink(missing_ok=True)
@@ -283,14 +281,13 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         """Returns the endpoints of the platform (on the embedded target: the content of ``endpoints.json``)."""
         return self.ctx.endpoints.load() if self.profile.is_embedded else {}
 
-    @keyword(tags=["platform"])
+    @keyword(tags=["embedded-only", "platform"])
     def get_embedded_platform_setting(self, name: str) -> Any:
         """Returns a setting of the running embedded platform (``<STATE_DIR>/settings.json``), e.g. ``idle_timeout``.
 
         Example:
         | ${idle} = | Get Embedded Platform Setting | idle_timeout |
         """
-        self.require_embedded("Get Embedded Platform Setting")
         path = self.ctx.endpoints.state_dir / "settings.json"
         try:
             settings = json.loads(path.read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from robotlibcore import DynamicCore
 
 from .access import PlatformAccessKeywords
 from .aws import AwsKeywords
-from .base import LibraryContext
+from .base import LibraryContext, check_target, keyword_title
 from .chaos import ChaosKeywords
 from .chaos_checks import ChaosCheckKeywords
 from .chaos_network import ChaosNetworkKeywords
@@ -128,6 +128,14 @@ class PlatformLibrary(DynamicCore):
             ctx.run,
         ]
         super().__init__(components)
+
+    def run_keyword(self, name: str, args: tuple, kwargs: dict | None = None):
+        """Cross-cutting work for every keyword Robot Framework runs (as SeleniumLibrary does it): target gating.
+
+        A keyword tagged ``aws-only`` or ``embedded-only`` fails at once on the other target, naming the profile.
+        """
+        check_target(self.ctx.profile, keyword_title(name), self.get_keyword_tags(name))
+        return super().run_keyword(name, args, kwargs)
 
     # The shared state, for tests and for code that holds the library (never for components: they get ``ctx``).
     @property
