@@ -28,9 +28,6 @@ class TargetError(AssertionError):
     ROBOT_SUPPRESS_NAME = True
 
 
-TARGET_TAGS = ("aws-only", "embedded-only")
-
-
 def keyword_title(name: str) -> str:
     """``create_fis_experiment_template`` -> ``Create FIS Experiment Template`` (acronyms as the docs write them)."""
     acronyms = {"aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL"}

@@ -190,11 +190,11 @@ def _proxy(step: dict[str, Any], timeout: float) -> ToxiproxyClient:
     return ToxiproxyClient(step["proxy"], timeout)
 
 
-def _proxy_undo(undo, gone: str = "the fault proxy is gone (platform stopped), and the fault with it") -> str:
+def _proxy_undo(undo) -> str:
     try:
         return undo()
     except FaultProxyGone:
-        return gone
+        return "the fault proxy is gone (platform stopped), and the fault with it"
     except FaultProxyError as error:
         raise FaultRevertError(str(error)) from None
 

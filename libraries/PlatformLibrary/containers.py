@@ -43,7 +43,7 @@ class ContainerKeywords(LibraryComponent):
         super().__init__(ctx)
         self.api = api
         self._backend: ContainerBackend | None = None
-        self._kills: dict[str, tuple[Container, float, signal.Signals]] = {}
+        self._kills: dict[str, tuple[Container, float, signal.Signals | None]] = {}
         self._observation_windows: dict[str, float] = {}
 
     @property

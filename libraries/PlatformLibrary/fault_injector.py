@@ -83,9 +83,6 @@ class FaultInjector(LibraryComponent):
         except chaos_ledger.FaultRevertError as error:
             self.info(f"Reverting the half-applied fault failed too: {error}")
 
-    def revert(self, entry: dict) -> list[str]:
-        return chaos_ledger.revert_entry(self.ledger, entry, self.http_timeout)
-
     def revert_own_faults(self, include_platforms: bool = False) -> tuple[list[str], list[str]]:
         """Undoes this process's ledger entries (its private platform only on request): (done, problems)."""
         ledger = self.ledger
