@@ -67,14 +67,18 @@ run_suites() {
         --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
         --outputdir results --xunit xunit.xml suites || status=$?
-    # The report is built after every run, also when tests failed; the run's exit code stays pabot's.
-    build_report "$variables" || echo "run.sh: the resilience report could not be built" >&2
+    # The report is built after every run, also when tests failed; the run's exit code is pabot's, or 3 when the
+    # tests passed but the report could not be built (a report that is missing is a broken run, not a green one).
+    if ! build_report "$variables"; then
+        echo "run.sh: the resilience report could not be built" >&2
+        [[ "$status" -eq 0 ]] && status=3
+    fi
     return "$status"
 }
 
 build_report() {
     log "Building the resilience report ($RESULTS/resilience-report.html and .json)"
-    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.reportgen "$RESULTS" --profile "$1"
+    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report "$RESULTS" --profile "$1"
 }
 
 ensure_chromium() {

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "libraries"))
 
-from PlatformLibrary.loadgen import HttpRequest, LoadRun  # noqa: E402
+from PlatformLibrary.load.engine import HttpRequest, LoadRun  # noqa: E402
 
 
 def start_target(*extra: str, cpu: int = 1) -> tuple[subprocess.Popen, str]:

@@ -48,7 +48,7 @@ class Health(FastHttpUser):
 OURS = """
 import json, sys, time
 sys.path.insert(0, {libraries!r})
-from PlatformLibrary.loadgen import HttpRequest, LoadRun
+from PlatformLibrary.load.engine import HttpRequest, LoadRun
 request = HttpRequest("GET", "/health")
 result = LoadRun("bench", base_url={url!r}, scenario=lambda i: request, model="closed", users={users},
                  duration={duration}).run()
@@ -148,11 +148,11 @@ def main() -> int:
     print(f"{args.users} users, {args.duration:g} s, closed model against bench_target.py (CPU 1), generator on CPU 0")
     print(f"{'generator':28} {'requests':>9} {'req/s':>9} {'CPU s':>7} {'req per CPU s':>14}")
     rows = {}
-    for name, m in (("suite engine (loadgen)", mine), ("Locust FastHttpUser", theirs)):
+    for name, m in (("suite engine (load.engine)", mine), ("Locust FastHttpUser", theirs)):
         per_core = m["requests"] / m["cpu"] if m["cpu"] else 0.0
         rows[name] = per_core
         print(f"{name:28} {m['requests']:9d} {m['requests'] / m['run']:9.0f} {m['cpu']:7.2f} {per_core:14.0f}")
-    ratio = rows["suite engine (loadgen)"] / rows["Locust FastHttpUser"]
+    ratio = rows["suite engine (load.engine)"] / rows["Locust FastHttpUser"]
     print(f"throughput per core, suite engine / Locust FastHttpUser = {ratio:.2f}x (goal >= 1.0x)")
     return 0
 

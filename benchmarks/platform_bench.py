@@ -6,7 +6,7 @@ Run: ``.venv/bin/python benchmarks/platform_bench.py`` (about a minute). It star
 
 Beside every figure stands a same-run *reference* and the CPU that others used, so that a reader can tell a slow
 machine from a busy one. Just before each measurement the benchmark times 200 keep-alive round trips to a trivial
-HTTP server in a process of its own (``PlatformLibrary.machine.take_reference``; no platform code on the path):
+HTTP server in a process of its own (``PlatformLibrary.core.machine.take_reference``; no platform code on the path):
 its p50 is the "reference" column, and "ratio" is the figure divided by it (for file ops per second: the time
 per op, 1 / rate, divided by it). A slow machine raises figure and reference together, so the ratio stays put; a
 slow platform raises the ratio. "others' CPU" is the cores that processes other than the benchmark and its
@@ -38,7 +38,7 @@ TIME_BUDGET = 120.0  # seconds for the whole run; every loop also stops here
 
 sys.path.insert(0, str(ROOT / "libraries"))
 
-from PlatformLibrary.machine import CpuWindow, take_reference  # noqa: E402
+from PlatformLibrary.core.machine import CpuWindow, take_reference  # noqa: E402
 
 
 class Conditions:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "libraries"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from arrival_rate import start_target  # noqa: E402
-from PlatformLibrary.loadgen import HttpRequest, LoadRun  # noqa: E402
+from PlatformLibrary.load.engine import HttpRequest, LoadRun  # noqa: E402
 
 
 def main() -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PlatformLibrary.loadgen import LoadRun, new_histogram
+from PlatformLibrary.load.engine import LoadRun
+from PlatformLibrary.load.results import new_histogram
 
 
 def write_sample_metrics(folder: Path) -> Path:

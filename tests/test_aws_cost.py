@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from PlatformLibrary.aws_cost import (
+from PlatformLibrary.aws.cost import (
     DEFAULT_PRICING_FILE,
     PricingError,
     SessionUsage,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from moto.moto_api import state_manager
-from PlatformLibrary.aws_safety import ChaosRefused
-from PlatformLibrary.backends import ContainerBackendError, create_backend
-from PlatformLibrary.backends.ecs import (
+from PlatformLibrary.aws.safety import ChaosRefused
+from PlatformLibrary.targets import ContainerBackendError, create_backend
+from PlatformLibrary.targets.aws.ecs import (
     EcsSettings,
     EcsTaskBackend,
     billed_seconds,
@@ -22,7 +22,7 @@ from PlatformLibrary.backends.ecs import (
     pseudo_pid,
     session_of,
 )
-from PlatformLibrary.containers import ContainerKeywords
+from PlatformLibrary.targets.containers import ContainerKeywords
 from robot.api.exceptions import SkipExecution
 
 from tests.test_aws_support import (
@@ -204,24 +204,12 @@ def test_session_task_keywords(aws):
     old = aws.run_task("s-1")
     library = library_for("s-1")
     assert library.keywords["get_session_task"]("s-1")["taskArn"] == old
-    assert library.keywords["get_session_task_status"]("s-1") == "RUNNING"
-    assert library.keywords["stop_session_task"]("s-1") == old
-    assert library.keywords["get_session_task_status"]("s-1") == "STOPPED"
+    library.keywords["kill_session_container"]("s-1")  # one vocabulary: on AWS the container is the task
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]["lastStatus"] == "STOPPED"
     with pytest.raises(AssertionError, match="exactly one live task but has 0"):
         library.keywords["get_session_task"]("s-1")
     new = aws.run_task("s-1")
-    assert library.keywords["wait_until_session_task_is_replaced"]("s-1") >= 0
     assert library.keywords["get_session_task"]("s-1")["taskArn"] == new
-
-
-def test_replacement_wait_times_out_with_what_it_saw(aws):
-    aws.run_task("s-1")
-    library = library_for("s-1", RECOVERY_TIMEOUT="50 ms")
-    old = library.keywords["stop_session_task"]("s-1")
-    with pytest.raises(AssertionError, match=f"Task {old} of session s-1 was not replaced; live tasks: \\[\\]"):
-        library.keywords["wait_until_session_task_is_replaced"]("s-1")
-    with pytest.raises(ValueError, match="Give old_task_arn"):
-        library.keywords["wait_until_session_task_is_replaced"]("s-2")
 
 
 def test_cold_start_phases_from_the_task_timestamps(aws):
@@ -237,30 +225,12 @@ def test_cold_start_phases_wait_for_the_start(aws):
         make_library(SESSION_START_TIMEOUT="30 ms").keywords["get_session_cold_start_phases"]("s-1")
 
 
-def test_orphans_are_tasks_without_a_live_session_in_dynamodb(aws):
-    aws.put_session("s-live")
-    aws.put_session("s-stopped", status="STOPPED")
-    aws.put_session("s-failed", status="FAILED")
-    aws.put_session("s-expired", expires_in=-5)
-    tasks = {s: aws.run_task(s) for s in ("s-live", "s-stopped", "s-failed", "s-expired", "s-gone")}
-    aws.run_task(started_by="ecs-svc/1", group=f"service:{SERVICE}")  # warm pool: not an orphan
-    library = make_library()
-    orphans = {o["sessionId"]: o for o in library.keywords["list_orphaned_session_tasks"]()}
-    assert set(orphans) == {"s-stopped", "s-failed", "s-expired", "s-gone"}
-    assert orphans["s-gone"]["reason"] == "no DynamoDB record"
-    assert orphans["s-stopped"]["reason"] == "status STOPPED"
-    assert orphans["s-expired"]["reason"].startswith("expired at")
-    assert orphans["s-failed"]["taskArn"] == tasks["s-failed"]
-    with pytest.raises(AssertionError, match="4 orphaned task"):
-        library.keywords["orphaned_session_tasks_should_be_none"]()
-
-
 def test_generic_orphan_keyword_works_on_ecs(aws, monkeypatch):
     aws.run_task("s-1")
     library = make_library()
     api_says(monkeypatch, "STOPPED")
-    orphans = library.keywords["list_orphaned_containers"]()
-    assert [o["sessionId"] for o in orphans] == ["s-1"]
+    with pytest.raises(AssertionError, match=r"Orphaned containers remain: .*of session s-1 \(STOPPED\)"):
+        library.keywords["wait_until_no_orphaned_containers"](timedelta(milliseconds=50))
 
 
 def test_ecs_keywords_refuse_the_embedded_target():

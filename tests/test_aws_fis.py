@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from moto.fis.models import fis_backends
-from PlatformLibrary.aws_fis import FIS_ECS_ACTIONS, build_template, ecs_task_target, iso_duration, resolve_action
-from PlatformLibrary.aws_safety import ChaosRefused
-from PlatformLibrary.aws_session import AwsError
-from PlatformLibrary.base import TargetError
+from PlatformLibrary.aws.fis import FIS_ECS_ACTIONS, build_template, ecs_task_target, iso_duration, resolve_action
+from PlatformLibrary.aws.safety import ChaosRefused
+from PlatformLibrary.aws.session import AwsError
+from PlatformLibrary.core.base import TargetError
 from robot.api.exceptions import SkipExecution
 
 from tests.test_aws_support import (

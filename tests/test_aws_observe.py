@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
-from PlatformLibrary.aws_session import AwsError, clients_for
+from PlatformLibrary.aws.session import AwsError, clients_for
 
 from tests.test_aws_support import (
     CLUSTER,
@@ -228,26 +228,28 @@ def test_scaling_activities_since_a_moment():
     stubber.assert_no_pending_responses()
 
 
-def test_wait_for_scaling_activity_measures_the_response_time():
+def test_wait_until_scaling_activity_succeeds_measures_the_response_time():
     library = make_library()
     trigger = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     in_progress = activity("a1", trigger + timedelta(seconds=70), None, 6, status="InProgress")
     done = activity("a1", trigger + timedelta(seconds=70), trigger + timedelta(seconds=130), 6)
     small = activity("a0", trigger + timedelta(seconds=10), trigger + timedelta(seconds=20), 3)
     stubber = stubbed_autoscaling(library, [[small], [small, in_progress], [small, done]])
-    result = library.keywords["wait_for_scaling_activity"](trigger.timestamp(), minimum_desired=6)
+    result = library.keywords["wait_until_scaling_activity_succeeds"](trigger.timestamp(), minimum_desired=6)
     assert result["activity"]["id"] == "a1"
     assert (result["decisionSeconds"], result["responseSeconds"]) == (70, 130)
     stubber.assert_no_pending_responses()
 
 
-def test_wait_for_scaling_activity_times_out_naming_what_it_saw():
+def test_wait_until_scaling_activity_succeeds_times_out_naming_what_it_saw():
     library = make_library()
     trigger = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     failed = activity("a1", trigger + timedelta(seconds=5), trigger + timedelta(seconds=6), 8, status="Failed")
     stubbed_autoscaling(library, [[failed]] * 50)
     with pytest.raises(AssertionError, match=r"Setting desired count to 8\. Failed"):
-        library.keywords["wait_for_scaling_activity"](trigger.timestamp(), timeout=timedelta(milliseconds=20))
+        library.keywords["wait_until_scaling_activity_succeeds"](
+            trigger.timestamp(), timeout=timedelta(milliseconds=20)
+        )
 
 
 # ------------------------------------------------------------------ identity

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.aws_safety import ChaosGuard
+from PlatformLibrary.aws.safety import ChaosGuard
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "resources" / "profiles" / "aws.py"
@@ -153,10 +153,14 @@ def test_suites_dry_run_cleanly_with_the_aws_profile(tmp_path):
 
 
 def test_every_aws_keyword_is_exercised_by_a_test():
-    """Each keyword of the AWS component is called by name somewhere in tests/test_aws_*.py."""
-    from PlatformLibrary.aws import AwsKeywords
+    """Each AWS-facing keyword (AWS services, ECS tasks, FIS, cost) is called by name in tests/test_aws_*.py."""
+    from PlatformLibrary.aws.keywords import AwsKeywords
+    from PlatformLibrary.faults.fis import FisKeywords
+    from PlatformLibrary.report.cost import CostKeywords
+    from PlatformLibrary.targets.aws.keywords import EcsKeywords
 
-    names = [name for name, member in vars(AwsKeywords).items() if hasattr(member, "robot_name")]
+    components = (AwsKeywords, EcsKeywords, FisKeywords, CostKeywords)
+    names = [name for cls in components for name, member in vars(cls).items() if hasattr(member, "robot_name")]
     assert len(names) > 25
     sources = "\n".join(path.read_text() for path in (ROOT / "tests").glob("test_aws_*.py"))
     robot_sources = sources.lower().replace(" ", "_")

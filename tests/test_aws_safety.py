@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PlatformLibrary.aws_safety import (
+from PlatformLibrary.aws.safety import (
     RUN_TAG_KEY,
     ChaosGuard,
     ChaosRefused,
@@ -13,7 +13,7 @@ from PlatformLibrary.aws_safety import (
     run_tags,
     tags_as_dict,
 )
-from PlatformLibrary.aws_session import redact
+from PlatformLibrary.aws.session import redact
 from robot.api.types import Secret
 
 from tests.test_aws_support import AWS_VALUES, make_library

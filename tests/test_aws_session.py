@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import robot.api.logger
 from botocore.exceptions import ClientError
-from PlatformLibrary.aws_session import AwsClients, AwsError, AwsSettings, call, clients_for, describe_error
+from PlatformLibrary.aws.session import AwsClients, AwsError, AwsSettings, call, clients_for, describe_error
 
 from tests.test_aws_support import REGION, Deployment, make_library, mocked_aws
 from tests.test_aws_support import use_fake_credentials as _use_fake_credentials
@@ -95,7 +95,6 @@ def test_no_key_or_token_reaches_the_log(monkeypatch):
         library.keywords["get_chaos_guard"]()
         library.keywords["create_fis_experiment_template"]("task-cpu-stress", "s-1", duration=timedelta(minutes=1))
         library.keywords["get_session_task"]("s-1")
-        library.keywords["list_orphaned_session_tasks"]()
         try:
             call(clients_for(library).client("ecs"), "describe_tasks", "Reading a task", cluster="nope", tasks=["x"])
         except AwsError as error:  # the message of a failed call goes to the log too

@@ -22,8 +22,8 @@ from moto.moto_api import state_manager
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.profile import Profile
 
 REGION = "us-east-1"
 ACCOUNT = DEFAULT_ACCOUNT_ID

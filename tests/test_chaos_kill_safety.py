@@ -24,8 +24,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
-from PlatformLibrary.backends import local_faults
-from PlatformLibrary.chaos_ledger import FaultLedger
+from PlatformLibrary.faults.ledger import FaultLedger
+from PlatformLibrary.targets.embedded import faults as local_faults
 
 from testbed.__main__ import platform_processes
 

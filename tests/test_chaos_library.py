@@ -17,11 +17,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.aws_safety import ChaosRefused
-from PlatformLibrary.backends import local_faults
-from PlatformLibrary.chaos_ledger import FaultLedger, FaultRevertError, revert_entries, revert_entry, undo_step
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.aws.safety import ChaosRefused
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.faults.ledger import FaultLedger, FaultRevertError, revert_entries, revert_entry, undo_step
+from PlatformLibrary.targets.embedded import faults as local_faults
 
 
 def make_library(tmp_path: Path, **variables) -> PlatformLibrary:
@@ -105,7 +105,7 @@ def test_a_fault_is_written_down_before_it_is_applied_and_crossed_out_when_rever
 def test_parallel_writers_never_lose_an_entry(tmp_path):
     code = (
         "import sys; sys.path.insert(0, sys.argv[2])\n"
-        "from PlatformLibrary.chaos_ledger import FaultLedger\n"
+        "from PlatformLibrary.faults.ledger import FaultLedger\n"
         "for i in range(20): FaultLedger(sys.argv[1]).record('toxic', f'w{i}', [], 'p')\n"
     )
     libraries = str(Path(__file__).resolve().parents[1] / "libraries")
@@ -184,7 +184,7 @@ def test_a_helper_is_killed_by_its_marker_and_dies_with_the_process_that_started
             sys.executable,
             "-c",
             f"import sys, os, time; sys.path.insert(0, {str(libraries)!r})\n"
-            "from PlatformLibrary.backends import local_faults as lf\n"
+            "from PlatformLibrary.targets.embedded import faults as lf\n"
             "pid, _, _ = lf.start_helper('burn', 'm-orphan', [], os.getpid(), 60); print(pid, flush=True)\n"
             "time.sleep(60)",
         ],

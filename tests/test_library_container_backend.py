@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
-from PlatformLibrary.backends import ContainerBackendError, create_backend
-from PlatformLibrary.backends.local import LocalProcessBackend
-from PlatformLibrary.containers import parse_signal
+from PlatformLibrary.targets import ContainerBackendError, create_backend
+from PlatformLibrary.targets.containers import parse_signal
+from PlatformLibrary.targets.embedded.processes import LocalProcessBackend
 
 SLEEPER = "import time; time.sleep(60)"
 

@@ -15,10 +15,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.base import TargetError
-from PlatformLibrary.embedded import MARKER_NAME, _identity_alive, _process_identity
-from PlatformLibrary.endpoints import Endpoints, EndpointsError
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.base import TargetError
+from PlatformLibrary.core.endpoints import Endpoints, EndpointsError
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.targets.embedded.keywords import MARKER_NAME, _identity_alive, _process_identity
 
 
 class Health(BaseHTTPRequestHandler):

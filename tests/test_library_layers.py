@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.base import TargetError, keyword_title
+from PlatformLibrary.core.base import TargetError, keyword_title
 
 LIBRARY = Path(__file__).resolve().parents[1] / "libraries" / "PlatformLibrary"
 PACKAGE = "PlatformLibrary"
@@ -112,14 +112,14 @@ def test_components_use_no_private_member_of_another_component():
 
 def test_one_fault_proxy_client():
     """Every call to the fault proxy's HTTP API goes through toxiproxy.ToxiproxyClient."""
-    outside = [hit for hit in _lines(r"/proxies|/toxics|/reset\b") if not hit.startswith("toxiproxy.py")]
+    outside = [hit for hit in _lines(r"/proxies|/toxics|/reset\b") if not hit.startswith("faults/toxiproxy.py")]
     assert [hit for hit in outside if '"""' not in hit and "``" not in hit and "#" not in hit] == []
 
 
 def _library_on(target: str):
     from PlatformLibrary import PlatformLibrary
-    from PlatformLibrary.endpoints import Endpoints
-    from PlatformLibrary.profile import Profile
+    from PlatformLibrary.core.endpoints import Endpoints
+    from PlatformLibrary.core.profile import Profile
 
     library = PlatformLibrary(run_id="unit")
     library.profile = Profile(variables={"TARGET": target, "PROFILE": "aws" if target == "aws" else "local"})
@@ -156,3 +156,64 @@ def test_keyword_titles_write_acronyms_as_the_docs_do():
 
 def test_no_keyword_checks_its_target_itself():
     assert _lines(r"require_(aws|embedded)\(|_require_") == []
+
+
+# Packages bottom up (docs/architecture.md). An import from a lower package into a higher one runs back up.
+LAYERS = {"core": 0, "aws": 1, "sessions": 1, "targets": 2, "faults": 3, "load": 3, "report": 3, "library": 4}
+# Each import that runs back up, with its reason (the issue allows at most two).
+UPWARD_ALLOWED = {
+    ("sessions.consistency", "targets.containers"): "records and containers must agree: the check needs both",
+}
+
+
+def _package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "library"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted(
+        (a.removeprefix(f"{PACKAGE}."), b.removeprefix(f"{PACKAGE}."))
+        for a, imports in graph.items()
+        for b in imports
+        if LAYERS.get(_package_of(b), 9) > LAYERS.get(_package_of(a), 9)
+    )
+
+
+def test_imports_run_down_the_layers():
+    graph = import_graph()
+    assert {_package_of(name) for name in graph} - {"__main__"} <= set(LAYERS) | {"__init__"}
+    assert upward_imports(graph) == sorted(UPWARD_ALLOWED)
+    assert len(UPWARD_ALLOWED) <= 2
+
+
+def test_the_layer_check_sees_an_import_running_up():
+    graph = {f"{PACKAGE}.core.base": {f"{PACKAGE}.faults.injector"}, f"{PACKAGE}.faults.injector": set()}
+    assert upward_imports(graph) == [("core.base", "faults.injector")]
+
+
+def test_a_long_module_says_why_in_its_docstring():
+    """No module over about 600 lines without its docstring saying why it is one module."""
+    long = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        if lines > 650 and "Why " not in (ast.get_docstring(ast.parse(text)) or ""):
+            long.append(f"{path.relative_to(LIBRARY)} ({lines} lines)")
+    assert long == []
+
+
+def test_every_module_the_docs_and_scripts_run_exists():
+    """``python -m X`` in run.sh, .ci/run, README.md and docs/ names a module that can run (moves break these)."""
+    import importlib.util
+
+    root = LIBRARY.parents[1]
+    texts = [root / "run.sh", root / ".ci" / "run", root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    named = {m for path in texts for m in re.findall(r"python -m ([A-Za-z_][\w.]*)", path.read_text(encoding="utf-8"))}
+    assert "PlatformLibrary.report" in named
+    missing = []
+    for module in sorted(named):
+        spec = importlib.util.find_spec(module)
+        if spec is None or (spec.submodule_search_locations and importlib.util.find_spec(f"{module}.__main__") is None):
+            missing.append(module)
+    assert missing == []

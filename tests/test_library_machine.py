@@ -17,11 +17,11 @@ from robot.api import SkipExecution
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.loadgen import LoadResult, check_threshold
-from PlatformLibrary.machine import CpuReading, CpuWindow, Reference, judge, take_reference
-from PlatformLibrary.metrics import defined_statistic, samples_needed
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.machine import CpuReading, CpuWindow, Reference, judge, take_reference
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.load.results import LoadResult, check_threshold
+from PlatformLibrary.report.metrics import defined_statistic, samples_needed
 
 ROOT = Path(__file__).resolve().parents[1]
 HOG = [sys.executable, "-c", "while True: pass"]

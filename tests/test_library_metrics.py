@@ -13,9 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.metrics import below_message, compute_mean, compute_percentile
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.report.metrics import below_message, compute_mean, compute_percentile
 
 
 def make_library(**variables) -> PlatformLibrary:
@@ -101,8 +101,8 @@ def test_record_metric_appends_json_lines_per_process(tmp_path):
     assert lines[0]["tags"] == {"signal": "SIGKILL"}
     assert lines[0]["name"] == "recovery_time" and lines[0]["unit"] == "s" and lines[0]["profile"] == "local"
     # Recorded values are available by name.
-    assert library.keywords["mean_of"]("recovery_time") == 1.0
+    library.keywords["percentile_should_be_below"]("recovery_time", 50, timedelta(seconds=2))
     with pytest.raises(ValueError, match="Known metrics: recovery_time"):
-        library.keywords["percentile_of"]("cold_start", 99)
+        library.keywords["percentile_should_be_below"]("cold_start", 99, timedelta(seconds=2))
     with pytest.raises(ValueError, match="finite"):
         record("bad", float("nan"))

@@ -10,7 +10,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
-from PlatformLibrary.http_client import PlatformApiClient
+from PlatformLibrary.core.http_client import PlatformApiClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "openapi.yaml"
@@ -49,7 +49,7 @@ def test_covers_every_library_call(spec):
 
 
 def test_library_calls_list_matches_the_code():
-    source = "\n".join(p.read_text() for p in (ROOT / "libraries" / "PlatformLibrary").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "libraries" / "PlatformLibrary").rglob("*.py"))
     for path in ("/health", "/capacity", "/admin/reaper/run", "/admin/reaper", "/sessions"):
         assert f'"{path}' in source, path
     assert PlatformApiClient.file_path("s-1", "notes/a b.md") == "/sessions/s-1/files/notes/a%20b.md"

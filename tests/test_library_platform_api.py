@@ -15,10 +15,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.access import PlatformAccessLock
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.platform_api import ApiError
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.sessions.access import PlatformAccessLock
+from PlatformLibrary.sessions.api import ApiError
 
 
 class FakePlatform(ThreadingHTTPServer):
@@ -286,7 +286,7 @@ def test_run_reaper_and_health(platform, library):
     assert library.keywords["run_reaper"]() == [{"action": "x"}]
     with pytest.raises(AssertionError, match="Platform is not healthy: GET /health -> 503"):
         library.keywords["platform_should_be_healthy"]()
-    assert library.keywords["get_platform_health"]()["httpStatus"] == 503
+    assert library.keywords["run_reaper"].__self__.get_platform_health()["httpStatus"] == 503
 
 
 def test_platform_access_lock_shared_and_exclusive(tmp_path):
@@ -306,7 +306,7 @@ def test_platform_access_lock_shared_and_exclusive(tmp_path):
 
 
 def test_file_paths_keep_dot_segments_for_the_platform_to_judge():
-    from PlatformLibrary.http_client import PlatformApiClient
+    from PlatformLibrary.core.http_client import PlatformApiClient
 
     assert PlatformApiClient.file_path("s-1", "../../x y.txt") == "/sessions/s-1/files/%2E%2E/%2E%2E/x%20y.txt"
     assert PlatformApiClient.file_path("s-1", "notes/./a.md") == "/sessions/s-1/files/notes/%2E/a.md"

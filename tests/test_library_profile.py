@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
-from PlatformLibrary.context import RunContext
-from PlatformLibrary.profile import Profile, ProfileError, to_seconds
-from PlatformLibrary.waiting import WaitTimeout, wait_until
+from PlatformLibrary.core.context import RunContext
+from PlatformLibrary.core.profile import Profile, ProfileError, to_seconds
+from PlatformLibrary.core.waiting import WaitTimeout, wait_until
 
 PROFILES = Path(__file__).resolve().parents[1] / "resources" / "profiles"
 

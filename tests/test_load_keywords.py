@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 from PlatformLibrary import PlatformLibrary
-from PlatformLibrary.endpoints import Endpoints
-from PlatformLibrary.profile import Profile
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.profile import Profile
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_closed_model_and_background_runs(library):
         "health", users=2, duration=timedelta(seconds=0.5), pace=timedelta(milliseconds=50), background=True
     )
     keyword(library, "wait_until_load_has_sent")(handle, 5)
-    result = keyword(library, "wait_for_load")(handle)
+    result = keyword(library, "wait_until_load_ends")(handle)
     assert 10 <= result.ok <= 22 and result.model == "closed"  # at most 2 users x (0.5 s / 50 ms + 1) slots
     assert keyword(library, "load_outcome_count")(result, "rejected-429") == 0
     keyword(library, "load_should_have_outcomes")(result)

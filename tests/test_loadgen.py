@@ -5,23 +5,19 @@ from __future__ import annotations
 import time
 
 import pytest
-from PlatformLibrary.loadgen import (
+from PlatformLibrary.load.engine import (
     Answer,
     HttpRequest,
     LoadRun,
     Stage,
     _Client,
     categorize,
-    check_threshold,
     constant_schedule,
-    merge_histograms,
-    new_histogram,
-    parse_duration,
-    parse_rate,
     ramping_schedule,
     schedule_count,
 )
-from PlatformLibrary.metrics import load_histograms, save_histogram
+from PlatformLibrary.load.results import check_threshold, merge_histograms, new_histogram, parse_duration, parse_rate
+from PlatformLibrary.report.metrics import load_histograms, save_histogram
 
 HEALTH = HttpRequest("GET", "/health")
 

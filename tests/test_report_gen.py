@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.reportgen import SCHEMA, main
+from PlatformLibrary.report.build import SCHEMA, main
 
 from tests.report_samples import write_sample_metrics
 

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.reportgen import main
+from PlatformLibrary.report.build import main
 
 from tests.report_samples import write_sample_metrics
 

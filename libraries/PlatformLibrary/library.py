@@ -6,30 +6,33 @@ from pathlib import Path
 
 from robotlibcore import DynamicCore
 
-from .access import PlatformAccessKeywords
-from .aws import AwsKeywords
-from .base import LibraryContext, check_target, keyword_title
-from .chaos import ChaosKeywords
-from .chaos_checks import ChaosCheckKeywords
-from .chaos_network import ChaosNetworkKeywords
-from .chaos_resources import ChaosResourceKeywords
-from .chaos_time import ChaosTimeKeywords
-from .consistency import ConsistencyKeywords
-from .containers import ContainerKeywords
-from .context import RunContext
-from .embedded import EmbeddedPlatformKeywords
-from .endpoints import Endpoints
-from .fault_injector import FaultInjector
-from .faults import FaultProxyKeywords
-from .http_client import PlatformApiClient
-from .load import LoadKeywords
-from .machine import MachineKeywords
-from .metrics import MetricsKeywords
-from .platform_api import PlatformApiKeywords
-from .profile import Profile
-from .report import ReportKeywords
-from .session_store import SessionStoreKeywords
-from .tracking import SessionTracker
+from .aws.keywords import AwsKeywords
+from .core.base import LibraryContext, check_target, keyword_title
+from .core.context import RunContext
+from .core.endpoints import Endpoints
+from .core.http_client import PlatformApiClient
+from .core.machine import MachineKeywords
+from .core.profile import Profile
+from .core.tracking import SessionTracker
+from .faults.chaos import ChaosKeywords
+from .faults.checks import ChaosCheckKeywords
+from .faults.clock import ChaosTimeKeywords
+from .faults.fis import FisKeywords
+from .faults.injector import FaultInjector
+from .faults.network import ChaosNetworkKeywords
+from .faults.proxy import FaultProxyKeywords
+from .faults.resources import ChaosResourceKeywords
+from .load.keywords import LoadKeywords
+from .load.utilisation import UtilisationKeywords
+from .report.cost import CostKeywords
+from .report.metrics import MetricsKeywords
+from .sessions.access import PlatformAccessKeywords
+from .sessions.api import PlatformApiKeywords
+from .sessions.consistency import ConsistencyKeywords
+from .sessions.store import SessionStoreKeywords
+from .targets.aws.keywords import EcsKeywords
+from .targets.containers import ContainerKeywords
+from .targets.embedded.keywords import EmbeddedPlatformKeywords
 
 __version__ = "0.1.0"
 
@@ -105,6 +108,7 @@ class PlatformLibrary(DynamicCore):
         metrics = MetricsKeywords(ctx, machine)
         injector = FaultInjector(ctx, access)
         clock = ChaosTimeKeywords(ctx, injector, api, embedded)
+        ecs = EcsKeywords(ctx, containers, records)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -122,9 +126,12 @@ class PlatformLibrary(DynamicCore):
             ChaosResourceKeywords(ctx, injector, api, containers),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
-            LoadKeywords(ctx, api, embedded, metrics),
-            ReportKeywords(ctx, metrics),
-            AwsKeywords(ctx, containers, records),
+            LoadKeywords(ctx, api, metrics),
+            UtilisationKeywords(ctx, embedded, metrics),
+            ecs,
+            FisKeywords(ctx, ecs),
+            CostKeywords(ctx, ecs),
+            AwsKeywords(ctx),
             ctx.run,
         ]
         super().__init__(components)

@@ -1,0 +1,1 @@
+"""AWS engines (session and clients, safety guard, FIS, CloudWatch, cost) and their keywords."""

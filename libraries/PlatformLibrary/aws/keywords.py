@@ -1,0 +1,216 @@
+"""AWS keywords: EFS mount targets, ALB target health, CloudWatch utilisation, auto scaling, caller identity.
+
+Everything here reads the AWS APIs (boto3; the unit tests run it against moto). The other AWS-facing
+keywords live with their concern: ECS tasks in ``targets.aws.keywords``, FIS faults and the chaos guard in
+``faults.fis``, the Toxiproxy hop in front of the ALB in ``faults.proxy``, cost in ``report.cost``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from robot.api.deco import keyword
+
+from ..core.profile import format_seconds
+from ..core.waiting import wait_until
+from .observe import (
+    efs_mount_targets,
+    scaling_activities,
+    service_capacity,
+    service_utilisation,
+    target_group_arns,
+    target_health,
+)
+from .session import AwsComponent, call
+
+
+class AwsKeywords(AwsComponent):
+    """Keywords that read the deployment's AWS services around the sessions."""
+
+    # ------------------------------------------------------------------ EFS
+    @keyword(tags=["aws-only", "efs"])
+    def get_efs_mount_targets(self) -> list[dict]:
+        """Returns the mount targets of ``${EFS_FILE_SYSTEM_ID}``: ``id``, ``subnet``, ``availabilityZone``,
+        ``ip`` and ``state`` (``available``, ``creating``, ``deleting`` ...)."""
+        return efs_mount_targets(self._client("efs"), self._name("EFS_FILE_SYSTEM_ID"))
+
+    @keyword(tags=["aws-only", "efs", "assertion"])
+    def efs_mount_targets_should_be_available(self) -> list[dict]:
+        """Fails unless the file system has mount targets and every one is ``available``; returns them."""
+        targets = self.get_efs_mount_targets()
+        if not targets:
+            raise AssertionError(f"EFS {self._name('EFS_FILE_SYSTEM_ID')} has no mount targets.")
+        bad = [t for t in targets if t["state"] != "available"]
+        if bad:
+            raise AssertionError(
+                "EFS mount targets not available: "
+                + "; ".join(f"{t['id']} in {t['subnet']} is {t['state']}" for t in bad)
+            )
+        self.info(f"{len(targets)} EFS mount target(s) available.")
+        return targets
+
+    # ------------------------------------------------------------------ ALB
+    @keyword(tags=["aws-only", "alb"])
+    def get_alb_target_health(self) -> list[dict]:
+        """Returns the health of every target behind the ALB: ``${ALB_TARGET_GROUP_ARN}``, or every target
+        group of ``${ALB_ARN}``. Items: ``targetGroup``, ``id``, ``port``, ``state``, ``reason``, ``description``."""
+        elbv2 = self._client("elbv2")
+        arns = target_group_arns(
+            elbv2, str(self.profile.get("ALB_TARGET_GROUP_ARN", "") or ""), str(self.profile.get("ALB_ARN", "") or "")
+        )
+        return target_health(elbv2, arns)
+
+    @keyword(tags=["aws-only", "alb", "wait"])
+    def wait_until_alb_targets_are_healthy(self, minimum: int = 1, timeout: timedelta | None = None) -> float:
+        """Waits until at least ``minimum`` targets are ``healthy`` and returns the seconds it took.
+
+        Deadline: ``timeout`` or ``${ALB_HEALTH_TIMEOUT}``; the failure lists every target's state and reason.
+        """
+        seen: dict[str, list] = {"targets": []}
+
+        def probe():
+            seen["targets"] = self.get_alb_target_health()
+            healthy = [t for t in seen["targets"] if t["state"] == "healthy"]
+            return len(healthy) if len(healthy) >= minimum else None
+
+        waited = wait_until(
+            probe,
+            self._timeout(timeout, "ALB_HEALTH_TIMEOUT", "5 min"),
+            self._poll(),
+            lambda: (
+                f"Fewer than {minimum} healthy ALB target(s): "
+                + (
+                    "; ".join(f"{t['id']}:{t['port']} {t['state']} {t['reason']}".strip() for t in seen["targets"])
+                    or "none"
+                )
+            ),
+        )
+        self.info(f"{waited.value} healthy ALB target(s) after {format_seconds(waited.seconds)}.")
+        return waited.seconds
+
+    # ------------------------------------------------------------------ CloudWatch (both targets)
+    @keyword(tags=["cloudwatch", "metrics"])
+    def get_service_utilisation(
+        self,
+        metric: str = "CPUUtilization",
+        window: timedelta = timedelta(minutes=5),
+        statistic: str = "Average",
+        period: timedelta = timedelta(minutes=1),
+    ) -> dict:
+        """Returns the ``AWS/ECS`` ``metric`` (``CPUUtilization`` or ``MemoryUtilization``) of the session service.
+
+        Dimensions ``ClusterName``/``ServiceName`` from ``${ECS_CLUSTER}``/``${ECS_SERVICE}``; one datapoint of
+        ``statistic`` per ``period`` over the last ``window``. Works on both targets: the embedded platform
+        publishes the same metrics to its moto server (``CLOUDWATCH_ENDPOINT_URL``). Keys: ``datapoints``
+        (``timestamp``, ``value``), ``count``, ``latest``, ``maximum``, ``average`` (``None`` without data).
+        """
+        result = service_utilisation(
+            self._client("cloudwatch"),
+            self._name("ECS_CLUSTER"),
+            self._name("ECS_SERVICE"),
+            metric,
+            window.total_seconds(),
+            statistic,
+            int(period.total_seconds()),
+        )
+        self.info(
+            f"{metric} ({statistic}) of {result['cluster']}/{result['service']} over "
+            f"{format_seconds(window.total_seconds())}: {result['count']} datapoint(s), "
+            f"latest {result['latest']}, maximum {result['maximum']}."
+        )
+        return result
+
+    @keyword(tags=["cloudwatch", "metrics", "assertion"])
+    def service_utilisation_should_be_below(
+        self, metric: str, percent: float, window: timedelta = timedelta(minutes=5), statistic: str = "Maximum"
+    ) -> float:
+        """Fails unless every datapoint of ``metric`` over ``window`` is below ``percent``; returns the highest.
+
+        Fails too when there is no datapoint at all: no data is not a pass.
+        """
+        result = self.get_service_utilisation(metric, window, statistic)
+        if not result["count"]:
+            raise AssertionError(f"No {metric} datapoints for {result['cluster']}/{result['service']} in the window.")
+        if result["maximum"] >= float(percent):
+            raise AssertionError(
+                f"{metric} ({statistic}) reached {result['maximum']:g} %, allowed is below {percent} %."
+            )
+        return result["maximum"]
+
+    # ------------------------------------------------------------------ Application Auto Scaling
+    @keyword(tags=["aws-only", "scaling"])
+    def get_service_capacity(self) -> dict:
+        """Returns the session service's ``desired``, ``running``, ``pending`` task counts (ECS) and its scaling
+        bounds ``min``/``max`` (Application Auto Scaling; ``autoScaled`` is false when none is registered)."""
+        return service_capacity(
+            self._client("ecs"),
+            self._client("application-autoscaling"),
+            self._name("ECS_CLUSTER"),
+            self._name("ECS_SERVICE"),
+        )
+
+    @keyword(tags=["aws-only", "scaling"])
+    def get_scaling_activities(self, since: float | None = None) -> list[dict]:
+        """Returns the service's scaling activities (oldest first), those started at or after ``since``
+        (epoch seconds) when given. Items: ``id``, ``description``, ``cause``, ``status``, ``startTime``,
+        ``endTime``, ``desiredCount`` (from the description)."""
+        return scaling_activities(
+            self._client("application-autoscaling"), self._name("ECS_CLUSTER"), self._name("ECS_SERVICE"), since
+        )
+
+    @keyword(tags=["aws-only", "scaling", "wait", "metrics"])
+    def wait_until_scaling_activity_succeeds(
+        self, since: float, minimum_desired: int | None = None, timeout: timedelta | None = None
+    ) -> dict:
+        """Waits for a successful scaling activity started after ``since`` and returns the response times.
+
+        ``since`` is when the trigger began (epoch seconds, e.g. ``Get Current Date  result_format=epoch``
+        before the load starts). With ``minimum_desired`` only an activity setting the desired count to at
+        least that counts (a scale-out to that size). Returns ``activity``, ``decisionSeconds`` (trigger to
+        the activity's start) and ``responseSeconds`` (trigger to its end). Deadline: ``timeout`` or
+        ``${SCALE_OUT_TIMEOUT}``.
+        """
+        seen: dict[str, list] = {"activities": []}
+
+        def probe():
+            seen["activities"] = self.get_scaling_activities(since)
+            for activity in seen["activities"]:
+                if activity["status"] != "Successful" or activity["endTime"] is None:
+                    continue
+                if minimum_desired is not None and (activity["desiredCount"] or 0) < int(minimum_desired):
+                    continue
+                return activity
+            return None
+
+        waited = wait_until(
+            probe,
+            self._timeout(timeout, "SCALE_OUT_TIMEOUT", "15 min"),
+            self._poll(),
+            lambda: (
+                "No successful scaling activity"
+                + (f" to at least {minimum_desired} tasks" if minimum_desired is not None else "")
+                + f" since {since}; seen: "
+                + ("; ".join(f"{a['description']} {a['status']}" for a in seen["activities"]) or "none")
+            ),
+        )
+        activity = waited.value
+        result = {
+            "activity": activity,
+            "decisionSeconds": round(activity["startTime"] - float(since), 3),
+            "responseSeconds": round(activity["endTime"] - float(since), 3),
+        }
+        self.info(f"Scaling activity '{activity['description']}': response {result['responseSeconds']} s.")
+        return result
+
+    # ------------------------------------------------------------------ identity (for the log)
+    @keyword(tags=["aws-only"])
+    def get_aws_caller_identity(self) -> dict:
+        """Returns the ``Account`` and ``Arn`` the suite acts as (STS GetCallerIdentity, needs no permission).
+
+        Use it at the start of an AWS run to see in the log which account and role the default credential
+        chain picked. Keys and tokens are never part of the answer.
+        """
+        answer = call(self._client("sts"), "get_caller_identity", "Reading the caller identity")
+        identity = {"Account": answer.get("Account"), "Arn": answer.get("Arn")}
+        self.info(f"Acting as {identity['Arn']} in account {identity['Account']}.")
+        return identity

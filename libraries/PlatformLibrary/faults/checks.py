@@ -1,0 +1,219 @@
+"""Chaos keywords that judge what the platform did under a fault: clean errors, settled sessions, intact data."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import requests
+from robot.api.deco import keyword
+
+from ..core.base import LibraryComponent, LibraryContext
+from ..core.profile import format_seconds
+from ..core.waiting import wait_until
+from ..sessions.api import TERMINAL_STATUSES, ConcurrentCreateResult, PlatformApiKeywords, SessionRef
+from ..targets.containers import ContainerKeywords
+from ..targets.embedded.keywords import EmbeddedPlatformKeywords
+from .clock import ChaosTimeKeywords
+from .injector import FaultInjector
+
+
+class ChaosCheckKeywords(LibraryComponent):
+    """Judging outcomes under faults: what clients, sessions and workspaces show while a fault is on or after."""
+
+    def __init__(
+        self,
+        ctx: LibraryContext,
+        injector: FaultInjector,
+        api: PlatformApiKeywords,
+        containers: ContainerKeywords,
+        embedded: EmbeddedPlatformKeywords,
+        clock: ChaosTimeKeywords,
+    ):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self.containers = containers
+        self.embedded = embedded
+        self.clock = clock
+
+    # ------------------------------------------------------------------ session outcomes under faults
+    @keyword(tags=["chaos", "assertion"])
+    def session_should_keep_running_in_container(
+        self, session: SessionRef, pid: int, window: timedelta | None = None
+    ) -> None:
+        """Fails unless, for the whole ``window`` (default ``${CHAOS_OBSERVATION_WINDOW}``), the session stays
+        ``RUNNING`` with restartCount unchanged and its one container is still ``pid``: the platform must not
+        restart a healthy container because of a fault around it. The window is polled, not slept through.
+        """
+        session_id = self.session_id_of(session)
+        seconds = window.total_seconds() if window is not None else self.profile.seconds("CHAOS_OBSERVATION_WINDOW")
+        first = self.api.get_session(session_id)
+        end = time.monotonic() + seconds
+        checks = 0
+        while True:
+            current = self.api.get_session(session_id)
+            pids = [c.pid for c in self.containers.backend.containers_of(session_id)]
+            checks += 1
+            if current["status"] != "RUNNING" or current["restartCount"] != first["restartCount"] or pids != [int(pid)]:
+                raise AssertionError(
+                    f"Session {session_id} did not keep running in container pid {pid}: status {current['status']}, "
+                    f"restartCount {first['restartCount']} -> {current['restartCount']}, containers {pids}, "
+                    f"lastFailureReason {current.get('lastFailureReason')!r}."
+                )
+            if time.monotonic() >= end:
+                break
+            time.sleep(self.profile.seconds("POLL_INTERVAL"))
+        self.info(f"Session {session_id} kept running in pid {pid} for {format_seconds(seconds)} ({checks} checks).")
+
+    @keyword(tags=["chaos", "workspace", "wait"])
+    def wait_until_workspace_is_reachable(self, session: SessionRef, timeout: timedelta | None = None) -> float:
+        """Waits until the session's files can be listed again (200); returns the seconds since the last revert.
+
+        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``.
+        """
+        session_id = self.session_id_of(session)
+        since = self.injector.since_revert()
+        last: dict[str, str] = {}
+
+        def probe():
+            try:
+                response = self.ctx.api.request("GET", f"{self.ctx.api.session_path(session_id)}/files")
+            except requests.RequestException as error:
+                last["answer"] = str(error)
+                return None
+            last["answer"] = response.describe()
+            return True if response.status == 200 else None
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
+        wait_until(
+            probe,
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"The workspace of session {session_id} did not come back; last answer: {last.get('answer')}",
+        )
+        seconds = time.monotonic() - since
+        self.info(f"The workspace of session {session_id} is reachable {format_seconds(seconds)} after the revert.")
+        return seconds
+
+    @keyword(tags=["chaos", "assertion"])
+    def refused_creates_should_have_left_nothing(self, result: ConcurrentCreateResult) -> None:
+        """Fails when a create of ``result`` that was refused left a session behind for its user."""
+        problems = []
+        for failure in result.failures:
+            user = failure.get("userId")
+            if not user:
+                continue
+            left = self.api.list_sessions_of_user(user)
+            if left:
+                problems.append(f"user {user}: {[(s['sessionId'], s['status']) for s in left]}")
+        if problems:
+            raise AssertionError("Refused creates left sessions behind:\n" + "\n".join(f"- {p}" for p in problems))
+        self.info(f"None of the {result.failure_count} refused creates left a session behind.")
+
+    @keyword(tags=["chaos", "time", "assertion"])
+    def session_timestamps_should_follow_the_platform_clock(self, session: SessionRef) -> None:
+        """Fails unless the session's ``createdAt`` is within ``${CHAOS_TIME_MARGIN}`` of the platform's (skewed)
+        clock and ``expiresAt`` is ``createdAt`` plus the platform's TTL: the platform and its records agree on
+        what time it is."""
+        session_id = self.session_id_of(session)
+        current = self.api.get_session(session_id)
+        now = self.clock.get_platform_clock()
+        margin = self.profile.seconds("CHAOS_TIME_MARGIN")
+        ttl = float(self.embedded.get_embedded_platform_setting("session_ttl")) if self.profile.is_embedded else None
+        problems = []
+        if abs(float(current["createdAt"]) - now) > margin + self.profile.seconds("SESSION_START_TIMEOUT"):
+            problems.append(f"createdAt {current['createdAt']} is {current['createdAt'] - now:+.1f} s off the clock")
+        if ttl is not None and abs(float(current["expiresAt"]) - float(current["createdAt"]) - ttl) > 1:
+            problems.append(f"expiresAt {current['expiresAt']} is not createdAt + TTL {ttl:g} s")
+        if problems:
+            raise AssertionError(f"Session {session_id} does not follow the platform clock: " + "; ".join(problems))
+
+    @keyword(tags=["chaos", "assertion"])
+    def session_should_answer_with(self, session: SessionRef, status: int, error: str | None = None) -> dict:
+        """Fails unless ``GET /sessions/{id}`` answers ``status`` (and error code ``error``); returns the answer.
+
+        Example:
+        | Session Should Answer With | ${session} | 410 | session_expired |
+        """
+        answer = self.api.try_to_get_session(session)
+        if answer["status"] != int(status) or (error and answer.get("error") != error):
+            want = f"{status} {error or ''}".strip()
+            raise AssertionError(
+                f"GET /sessions/{self.session_id_of(session)} should answer {want} but answered "
+                f"{answer['status']} {answer['body']}"
+            )
+        return answer
+
+    def _file_call_should_fail_cleanly(
+        self, method: str, session: SessionRef, path: str, data: bytes | None, error: str, retry_after: bool
+    ) -> dict:
+        session_id = self.session_id_of(session)
+        response = self.ctx.api.request(method, self.ctx.api.file_path(session_id, path), data=data)
+        body = response.body if isinstance(response.body, dict) else {}
+        problem = None
+        if response.status != 503 or not body.get("error") or "message" not in body:
+            problem = "should fail with a clean 503 and a JSON error"
+        elif error and body.get("error") != error:
+            problem = f"should fail with error {error}"
+        elif retry_after and not response.retry_after:
+            problem = "should say when to retry (Retry-After)"
+        if problem:
+            raise AssertionError(f"{method} of {path} during the fault {problem}, but {response.describe()}")
+        self.info(f"{method} {path} refused cleanly: {response.describe()}")
+        return response.as_dict()
+
+    @keyword(tags=["chaos", "workspace", "assertion"])
+    def workspace_write_should_fail_cleanly(
+        self, session: SessionRef, path: str, content: str = "x", error: str = "", retry_after: bool = False
+    ) -> dict:
+        """Fails unless writing ``path`` is refused with a clean error: 503 with a JSON ``error`` and ``message``
+        (the code ``error`` when given, and a ``Retry-After`` header when ``retry_after`` is true).
+
+        A 201 while the workspace is unavailable means the data went somewhere it will not be found again.
+
+        Example:
+        | Workspace Write Should Fail Cleanly | ${session} | notes.txt | error=workspace_unavailable |
+        """
+        return self._file_call_should_fail_cleanly("PUT", session, path, content.encode(), error, retry_after)
+
+    @keyword(tags=["chaos", "workspace", "assertion"])
+    def workspace_read_should_fail_cleanly(
+        self, session: SessionRef, path: str, error: str = "", retry_after: bool = False
+    ) -> dict:
+        """Like `Workspace Write Should Fail Cleanly`, for reading ``path``."""
+        return self._file_call_should_fail_cleanly("GET", session, path, None, error, retry_after)
+
+    @keyword(tags=["chaos", "workspace", "assertion"])
+    def workspace_file_should_not_exist(self, session: SessionRef, path: str) -> None:
+        """Fails unless ``GET`` of ``path`` answers 404: a write that was refused must not appear later."""
+        response = self.ctx.api.request("GET", self.ctx.api.file_path(self.session_id_of(session), path))
+        if response.status != 404:
+            raise AssertionError(f"Workspace file {path} should not exist but {response.describe()}")
+
+    def session_should_be_settled_with_matching_containers(self, session: SessionRef) -> str:
+        """Fails unless, right now, the session is ``RUNNING`` with one container or not live with none."""
+        session_id = self.session_id_of(session)
+        status = self.containers.api_status(session_id)
+        containers = self.containers.backend.containers_of(session_id)
+        pids = [c.pid for c in containers]
+        if status == "RUNNING" and len(containers) == 1:
+            return status
+        if status in ("GONE", *TERMINAL_STATUSES) and not containers:
+            return status
+        raise AssertionError(f"Session {session_id} is half-made: status {status} with container(s) {pids or 'none'}.")
+
+    @keyword(tags=["chaos", "assertion"])
+    def api_answer_should_be_clean_rejection(self, answer: dict, *statuses: int) -> None:
+        """Fails unless ``answer`` (from a Try To ... keyword) is a clean rejection: one of ``statuses`` (default
+        503), a JSON body with ``error`` and ``message``, and a ``Retry-After`` header."""
+        allowed = tuple(int(s) for s in statuses) or (503,)
+        body = answer.get("body")
+        if answer.get("status") not in allowed:
+            raise AssertionError(
+                f"Expected a clean {' or '.join(map(str, allowed))} but got {answer.get('status')}: {body}"
+            )
+        if not (isinstance(body, dict) and body.get("error") and "message" in body):
+            raise AssertionError(f"Status {answer.get('status')} without a JSON error body: {body!r}")
+        if not answer.get("retryAfter"):
+            raise AssertionError(f"Status {answer.get('status')} {body.get('error')} without a Retry-After header.")

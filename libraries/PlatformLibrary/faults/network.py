@@ -1,0 +1,473 @@
+"""Chaos keywords for network and AWS API faults on the fault proxy's hops, and what clients see of them."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from robot.api.deco import keyword
+
+from ..core.base import LibraryComponent, LibraryContext
+from ..core.profile import format_seconds
+from ..core.waiting import wait_until
+from ..sessions.api import PlatformApiKeywords, SessionRef
+from .clients import RetryingClient, timed_request
+from .injector import FaultInjector
+from .ledger import ChaosError
+from .toxiproxy import FaultProxyError, ToxiproxyClient
+
+DYNAMODB_PREFIX = "DynamoDB_20120810."
+WHOLE_PLATFORM_HOPS = ("api", "dynamodb")
+TOXIC_INT_ATTRIBUTES = {"latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"}
+
+
+class ChaosNetworkKeywords(LibraryComponent):
+    """Network and AWS API faults on the fault proxy's hops, and what clients see of them.
+
+    Also a library listener: the retrying API clients a test started are stopped when it ends.
+    """
+
+    ROBOT_LISTENER_API_VERSION = 3
+
+    def __init__(self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords):
+        super().__init__(ctx)
+        self.injector = injector
+        self.api = api
+        self._clients: dict[str, RetryingClient] = {}
+
+    def end_test(self, data, result):
+        for client in self._clients.values():
+            client.stop()
+        self._clients.clear()
+
+    # ------------------------------------------------------------------ network faults (fault proxy toxics)
+    def _proxy(self) -> ToxiproxyClient:
+        url = self.ctx.endpoints.get("FAULT_PROXY_URL", "")
+        if not url:
+            raise ChaosError("This target has no fault proxy (FAULT_PROXY_URL is empty).")
+        return ToxiproxyClient(str(url), self.http_timeout)
+
+    def _guard_hop(self, hop: str) -> None:
+        if hop in WHOLE_PLATFORM_HOPS:
+            self.injector.guard_whole_platform(f"A fault on the '{hop}' hop")
+        elif hop.startswith("mesh-"):
+            self.injector.guard_session(hop[len("mesh-") :])
+        else:
+            self.injector.allow(f"add a toxic to hop {hop}")
+
+    def _add_toxic(self, hop: str, body: dict, description: str) -> str:
+        self._guard_hop(hop)
+        proxy = self._proxy()
+        name = f"chaos-{self.context.run_id}-{int(time.time() * 1000) % 10**8}-{body['type']}"
+        body = {**body, "name": name}
+        entry = self.injector.record(
+            "toxic",
+            f"{description} on hop {hop}",
+            [{"do": "delete-toxic", "proxy": proxy.url, "hop": hop, "toxic": name}],
+        )
+        try:
+            proxy.add_toxic(hop, body)
+        except FaultProxyError as error:
+            self.injector.undo_now(entry)
+            raise ChaosError(f"The fault proxy did not take toxic {body}: {error}") from None
+        return self.injector.activate(entry, toxic={"proxy": proxy.url, "hop": hop, "name": name})
+
+    @keyword(tags=["chaos", "network"])
+    def add_toxic(
+        self, hop: str, type: str, stream: str = "downstream", toxicity: float = 1.0, **attributes: str
+    ) -> str:
+        """Adds a Toxiproxy toxic to a hop of the fault proxy and returns the fault id for `Revert Fault`.
+
+        ``type`` is a Toxiproxy toxic (``latency``, ``bandwidth``, ``slow_close``, ``timeout``, ``reset_peer``,
+        ``slicer``, ``limit_data``) or ``aws_fault``; ``attributes`` are its attributes (numbers are converted).
+        Works the same against a real Toxiproxy server. Hops: ``api`` (the load balancer), ``dynamodb`` (the
+        platform's route to DynamoDB), ``mesh-<sessionId>`` (the API's route to one session's container).
+
+        Example:
+        | ${fault} = | Add Toxic | mesh-${session}[sessionId] | latency | latency=200 |
+        | ${fault} = | Add Toxic | dynamodb | reset_peer | toxicity=0.3 | timeout=0 |
+        """
+        attrs: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if key in TOXIC_INT_ATTRIBUTES or key in ("count", "hits"):
+                attrs[key] = int(value)
+            elif key == "probability":
+                attrs[key] = float(value)
+            else:
+                attrs[key] = value
+        body = {"type": type, "stream": stream, "toxicity": float(toxicity), "attributes": attrs}
+        return self._add_toxic(hop, body, f"{type} toxic {attrs} on the {stream} stream (toxicity {toxicity})")
+
+    @keyword(tags=["chaos", "network"])
+    def cut_off_fault_proxy_hop(self, hop: str) -> str:
+        """Makes a hop a black hole: connections open but no request gets through and no answer comes back.
+
+        This is a network partition as clients see one: requests hang until their own timeout (Toxiproxy
+        ``timeout`` toxic with ``timeout=0`` on the upstream stream, which also holds connections already open).
+        Returns the fault id.
+
+        Example:
+        | ${fault} = | Cut Off Fault Proxy Hop | api |
+        """
+        return self._add_toxic(
+            hop,
+            {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}},
+            "network partition (black hole)",
+        )
+
+    def _mesh_hop(self, session: SessionRef) -> str:
+        session_id = self.injector.guard_session(session)
+        hop = f"mesh-{session_id}"
+        try:
+            found = self._proxy().hop(hop)
+        except FaultProxyError as error:
+            raise ChaosError(f"The fault proxy did not answer about hop {hop}: {error}") from None
+        if found is None:
+            raise ChaosError(f"Session {session_id} has no service-mesh hop {hop} (is it RUNNING? is mesh_proxy on?).")
+        return hop
+
+    @keyword(tags=["chaos", "network", "mesh"])
+    def break_service_mesh_of_session(self, session: SessionRef, mode: str = "reset") -> str:
+        """Breaks the service mesh between the API and one session's container; returns the fault id.
+
+        ``mode`` ``reset``: every connection is reset as soon as data flows (the peer is gone);
+        ``blackhole``: requests vanish and answers never come (a partition). The mesh hop keeps its port across
+        container restarts, so the fault stays in place for a replacement container too.
+
+        Example:
+        | ${fault} = | Break Service Mesh Of Session | ${session} |
+        | ${fault} = | Break Service Mesh Of Session | ${session} | mode=blackhole |
+        """
+        hop = self._mesh_hop(session)
+        if mode == "reset":
+            body = {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}
+        elif mode == "blackhole":
+            body = {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}
+        else:
+            raise ValueError(f"mode must be 'reset' or 'blackhole', got {mode!r}.")
+        return self._add_toxic(hop, body, f"service mesh broken ({mode})")
+
+    @keyword(tags=["chaos", "network", "mesh"])
+    def slow_down_service_mesh_of_session(self, session: SessionRef, latency: timedelta) -> str:
+        """Adds ``latency`` to every answer on the mesh between the API and the session's container.
+
+        Example:
+        | ${fault} = | Slow Down Service Mesh Of Session | ${session} | 200 ms |
+        """
+        hop = self._mesh_hop(session)
+        ms = int(latency.total_seconds() * 1000)
+        body = {"type": "latency", "stream": "downstream", "attributes": {"latency": ms}}
+        return self._add_toxic(hop, body, f"service mesh slowed down by {ms} ms")
+
+    # ------------------------------------------------------------------ AWS API faults (aws_fault toxic)
+    @staticmethod
+    def _aws_target(target: str) -> str:
+        target = (target or "").strip()
+        if target and "." not in target and not target.endswith("*"):
+            return DYNAMODB_PREFIX + target
+        return target
+
+    @keyword(tags=["chaos"])
+    def inject_aws_fault(
+        self,
+        action: str,
+        target: str = "",
+        probability: float = 1.0,
+        count: int = 0,
+        latency: timedelta = timedelta(0),
+        hop: str = "dynamodb",
+    ) -> str:
+        """Answers DynamoDB requests of the platform with forged AWS errors on the ``dynamodb`` hop.
+
+        ``action``: ``throttle`` (ProvisionedThroughputExceededException, 400), ``throttling``
+        (ThrottlingException, 400), ``error500`` (InternalServerError), ``error503`` (ServiceUnavailable),
+        ``latency`` (the request is delayed by ``latency``) or ``drop`` (the connection is closed).
+        The answers have exactly DynamoDB's shape, so botocore classifies and retries them as it would AWS's.
+        ``target`` picks the operation (``PutItem`` or ``DynamoDB_20120810.PutItem``; ``Prefix*`` for several;
+        empty for every request); ``probability`` hits a share of the matching requests; ``count`` caps the
+        hits (0 = no cap). Returns the fault id (see `Get AWS Fault Hits`).
+
+        Example:
+        | ${fault} = | Inject AWS Fault | throttle | target=PutItem | count=2 |
+        | ${fault} = | Inject AWS Fault | error503 | probability=0.3 |
+        | ${fault} = | Inject AWS Fault | latency | target=GetItem | latency=1.5 s | count=1 |
+        """
+        attributes = {
+            "action": action,
+            "target": self._aws_target(target),
+            "probability": float(probability),
+            "count": int(count),
+            "latency": int(latency.total_seconds() * 1000),
+        }
+        body = {"type": "aws_fault", "stream": "upstream", "attributes": attributes}
+        what = f"forged DynamoDB {action} on {attributes['target'] or 'every request'}"
+        what += f" (probability {probability:g}, count {count or 'unlimited'})"
+        return self._add_toxic(hop, body, what)
+
+    def _toxic_of(self, fault: str) -> dict:
+        entry = self.injector.ledger.get(str(fault))
+        if entry is None or "toxic" not in entry:
+            raise ChaosError(f"Fault {fault} is not an active toxic (already reverted?).")
+        return entry["toxic"]
+
+    def get_aws_fault_hits(self, fault: str) -> int:
+        """Returns how many requests the ``aws_fault`` toxic of ``fault`` has answered with its fault so far."""
+        toxic = self._toxic_of(fault)
+        try:
+            answer = ToxiproxyClient(toxic["proxy"], self.http_timeout).toxic(toxic["hop"], toxic["name"])
+            return int(answer["attributes"]["hits"])
+        except (FaultProxyError, TypeError, ValueError, KeyError) as error:
+            raise ChaosError(f"Cannot read the hits of fault {fault} (toxic {toxic['name']}): {error}") from None
+
+    @keyword(tags=["chaos", "wait"])
+    def wait_until_aws_fault_was_hit(self, fault: str, times: int = 1, timeout: timedelta | None = None) -> int:
+        """Waits until the fault has hit at least ``times`` requests; returns the hits.
+
+        The deadline is ``timeout`` or ``${FAULT_REACTION_TIMEOUT}``.
+        """
+        seen = {"hits": 0}
+
+        def probe():
+            seen["hits"] = self.get_aws_fault_hits(fault)
+            return seen["hits"] if seen["hits"] >= times else None
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("FAULT_REACTION_TIMEOUT")
+        waited = wait_until(
+            probe,
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"Fault {fault} hit {seen['hits']} request(s), expected at least {times}",
+        )
+        return int(waited.value)
+
+    @keyword(tags=["chaos", "assertion"])
+    def aws_fault_hits_should_be(self, fault: str, expected: int) -> None:
+        """Fails unless the fault hit exactly ``expected`` requests: proof the platform met the fault (and retried)."""
+        hits = self.get_aws_fault_hits(fault)
+        if hits != int(expected):
+            raise AssertionError(f"Fault {fault} hit {hits} request(s), expected {expected}.")
+
+    # ------------------------------------------------------------------ what clients see
+    def _api_url(self, path: str) -> str:
+        return str(self.endpoint("PLATFORM_API_URL")).rstrip("/") + path
+
+    @keyword(tags=["chaos", "client", "assertion"])
+    def api_request_should_time_out(self, path: str = "/health", timeout: timedelta | None = None) -> None:
+        """Fails unless ``GET path`` through the load balancer gets no answer within ``timeout``.
+
+        A partition looks like this to clients: no refusal and no error answer, just silence until their own
+        timeout (default ``${CHAOS_CLIENT_TIMEOUT}``).
+        """
+        seconds = timeout.total_seconds() if timeout is not None else self.profile.seconds("CHAOS_CLIENT_TIMEOUT")
+        attempt = timed_request("GET", self._api_url(path), seconds)
+        if attempt.status is not None or "Timeout" not in attempt.outcome:
+            answer = f"{attempt.status} {attempt.detail!r}" if attempt.status is not None else attempt.outcome
+            raise AssertionError(
+                f"GET {path} should have timed out after {format_seconds(seconds)} but got {answer} after "
+                f"{format_seconds(attempt.seconds)}."
+            )
+        self.info(f"GET {path} timed out after {format_seconds(attempt.seconds)} ({attempt.outcome}).")
+
+    @keyword(tags=["chaos", "client"])
+    def start_retrying_api_client(
+        self,
+        name: str,
+        path: str,
+        attempt_timeout: timedelta | None = None,
+        backoff: timedelta = timedelta(seconds=0.1),
+    ) -> None:
+        """Starts a background client that sends ``GET path`` until it gets an answer below 500.
+
+        Each attempt waits ``attempt_timeout`` (default ``${CHAOS_CLIENT_TIMEOUT}``); the pause between attempts
+        starts at ``backoff`` and doubles up to 1 s, like an SDK's retries. It gives up after
+        ``${RECOVERY_TIMEOUT}``. See `Retrying API Client Should Still Be Waiting` and
+        `Wait Until Retrying API Client Gets Through`.
+
+        Example:
+        | Start Retrying API Client | reader | /sessions/${session}[sessionId] |
+        """
+        if name in self._clients:
+            self._clients.pop(name).stop()
+        per_attempt = (
+            attempt_timeout.total_seconds()
+            if attempt_timeout is not None
+            else self.profile.seconds("CHAOS_CLIENT_TIMEOUT")
+        )
+        client = RetryingClient(
+            name,
+            "GET",
+            self._api_url(path),
+            per_attempt,
+            backoff.total_seconds(),
+            1.0,
+            self.profile.seconds("RECOVERY_TIMEOUT") + self.profile.seconds("FAULT_REACTION_TIMEOUT"),
+        )
+        client.start()
+        self._clients[name] = client
+        self.info(f"Retrying client '{name}' started: GET {path}, {format_seconds(per_attempt)} per attempt.")
+
+    def _client(self, name: str) -> RetryingClient:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise ValueError(f"No retrying client named '{name}'; start it with Start Retrying API Client.") from None
+
+    @keyword(tags=["chaos", "client", "assertion"])
+    def retrying_api_client_should_still_be_waiting(self, name: str, attempts: int = 2) -> None:
+        """Waits until the client has made ``attempts`` attempts, and fails if any of them got an answer.
+
+        During a partition every attempt must end in a timeout: an answer would mean the fault did not hold.
+        """
+        client = self._client(name)
+
+        def probe():
+            done, success = client.snapshot()
+            if success is not None or any(a.status is not None for a in done):
+                return "answered"
+            return "waiting" if len(done) >= attempts else None
+
+        deadline = attempts * (client.attempt_timeout + 1.0) + self.profile.seconds("FAULT_REACTION_TIMEOUT")
+        waited = wait_until(probe, deadline, self.profile.seconds("POLL_INTERVAL"), client.summary)
+        if waited.value == "answered":
+            raise AssertionError(f"The client got an answer while the fault should hold: {client.summary()}")
+        timeouts = {a.outcome for a in client.snapshot()[0]}
+        self.info(f"Retrying client '{name}' is still waiting: {client.summary()} ({', '.join(sorted(timeouts))}).")
+
+    @keyword(tags=["chaos", "client", "wait"])
+    def wait_until_retrying_api_client_gets_through(self, name: str, timeout: timedelta | None = None) -> float:
+        """Waits until the client got an answer below 500; returns the seconds from the last revert to that answer.
+
+        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``. The answer's status and the attempts are logged.
+        """
+        client = self._client(name)
+        since = self.injector.since_revert()
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
+        waited = wait_until(
+            lambda: client.snapshot()[1],
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"The retrying client never got through: {client.summary()}",
+        )
+        success = waited.value
+        seconds = max(0.0, success.started + success.seconds - since)
+        self.info(f"Retrying client '{name}' got through {format_seconds(seconds)} after the heal: {client.summary()}.")
+        self._clients.pop(name).stop()
+        return seconds
+
+    # ------------------------------------------------------------------ circuit breaker
+    @keyword(tags=["chaos", "circuit-breaker", "wait"])
+    def wait_until_api_fails_fast(
+        self, session: SessionRef, bound: timedelta | None = None, timeout: timedelta | None = None
+    ) -> float:
+        """Waits until ``GET /sessions/{id}`` answers a clean 503 ``store_unavailable`` within ``bound``.
+
+        That is the circuit breaker at work: during a DynamoDB outage the API stops waiting out timeouts and
+        retries. Returns the seconds from the fault's injection to the first fast answer (time to open). The
+        bound is ``${CHAOS_FAIL_FAST_MAX}``, the deadline ``timeout`` or ``${FAULT_REACTION_TIMEOUT}``; at the
+        deadline the keyword fails naming the slowest and the last answer.
+        """
+        session_id = self.session_id_of(session)
+        limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_FAIL_FAST_MAX")
+        url = self._api_url(f"/sessions/{quote(session_id, safe='')}")
+        since = self.injector.injected_at or time.monotonic()
+        seen: dict[str, Any] = {"last": None, "slowest": 0.0, "count": 0}
+
+        def probe():
+            attempt = timed_request("GET", url, self.http_timeout)
+            seen["count"] += 1
+            seen["last"] = attempt
+            seen["slowest"] = max(seen["slowest"], attempt.seconds)
+            if attempt.status == 503 and "store_unavailable" in attempt.detail and attempt.seconds < limit:
+                return attempt
+            return None
+
+        def describe():
+            last = seen["last"]
+            answer = f"{last.status} {last.detail[:120]!r}" if last and last.status else (last and last.outcome)
+            return (
+                f"The API did not fail fast during the DynamoDB outage: {seen['count']} request(s), slowest "
+                f"{format_seconds(seen['slowest'])}, last answer {answer} after "
+                f"{format_seconds(last.seconds if last else 0)}; fail-fast bound {format_seconds(limit)}"
+            )
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("FAULT_REACTION_TIMEOUT")
+        waited = wait_until(probe, deadline, self.profile.seconds("POLL_INTERVAL"), describe)
+        seconds = waited.value.started + waited.value.seconds - since
+        self.info(
+            f"The API fails fast {format_seconds(seconds)} after the outage began: 503 in "
+            f"{format_seconds(waited.value.seconds)} (slowest answer before: {format_seconds(seen['slowest'])})."
+        )
+        return seconds
+
+    @keyword(tags=["chaos", "circuit-breaker", "assertion"])
+    def api_should_keep_failing_fast(
+        self, session: SessionRef, requests_count: int = 5, bound: timedelta | None = None
+    ) -> float:
+        """Sends ``requests_count`` lookups; each must be 503 ``store_unavailable`` with ``Retry-After`` in ``bound``.
+
+        Returns the slowest answer in seconds. ``bound`` defaults to ``${CHAOS_FAIL_FAST_MAX}``.
+        """
+        session_id = self.session_id_of(session)
+        limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_FAIL_FAST_MAX")
+        problems, slowest = [], 0.0
+        for _ in range(int(requests_count)):
+            response = self.ctx.api.request("GET", self.ctx.api.session_path(session_id))
+            slowest = max(slowest, response.seconds)
+            if response.status != 503 or response.error_code != "store_unavailable":
+                problems.append(f"{response.describe()} (expected 503 store_unavailable)")
+            elif not response.retry_after:
+                problems.append(f"{response.describe()} without Retry-After")
+            elif response.seconds >= limit:
+                problems.append(f"answer took {format_seconds(response.seconds)}, bound {format_seconds(limit)}")
+        if problems:
+            raise AssertionError(
+                "The API did not keep failing fast and cleanly:\n" + "\n".join(f"- {p}" for p in problems)
+            )
+        self.info(f"{requests_count} lookups failed fast and cleanly; slowest {format_seconds(slowest)}.")
+        return slowest
+
+    @keyword(tags=["chaos", "circuit-breaker", "assertion"])
+    def health_should_report_the_store_unavailable(self) -> dict:
+        """Fails unless ``GET /health`` answers 503 ``degraded`` with the store ``unavailable`` and the circuit open.
+
+        A health check that says ``ok`` while DynamoDB is unreachable sends traffic to a platform that cannot
+        serve it. Returns the health body.
+        """
+        health = self.api.get_platform_health()
+        ok = (
+            health.get("httpStatus") == 503
+            and health.get("status") == "degraded"
+            and health.get("store") == "unavailable"
+            and health.get("storeCircuit") in ("open", "half-open")
+        )
+        if not ok:
+            raise AssertionError(
+                f"GET /health should report the store unavailable during the DynamoDB outage (503, status "
+                f"degraded, store unavailable, storeCircuit open) but answered {health}."
+            )
+        return health
+
+    @keyword(tags=["chaos", "circuit-breaker", "wait"])
+    def wait_until_circuit_closes(self, timeout: timedelta | None = None) -> float:
+        """Waits until ``GET /health`` answers 200 ``ok`` with ``storeCircuit`` ``closed``; returns the seconds
+        since the last revert (time to close). The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``."""
+        since = self.injector.since_revert()
+        last: dict[str, Any] = {}
+
+        def probe():
+            last["health"] = health = self.api.get_platform_health()
+            ok = health.get("httpStatus") == 200 and health.get("status") == "ok"
+            return True if ok and health.get("storeCircuit") in ("closed", None) else None
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
+        wait_until(
+            probe,
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"The store circuit did not close; last health {last.get('health')}",
+        )
+        seconds = time.monotonic() - since
+        self.info(f"The store circuit closed {format_seconds(seconds)} after DynamoDB came back.")
+        return seconds

@@ -1,0 +1,327 @@
+"""What a load run measured, and the language to judge it: rates, HdrHistograms, ``LoadResult``, thresholds.
+
+Pure Python, no Robot, shared by the engine (:mod:`PlatformLibrary.load.engine`), the load keywords and the
+report builder. Every histogram of the suite has one shape (microseconds, 1 us to 1 hour, 3 significant digits),
+so any two can be added; thresholds read like k6's (``p(95)<500ms``, ``rate<0.01``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from ..report.metrics import defined_statistic
+
+# Histograms in microseconds from 1 us to 1 hour at 3 significant digits: every histogram of the suite has the
+# same shape, so any two can be added.
+HIST_LOWEST = 1
+HIST_HIGHEST = 3_600_000_000
+HIST_DIGITS = 3
+MAX_REQUESTS_PER_RUN = 2_000_000
+MAX_RUN_SECONDS = 3 * 3600.0
+
+_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*([a-z]+))?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty latency histogram in microseconds (the suite's one shape)."""
+    return HdrHistogram(HIST_LOWEST, HIST_HIGHEST, HIST_DIGITS)
+
+
+def to_micros(seconds: float) -> int:
+    return min(HIST_HIGHEST, max(HIST_LOWEST, round(seconds * 1_000_000)))
+
+
+def parse_rate(value: Any) -> float:
+    """Requests per second from ``100/s``, ``10/min``, ``3600/h``, or a plain number (per second)."""
+    if isinstance(value, bool):
+        raise ValueError(f"Rate must be like '100/s' or '10/min', got {value!r}.")
+    if isinstance(value, int | float):
+        rate = float(value)
+    else:
+        match = _RATE.match(str(value))
+        if not match:
+            raise ValueError(f"Rate must be like '100/s', '10/min' or '3600/h', got {value!r}.")
+        unit = (match.group(2) or "s").lower().rstrip("s") or "s"
+        unit = {"": "s", "mi": "min", "minute": "min", "hour": "h", "second": "s", "sec": "s"}.get(unit, unit)
+        if unit not in _UNITS:
+            raise ValueError(f"Unknown rate unit in {value!r}; use /s, /min or /h.")
+        rate = float(match.group(1)) / _UNITS[unit]
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"Rate must be a finite number >= 0, got {value!r}.")
+    return rate
+
+
+def format_rate(per_second: float) -> str:
+    if per_second and per_second < 1:
+        return f"{per_second * 60:g}/min"
+    return f"{per_second:g}/s"
+
+
+# ------------------------------------------------------------------------------------------------------------ results
+@dataclass
+class LoadResult:
+    """Everything one load run measured. Histograms are in microseconds; times in seconds."""
+
+    name: str
+    model: str
+    target_rate: float | None
+    duration: float
+    users: int
+    scheduled: int = 0
+    sent: int = 0
+    completed: int = 0
+    dropped: int = 0
+    late: int = 0
+    max_lateness: float = 0.0
+    late_threshold: float = 0.0
+    outcomes: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    corrected: HdrHistogram = field(default_factory=new_histogram)
+    uncorrected: HdrHistogram = field(default_factory=new_histogram)
+    by_name: dict[str, HdrHistogram] = field(default_factory=dict)
+    timeline: list[dict[str, float]] = field(default_factory=list)
+    started_at: float = 0.0  # wall clock
+    elapsed: float = 0.0
+    send_window: float = 0.0  # first intended send to last actual send
+    stopped_early: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        """``${result}[p95]`` style access from Robot Framework: attributes and summary keys."""
+        if key.startswith("p") and key[1:].replace(".", "", 1).isdigit():
+            return self.percentile(float(key[1:]))
+        if hasattr(self, key) and not key.startswith("_"):
+            return getattr(self, key)
+        summary = self.summary()
+        if key in summary:
+            return summary[key]
+        raise KeyError(key)
+
+    @property
+    def ok(self) -> int:
+        return self.outcomes.get("ok", 0)
+
+    @property
+    def errors(self) -> int:
+        return self.completed - self.ok
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.completed if self.completed else 0.0
+
+    @property
+    def drop_rate(self) -> float:
+        return self.dropped / self.scheduled if self.scheduled else 0.0
+
+    @property
+    def late_rate(self) -> float:
+        return self.late / self.sent if self.sent else 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        """Requests sent per second over the run's duration."""
+        return self.sent / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Requests answered per second over the measured time."""
+        return self.completed / self.elapsed if self.elapsed > 0 else 0.0
+
+    def percentile(self, pct: float, corrected: bool = True) -> float:
+        """Latency percentile in seconds (0.0 when nothing completed)."""
+        hist = self.corrected if corrected else self.uncorrected
+        if hist.get_total_count() == 0:
+            return 0.0
+        return hist.get_value_at_percentile(pct) / 1_000_000
+
+    def mean(self, corrected: bool = True) -> float:
+        hist = self.corrected if corrected else self.uncorrected
+        return hist.get_mean_value() / 1_000_000 if hist.get_total_count() else 0.0
+
+    def max(self, corrected: bool = True) -> float:
+        hist = self.corrected if corrected else self.uncorrected
+        return hist.get_max_value() / 1_000_000 if hist.get_total_count() else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (times in milliseconds) for logs and the resilience report."""
+
+        def ms(value: float) -> float:
+            return round(value * 1000, 3)
+
+        def lat(corrected: bool) -> dict[str, float]:
+            return {
+                "mean": ms(self.mean(corrected)),
+                "p50": ms(self.percentile(50, corrected)),
+                "p90": ms(self.percentile(90, corrected)),
+                "p95": ms(self.percentile(95, corrected)),
+                "p99": ms(self.percentile(99, corrected)),
+                "p999": ms(self.percentile(99.9, corrected)),
+                "max": ms(self.max(corrected)),
+            }
+
+        return {
+            "name": self.name,
+            "model": self.model,
+            "targetRate": self.target_rate,
+            "durationS": round(self.duration, 3),
+            "users": self.users,
+            "scheduled": self.scheduled,
+            "sent": self.sent,
+            "completed": self.completed,
+            "ok": self.ok,
+            "errors": self.errors,
+            "errorRate": round(self.error_rate, 6),
+            "dropped": self.dropped,
+            "late": self.late,
+            "lateThresholdMs": ms(self.late_threshold),
+            "maxLatenessMs": ms(self.max_lateness),
+            "achievedRate": round(self.achieved_rate, 3),
+            "throughput": round(self.throughput, 3),
+            "elapsedS": round(self.elapsed, 3),
+            "startedAt": self.started_at,
+            "outcomes": dict(self.outcomes),
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "latencyMs": lat(True),
+            "serviceTimeMs": lat(False),
+            "byName": {
+                name: {
+                    "count": h.get_total_count(),
+                    "p50": ms(h.get_value_at_percentile(50) / 1e6),
+                    "p95": ms(h.get_value_at_percentile(95) / 1e6),
+                    "p99": ms(h.get_value_at_percentile(99) / 1e6),
+                }
+                for name, h in self.by_name.items()
+            },
+            "timeline": self.timeline,
+            "stoppedEarly": self.stopped_early,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    def describe(self) -> str:
+        rate = f" at {format_rate(self.target_rate)}" if self.target_rate else ""
+        text = (
+            f"Load '{self.name}' ({self.model}{rate}, {self.users} users, {self.duration:g} s): "
+            f"{self.sent} sent, {self.ok} ok, {self.errors} errors, {self.dropped} dropped, {self.late} late; "
+            f"latency p50 {self.percentile(50) * 1000:.1f} ms, p95 {self.percentile(95) * 1000:.1f} ms, "
+            f"p99 {self.percentile(99) * 1000:.1f} ms (service time p99 {self.percentile(99, False) * 1000:.1f} ms)"
+        )
+        if self.outcomes and set(self.outcomes) != {"ok"}:
+            text += "; outcomes " + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        if self.stopped_early:
+            text += f"; stopped early: {self.stopped_early}"
+        return text
+
+
+def merge_histograms(histograms: list[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every value of ``histograms`` (added, never averaged)."""
+    merged = new_histogram()
+    for hist in histograms:
+        merged.add(hist)
+    return merged
+
+
+# --------------------------------------------------------------------------------------------------------- thresholds
+_THRESHOLD = re.compile(
+    r"^\s*(?P<metric>p\d+(?:\.\d+)?|mean|max|error rate|errors|dropped|late|rate|throughput)\s+"
+    r"(?P<op>below|under|above|at most|at least)\s+(?P<limit>.+?)\s*$",
+    re.IGNORECASE,
+)
+_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*$", re.IGNORECASE)
+_TIME_UNITS = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "millisecond": 1e-3,
+    "milliseconds": 1e-3,
+    "": 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``500 ms``, ``1.5 s``, ``2 min``, a number (seconds) or a ``timedelta``."""
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _TIME.match(str(value))
+    if not match or match.group(2).lower() not in _TIME_UNITS:
+        raise ValueError(f"Expected a time like '500 ms' or '2 s', got {value!r}.")
+    return float(match.group(1)) * _TIME_UNITS[match.group(2).lower()]
+
+
+def _fmt_time(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def check_threshold(result: LoadResult, expression: str) -> tuple[bool, str]:
+    """Evaluates one threshold such as ``p95 below 500 ms``, ``error rate below 1 %``, ``dropped below 1``,
+    ``rate above 99/s``; returns ``(passed, message)`` with the measured and the allowed value."""
+    match = _THRESHOLD.match(str(expression))
+    if not match:
+        raise ValueError(
+            f"Unknown threshold {expression!r}. Use e.g. 'p95 below 500 ms', 'mean below 100 ms', "
+            "'error rate below 1 %', 'dropped below 1 %', 'late below 5', 'rate above 99/s'."
+        )
+    metric, op, limit = match.group("metric").lower(), match.group("op").lower(), match.group("limit").strip()
+    upper = op in ("below", "under", "at most")
+    strict = op in ("below", "under", "above")
+    if metric.startswith("p") and metric != "p":
+        pct = float(metric[1:])
+        count = result.corrected.get_total_count()
+        asserted, statistic = defined_statistic(pct, count)
+        measured, allowed = result.percentile(asserted), parse_duration(limit)
+        label = f"p{pct:g} latency" if asserted == pct else f"latency ({statistic})"
+        shown = (_fmt_time(measured), _fmt_time(allowed))
+    elif metric in ("mean", "max"):
+        measured = result.mean() if metric == "mean" else result.max()
+        allowed = parse_duration(limit)
+        label, shown = f"{metric} latency", (_fmt_time(measured), _fmt_time(allowed))
+    elif metric in ("rate", "throughput"):
+        measured = result.achieved_rate if metric == "rate" else result.throughput
+        allowed = parse_rate(limit)
+        label, shown = ("send rate" if metric == "rate" else "throughput"), (f"{measured:.2f}/s", f"{allowed:g}/s")
+    else:
+        percent = limit.endswith("%")
+        number = float(limit.rstrip("%").strip())
+        counts = {"error rate": result.errors, "errors": result.errors, "dropped": result.dropped, "late": result.late}
+        totals = {
+            "error rate": result.completed,
+            "errors": result.completed,
+            "dropped": result.scheduled,
+            "late": result.sent,
+        }
+        count, total = counts[metric], totals[metric]
+        if percent or metric == "error rate":
+            allowed = number / 100 if percent else number
+            measured = count / total if total else 0.0
+            label = metric if metric == "error rate" else f"{metric} share"
+            shown = (f"{measured * 100:.2f} % ({count} of {total})", f"{allowed * 100:g} %")
+        else:
+            measured, allowed = float(count), number
+            label, shown = f"{metric} count", (f"{count} of {total}", f"{allowed:g}")
+    if upper:
+        passed = measured < allowed if strict else measured <= allowed
+        relation = "below" if strict else "at most"
+    else:
+        passed = measured > allowed if strict else measured >= allowed
+        relation = "above" if strict else "at least"
+    samples = f" ({result.completed} answers)" if result.completed else ""
+    message = f"{label} of load '{result.name}' was {shown[0]}, allowed is {relation} {shown[1]}{samples}."
+    return passed, message

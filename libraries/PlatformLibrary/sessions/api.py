@@ -1,0 +1,682 @@
+"""Keywords that talk to the session API: sessions, workspace files, the reaper, concurrency.
+
+Why one module of about 730 lines: it is the session API's whole contract in one place, each endpoint's keyword
+beside the checks that name the promise it breaks (``assert_fields``, clean rejections, gone statuses), so every
+API keyword is one hop away. The HTTP client itself is ``core.http_client``; load over the API is ``load``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import requests
+from robot.api.deco import keyword
+
+from ..core.base import LibraryComponent
+from ..core.http_client import ApiResponse, PlatformApiClient
+from ..core.profile import format_seconds
+from ..core.waiting import wait_until
+
+SessionRef = str | dict
+TERMINAL_STATUSES = ("STOPPED", "FAILED")
+GONE_STATUSES = (404, 410)
+CLEAN_REJECTIONS = (429, 503)
+
+
+class ApiError(AssertionError):
+    """The platform answered something other than what the keyword expected."""
+
+    ROBOT_SUPPRESS_NAME = True
+
+
+class ConcurrentCreateResult:
+    """Outcome of ``Create Sessions Concurrently``.
+
+    Use it as an object or a dictionary: ``${result.successes}`` or ``${result}[successes]``.
+    ``successes`` holds the created sessions, ``failures`` one dictionary per failed request with
+    ``status`` (``None`` when no answer came), ``error``, ``message``, ``retryAfter``, ``body``,
+    ``exception`` and ``seconds``.
+    """
+
+    def __init__(self, requested: int, successes: list[dict], failures: list[dict], seconds: float):
+        self.requested = requested
+        self.successes = successes
+        self.failures = failures
+        self.seconds = seconds
+
+    @property
+    def success_count(self) -> int:
+        return len(self.successes)
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures)
+
+    @property
+    def session_ids(self) -> list[str]:
+        return [s["sessionId"] for s in self.successes]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in (
+            "requested",
+            "successes",
+            "failures",
+            "seconds",
+            "success_count",
+            "failure_count",
+            "session_ids",
+        ):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __repr__(self) -> str:
+        return (
+            f"ConcurrentCreateResult(requested={self.requested}, successes={self.success_count}, "
+            f"failures={self.failure_count}, seconds={self.seconds:.3f})"
+        )
+
+
+class PlatformApiKeywords(LibraryComponent):
+    """Sessions, workspace files and admin calls of the platform API."""
+
+    @property
+    def api(self) -> PlatformApiClient:
+        return self.ctx.api
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, method: str, path: str, **kwargs) -> ApiResponse:
+        try:
+            response = self.api.request(method, path, **kwargs)
+        except requests.RequestException as error:
+            raise ApiError(f"{method} {path} got no answer from {self.api.base_url}: {error}") from error
+        self.debug(f"{response.describe()} in {format_seconds(response.seconds)}")
+        return response
+
+    @staticmethod
+    def _expect(response: ApiResponse, *statuses: int) -> ApiResponse:
+        if response.status not in statuses:
+            expected = " or ".join(str(s) for s in statuses)
+            raise ApiError(f"Expected {expected} but {response.describe()}")
+        return response
+
+    def _track(self, session_id: str) -> None:
+        self.ctx.tracker.add(self.context.scope, session_id)
+
+    def _default_ids(self, user_id: str | None, client_id: str | None) -> tuple[str, str]:
+        return (user_id or self.context.unique_name("qa-user"), client_id or f"qa-client-{self.context.run_id}")
+
+    def _fetch(self, session: SessionRef) -> ApiResponse:
+        return self._call("GET", self.api.session_path(self.session_id_of(session)))
+
+    # ------------------------------------------------------------------ sessions
+    @keyword(tags=["sessions"])
+    def create_session(self, user_id: str | None = None, client_id: str | None = None) -> dict:
+        """Creates a session through ``POST /sessions`` and returns the session object.
+
+        Without ``user_id``/``client_id`` the keyword makes ids unique to this run, pabot worker and test.
+        The session is remembered so `Delete Sessions Created By This Test` can remove it.
+        Fails, showing status and error body, unless the platform answers 201.
+
+        Example:
+        | ${session} = | Create Session |
+        | ${session} = | Create Session | user_id=alice | client_id=acme |
+        | Log | ${session}[sessionId] |
+        """
+        user_id, client_id = self._default_ids(user_id, client_id)
+        response = self._expect(
+            self._call("POST", "/sessions", json_body={"userId": user_id, "clientId": client_id}), 201
+        )
+        session = response.body
+        if not isinstance(session, dict) or "sessionId" not in session:
+            raise ApiError(f"POST /sessions answered 201 without a session object: {response.text[:300]!r}")
+        self._track(session["sessionId"])
+        self.info(
+            f"Created session {session['sessionId']} for user {user_id} ({session.get('status')}) "
+            f"in {format_seconds(response.seconds)}."
+        )
+        return session
+
+    @keyword(tags=["sessions"])
+    def try_to_create_session(
+        self, user_id: str | None = None, client_id: str | None = None, body: dict | None = None
+    ) -> dict:
+        """Sends ``POST /sessions`` and returns the answer without judging it.
+
+        Returns a dictionary with ``status``, ``body``, ``error``, ``retryAfter``, ``headers`` and ``seconds``.
+        Give ``body`` to send exactly that JSON (for invalid-input tests). A created session is still
+        remembered for cleanup.
+
+        Example:
+        | ${answer} = | Try To Create Session | user_id=bad id! |
+        | Should Be Equal As Integers | ${answer}[status] | 400 |
+        """
+        if body is None:
+            user_id, client_id = self._default_ids(user_id, client_id)
+            body = {"userId": user_id, "clientId": client_id}
+        response = self._call("POST", "/sessions", json_body=body)
+        if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
+            self._track(response.body["sessionId"])
+        self.info(response.describe())
+        return response.as_dict()
+
+    @keyword(tags=["sessions"])
+    def get_session(self, session: SessionRef) -> dict:
+        """Returns the session object from ``GET /sessions/{id}``; fails on any answer but 200.
+
+        ``session`` is a session id or a session object returned by `Create Session`.
+        """
+        return self._expect(self._fetch(session), 200).body
+
+    @keyword(tags=["sessions"])
+    def try_to_get_session(self, session: SessionRef) -> dict:
+        """Sends ``GET /sessions/{id}`` and returns the answer without judging it.
+
+        Returns ``status``, ``body``, ``error``, ``retryAfter``, ``headers`` and ``seconds``, e.g. to check that
+        the API fails fast and cleanly during an outage. No answer within ``${HTTP_TIMEOUT}`` fails the keyword.
+
+        Example:
+        | ${answer} = | Try To Get Session | ${session} |
+        | Should Be Equal As Integers | ${answer}[status] | 503 |
+        """
+        response = self._fetch(session)
+        self.info(f"{response.describe()} in {format_seconds(response.seconds)}")
+        return response.as_dict()
+
+    @keyword(tags=["sessions", "assertion"])
+    def session_should_have_status(self, session: SessionRef, *statuses: str) -> None:
+        """Fails unless the session's status is one of ``statuses``.
+
+        Example:
+        | Session Should Have Status | ${session} | RUNNING |
+        | Session Should Have Status | ${session} | STARTING | RUNNING |
+        """
+        if not statuses:
+            raise ValueError("Give at least one expected status.")
+        actual = self.get_session(session)
+        if actual.get("status") not in statuses:
+            raise AssertionError(
+                f"Session {actual.get('sessionId')} has status {actual.get('status')!r}, expected "
+                f"{' or '.join(statuses)}. lastFailureReason: {actual.get('lastFailureReason')!r}"
+            )
+
+    @keyword(tags=["sessions", "assertion"])
+    def session_should_have(self, session: SessionRef, **fields: str) -> dict:
+        """Fails unless the API's session object has every given ``field=value``; returns the object.
+
+        Values are compared as text, so ``restartCount=1`` matches the number 1.
+        The failure message names each field with the expected and the actual value.
+
+        Example:
+        | Session Should Have | ${session} | status=RUNNING | restartCount=1 |
+        """
+        actual = self.get_session(session)
+        assert_fields("Session", self.session_id_of(session), actual, fields)
+        return actual
+
+    @keyword(tags=["sessions", "assertion"])
+    def session_field_should_contain(self, session: SessionRef, field: str, text: str) -> None:
+        """Fails unless the session's ``field`` contains ``text`` (case-insensitive).
+
+        Example:
+        | Session Field Should Contain | ${session} | lastFailureReason | SIGKILL |
+        """
+        actual = self.get_session(session)
+        if field not in actual:
+            raise AssertionError(f"Session {self.session_id_of(session)} has no field '{field}'.")
+        if text.lower() not in str(actual[field]).lower():
+            raise AssertionError(
+                f"Session {self.session_id_of(session)} field '{field}' is {actual[field]!r}, "
+                f"expected it to contain {text!r}."
+            )
+
+    @keyword(tags=["sessions", "assertion"])
+    def session_should_not_exist(self, session: SessionRef) -> None:
+        """Fails unless the API answers 404 or 410 for the session (it is gone or expired)."""
+        response = self._fetch(session)
+        if response.status not in GONE_STATUSES:
+            raise AssertionError(f"Session should not exist but {response.describe()}")
+
+    @keyword(tags=["sessions"])
+    def list_sessions_of_user(self, user_id: str) -> list[dict]:
+        """Returns the sessions of ``user_id`` from ``GET /sessions?userId=``."""
+        response = self._expect(self._call("GET", f"/sessions?userId={user_id}"), 200)
+        return list(response.body.get("sessions", []))
+
+    @keyword(tags=["sessions"])
+    def delete_session(self, session: SessionRef, missing_ok: bool = False) -> None:
+        """Deletes the session (``DELETE /sessions/{id}``, expects 204).
+
+        With ``missing_ok=True`` a 404 or 410 is accepted too.
+        """
+        session_id = self.session_id_of(session)
+        allowed = (204, *GONE_STATUSES) if missing_ok else (204,)
+        self._expect(self._call("DELETE", self.api.session_path(session_id)), *allowed)
+        self.info(f"Deleted session {session_id}.")
+
+    @keyword(tags=["sessions", "wait"])
+    def wait_until_session_is_running(self, session: SessionRef, timeout: timedelta | None = None) -> float:
+        """Waits until the session is ``RUNNING`` and returns how many seconds that took.
+
+        The deadline is ``timeout`` or the profile's ``${SESSION_START_TIMEOUT}``. Stops early when the
+        session becomes ``FAILED`` or ``STOPPED``: waiting longer cannot help then.
+
+        Example:
+        | ${seconds} = | Wait Until Session Is Running | ${session} |
+        | ${seconds} = | Wait Until Session Is Running | ${session} | timeout=2 min |
+        """
+        waited = self._wait_for_status(session, ("RUNNING",), timeout)
+        self.info(f"Session {self.session_id_of(session)} RUNNING after {format_seconds(waited.seconds)}.")
+        return waited.seconds
+
+    @keyword(tags=["sessions", "wait"])
+    def wait_until_session_is_gone(self, session: SessionRef, timeout: timedelta | None = None) -> float:
+        """Waits until the API answers 404/410 or the session is ``STOPPED``; returns the seconds it took.
+
+        The deadline is ``timeout`` or ``${SESSION_STOP_TIMEOUT}``.
+        """
+        session_id = self.session_id_of(session)
+        last: dict[str, Any] = {}
+
+        def probe():
+            response = self._fetch(session_id)
+            last["answer"] = response.describe()
+            if response.status in GONE_STATUSES:
+                return True
+            if response.status == 200 and response.body.get("status") == "STOPPED":
+                return True
+            return None
+
+        seconds = self._deadline(timeout, "SESSION_STOP_TIMEOUT")
+        waited = wait_until(
+            probe,
+            seconds,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"Session {session_id} still exists: {last.get('answer')}",
+        )
+        return waited.seconds
+
+    @keyword(tags=["sessions", "wait"])
+    def wait_until_session_settles(self, session: SessionRef, timeout: timedelta | None = None) -> str:
+        """Waits until the session is no longer on its way somewhere and returns where it ended.
+
+        Settled means ``RUNNING``, ``STOPPED`` or ``FAILED``, or gone (404/410, returned as ``GONE``);
+        ``PENDING``, ``STARTING``, ``RESTARTING`` and ``STOPPING`` are on the way. The deadline is
+        ``timeout`` or ``${SESSION_SETTLE_TIMEOUT}``; a session stuck on the way fails the keyword.
+
+        Example:
+        | ${status} = | Wait Until Session Settles | ${session} |
+        """
+        session_id = self.session_id_of(session)
+        last: dict[str, Any] = {}
+
+        def probe():
+            try:
+                response = self._fetch(session_id)
+            except ApiError as error:
+                last["answer"] = str(error)
+                return None
+            last["answer"] = response.describe()
+            if response.status in GONE_STATUSES:
+                return "GONE"
+            if response.status == 200:
+                status = response.body.get("status")
+                last["answer"] = f"status {status}"
+                if status in ("RUNNING", *TERMINAL_STATUSES):
+                    return status
+            return None
+
+        waited = wait_until(
+            probe,
+            self._deadline(timeout, "SESSION_SETTLE_TIMEOUT"),
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"Session {session_id} did not settle; last seen: {last.get('answer')}",
+        )
+        self.info(f"Session {session_id} settled as {waited.value} after {format_seconds(waited.seconds)}.")
+        return waited.value
+
+    def _deadline(self, timeout: timedelta | None, profile_name: str) -> float:
+        return timeout.total_seconds() if timeout is not None else self.profile.seconds(profile_name)
+
+    def _wait_for_status(
+        self, session: SessionRef, statuses: tuple[str, ...], timeout: timedelta | None, stop_on_terminal: bool = True
+    ):
+        session_id = self.session_id_of(session)
+        seen: dict[str, Any] = {}
+
+        def probe():
+            try:
+                response = self._fetch(session_id)
+            except ApiError as error:  # a dropped connection during recovery is worth another look
+                seen["answer"] = str(error)
+                return None
+            seen["answer"] = response.describe()
+            if response.status != 200:
+                seen["session"] = None
+                return None
+            seen["session"] = response.body
+            return response.body if response.body.get("status") in statuses else None
+
+        def fail_fast():
+            current = seen.get("session")
+            if stop_on_terminal and current and current.get("status") in TERMINAL_STATUSES:
+                return (
+                    f"Session {session_id} became {current['status']} while waiting for "
+                    f"{' or '.join(statuses)}; lastFailureReason: {current.get('lastFailureReason')!r}"
+                )
+            if seen.get("answer", "").endswith(("-> 404 not_found", "-> 410 session_expired")):
+                return f"Session {session_id} vanished while waiting for {' or '.join(statuses)}: {seen['answer']}"
+            return None
+
+        def describe():
+            current = seen.get("session")
+            if current:
+                return (
+                    f"Session {session_id} did not reach {' or '.join(statuses)}; last status "
+                    f"{current.get('status')} (restartCount {current.get('restartCount')})"
+                )
+            return f"Session {session_id} did not reach {' or '.join(statuses)}; last answer: {seen.get('answer')}"
+
+        seconds = self._deadline(timeout, "SESSION_START_TIMEOUT")
+        return wait_until(probe, seconds, self.profile.seconds("POLL_INTERVAL"), describe, fail_fast)
+
+    # ------------------------------------------------------------------ workspace files
+    @keyword(tags=["workspace"])
+    def write_workspace_file(
+        self, session: SessionRef, path: str, content: str | bytes, encoding: str = "UTF-8"
+    ) -> dict:
+        """Writes ``content`` to ``path`` in the session's workspace; returns ``{"path", "size"}``.
+
+        The platform fsyncs before it answers 201, so the file is durable when this keyword passes.
+
+        Example:
+        | Write Workspace File | ${session} | project/package.json | {"name": "demo"} |
+        """
+        session_id = self.session_id_of(session)
+        _check_path(path)
+        data = content if isinstance(content, bytes) else content.encode(encoding)
+        response = self._expect(self._call("PUT", self.api.file_path(session_id, path), data=data), 201)
+        self.info(f"Wrote {len(data)} bytes to {path} of session {session_id} in {format_seconds(response.seconds)}.")
+        return response.body
+
+    @keyword(tags=["workspace"])
+    def try_to_write_workspace_file(self, session: SessionRef, path: str, content: str = "") -> dict:
+        """Sends ``PUT`` of ``path`` and returns the answer without judging it (for invalid-path tests).
+
+        The path reaches the platform as written, ``..`` segments included. Returns ``status``, ``body``,
+        ``error``, ``retryAfter``, ``headers`` and ``seconds``.
+
+        Example:
+        | ${answer} = | Try To Write Workspace File | ${session} | ../../escaped.txt |
+        | Should Be Equal As Integers | ${answer}[status] | 400 |
+        """
+        session_id = self.session_id_of(session)
+        response = self._call("PUT", self.api.file_path(session_id, path), data=content.encode())
+        self.info(f"PUT {path} of session {session_id} -> {response.describe()}")
+        return response.as_dict()
+
+    def read_workspace_file(self, session: SessionRef, path: str, encoding: str = "UTF-8") -> str:
+        """Returns the content of ``path`` in the session's workspace, decoded with ``encoding``."""
+        session_id = self.session_id_of(session)
+        _check_path(path)
+        response = self._expect(self._call("GET", self.api.file_path(session_id, path)), 200)
+        return response.content.decode(encoding)
+
+    @keyword(tags=["workspace", "assertion"])
+    def workspace_file_should_have_content(
+        self, session: SessionRef, path: str, expected: str, encoding: str = "UTF-8"
+    ) -> None:
+        """Fails unless ``path`` in the session's workspace holds exactly ``expected``.
+
+        Example:
+        | Workspace File Should Have Content | ${session} | project/package.json | ${PACKAGE_JSON} |
+        """
+        actual = self.read_workspace_file(session, path, encoding)
+        if actual != expected:
+            raise AssertionError(
+                f"Workspace file {path} of session {self.session_id_of(session)} changed.\n"
+                f"Expected ({len(expected)} chars): {expected[:500]!r}\nActual ({len(actual)} chars): {actual[:500]!r}"
+            )
+
+    @keyword(tags=["workspace"])
+    def list_workspace_files(self, session: SessionRef) -> list[dict]:
+        """Returns the files of the session's workspace as ``[{"path", "size"}]``."""
+        session_id = self.session_id_of(session)
+        response = self._expect(self._call("GET", f"{self.api.session_path(session_id)}/files"), 200)
+        return list(response.body.get("files", []))
+
+    # ------------------------------------------------------------------ concurrency
+    @keyword(tags=["sessions", "load"])
+    def create_sessions_concurrently(
+        self, count: int, max_workers: int | None = None, timeout: timedelta | None = None
+    ) -> ConcurrentCreateResult:
+        """Sends ``count`` ``POST /sessions`` requests at the same time and returns what came back.
+
+        Each request has its own user id. A request without an answer within ``timeout`` (default
+        ``${CONCURRENT_REQUEST_TIMEOUT}``) counts as a failure with ``status`` ``None`` and the exception
+        text, so a hang is reported, never hidden. Other errors propagate. Created sessions are remembered
+        for cleanup. See `Concurrent Failures Should Be Clean Rejections` for the usual check.
+
+        Example:
+        | ${result} = | Create Sessions Concurrently | 20 |
+        | Should Not Be Empty | ${result.successes} |
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}.")
+        workers = max_workers or count
+        if workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {workers}.")
+        request_timeout = self._deadline(timeout, "CONCURRENT_REQUEST_TIMEOUT")
+        bodies = [self._default_ids(None, None) for _ in range(count)]
+        scope = self.context.scope
+
+        def create(ids: tuple[str, str]) -> tuple[dict | None, dict | None]:
+            body = {"userId": ids[0], "clientId": ids[1]}
+            try:
+                response = self.api.request("POST", "/sessions", json_body=body, timeout=request_timeout)
+            except requests.RequestException as error:
+                return None, {
+                    "status": None,
+                    "error": None,
+                    "message": None,
+                    "retryAfter": None,
+                    "body": None,
+                    "exception": f"{type(error).__name__}: {error}",
+                    "seconds": None,
+                    "userId": ids[0],
+                }
+            if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
+                self.ctx.tracker.add(scope, response.body["sessionId"])
+                return response.body, None
+            failure = response.as_dict()
+            failure.update(
+                {
+                    "message": response.body.get("message") if isinstance(response.body, dict) else None,
+                    "exception": None,
+                    "userId": ids[0],
+                }
+            )
+            failure.pop("headers", None)
+            return None, failure
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create-session") as pool:
+            outcomes = list(pool.map(create, bodies))
+        seconds = time.perf_counter() - started
+        successes = [s for s, _ in outcomes if s is not None]
+        failures = [f for _, f in outcomes if f is not None]
+        result = ConcurrentCreateResult(count, successes, failures, seconds)
+        lines = [
+            f"{count} concurrent creates in {format_seconds(seconds)}: {len(successes)} created, "
+            f"{len(failures)} failed."
+        ]
+        lines += [f"  failed: {_describe_failure(f)}" for f in failures]
+        self.info("\n".join(lines))
+        return result
+
+    @keyword(tags=["sessions", "load", "assertion"])
+    def concurrent_failures_should_be_clean_rejections(
+        self, result: ConcurrentCreateResult, allowed_statuses: list[int] | None = None
+    ) -> None:
+        """Fails unless every failure in ``result`` is a clean, retryable rejection.
+
+        Clean means: status 429 or 503 (or ``allowed_statuses``), a JSON body with ``error`` and ``message``,
+        and a ``Retry-After`` header. A 500, a non-JSON body or a request without an answer fails the keyword,
+        and the message lists every offending request.
+        """
+        allowed = tuple(allowed_statuses) if allowed_statuses else CLEAN_REJECTIONS
+        problems = []
+        for failure in result.failures:
+            body = failure.get("body")
+            if failure.get("status") is None:
+                problems.append(f"no answer: {failure.get('exception')}")
+            elif failure["status"] not in allowed:
+                problems.append(f"status {failure['status']} is not one of {list(allowed)}: {body!r}")
+            elif not (isinstance(body, dict) and body.get("error") and "message" in body):
+                problems.append(f"status {failure['status']} without a JSON error body: {body!r}")
+            elif not failure.get("retryAfter"):
+                problems.append(f"status {failure['status']} {body.get('error')} without a Retry-After header")
+        if problems:
+            raise AssertionError(
+                f"{len(problems)} of {result.failure_count} failed creates were not clean rejections:\n"
+                + "\n".join(f"- {p}" for p in problems)
+            )
+        self.info(f"All {result.failure_count} failures were clean rejections with Retry-After.")
+
+    # ------------------------------------------------------------------ platform and admin
+    @keyword(tags=["admin"])
+    def run_reaper(self) -> list:
+        """Runs one reaper pass now (``POST /admin/reaper/run``) and returns its actions."""
+        response = self._expect(self._call("POST", "/admin/reaper/run"), 200)
+        actions = list(response.body.get("actions", []))
+        self.info(
+            f"Reaper pass took {format_seconds(response.seconds)}; actions: "
+            f"{json.dumps(actions, default=str) if actions else 'none'}"
+        )
+        return actions
+
+    def get_platform_health(self) -> dict:
+        """Returns ``GET /health`` as ``{"httpStatus": ..., **body}`` without judging it."""
+        response = self._call("GET", "/health")
+        body = response.body if isinstance(response.body, dict) else {"raw": response.text}
+        return {"httpStatus": response.status, **body}
+
+    @keyword(tags=["admin", "assertion"])
+    def platform_should_be_healthy(self) -> None:
+        """Fails unless ``GET /health`` answers 200 with ``status`` ``ok``."""
+        response = self._call("GET", "/health")
+        if response.status != 200 or not isinstance(response.body, dict) or response.body.get("status") != "ok":
+            raise AssertionError(f"Platform is not healthy: {response.describe()}")
+
+    @keyword(tags=["admin", "wait"])
+    def wait_until_platform_is_healthy(self, timeout: timedelta | None = None) -> float:
+        """Waits until ``GET /health`` answers 200 ``ok`` (after a fault is reverted); returns the seconds.
+
+        The deadline is ``timeout`` or ``${FAULT_REACTION_TIMEOUT}``.
+        """
+        last: dict[str, str] = {}
+
+        def probe():
+            try:
+                response = self._call("GET", "/health")
+            except ApiError as error:
+                last["answer"] = str(error)
+                return None
+            last["answer"] = response.describe()
+            ok = response.status == 200 and isinstance(response.body, dict) and response.body.get("status") == "ok"
+            return True if ok else None
+
+        waited = wait_until(
+            probe,
+            self._deadline(timeout, "FAULT_REACTION_TIMEOUT"),
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"Platform did not become healthy; last answer: {last.get('answer')}",
+        )
+        self.info(f"Platform healthy after {format_seconds(waited.seconds)}.")
+        return waited.seconds
+
+    @keyword(tags=["admin"])
+    def get_capacity(self) -> dict:
+        """Returns ``GET /capacity``: running, pending, desired, capacity, max and warmPool."""
+        return self._expect(self._call("GET", "/capacity"), 200).body
+
+    # ------------------------------------------------------------------ cleanup
+    @keyword(tags=["cleanup"])
+    def get_sessions_created_by_this_test(self) -> list[str]:
+        """Returns the ids of the sessions created so far in the current test (or suite setup)."""
+        return self.ctx.tracker.ids(self.context.scope)
+
+    @keyword(tags=["cleanup"])
+    def delete_sessions_created_by_this_test(self) -> list[str]:
+        """Deletes every session the current test created; use it in ``Test Teardown``.
+
+        Sessions that are already gone (404/410) are fine. Any other answer is collected and reported at the
+        end, after every session had its delete attempt. Returns the deleted ids.
+        Called in a suite setup or teardown it deletes what the suite-level keywords created.
+        """
+        return self._delete_scope(self.context.scope)
+
+    def _delete_scope(self, scope: str) -> list[str]:
+        problems, deleted = [], []
+        for session_id in self.ctx.tracker.ids(scope):
+            try:
+                response = self.api.request("DELETE", self.api.session_path(session_id))
+            except requests.RequestException as error:
+                problems.append(f"{session_id}: no answer ({error})")
+                continue
+            if response.status in (204, *GONE_STATUSES):
+                deleted.append(session_id)
+                self.ctx.tracker.discard(session_id)
+            else:
+                problems.append(f"{session_id}: {response.describe()}")
+        self.info(f"Cleanup deleted {len(deleted)} session(s): {', '.join(deleted) or 'none'}.")
+        if problems:
+            raise AssertionError("Could not delete every session:\n" + "\n".join(problems))
+        return deleted
+
+
+def assert_fields(what: str, ident: str, actual: dict, expected: dict[str, Any]) -> None:
+    """Compare ``expected`` field values (as text) with ``actual``; one message line per mismatch."""
+    if not expected:
+        raise ValueError("Give at least one field=value pair, e.g. status=RUNNING.")
+    mismatches = []
+    for name, want in expected.items():
+        if name not in actual:
+            mismatches.append(f"field '{name}': expected {want!r}, but the field is missing")
+        elif not _same(actual[name], want):
+            mismatches.append(f"field '{name}': expected {want!r}, actual {actual[name]!r}")
+    if mismatches:
+        raise AssertionError(f"{what} {ident} does not match:\n" + "\n".join(f"- {m}" for m in mismatches))
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, str) and not isinstance(actual, str):
+        if isinstance(actual, bool):
+            return str(actual).lower() == expected.lower()
+        if isinstance(actual, int | float):
+            try:
+                return float(expected) == float(actual)
+            except ValueError:
+                return False
+        if actual is None:
+            return expected in ("", "None", "null")
+        return str(actual) == expected
+    return actual == expected
+
+
+def _check_path(path: str) -> None:
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"Workspace path must be a non-empty relative path, got {path!r}.")
+
+
+def _describe_failure(failure: dict) -> str:
+    if failure.get("status") is None:
+        return f"no answer: {failure.get('exception')}"
+    retry = f" Retry-After {failure.get('retryAfter')}" if failure.get("retryAfter") else ""
+    return f"{failure['status']} {failure.get('error') or ''} {failure.get('message') or ''}{retry}".strip()
+
+
+__all__ = ["ApiError", "ConcurrentCreateResult", "PlatformApiKeywords", "assert_fields"]

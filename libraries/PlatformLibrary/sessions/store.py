@@ -1,0 +1,181 @@
+"""Keywords that read session records straight from DynamoDB, bypassing the API, to cross-check it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from robot.api.deco import keyword
+
+from ..aws.session import clients_for
+from ..core.base import LibraryComponent, LibraryContext
+from .api import SessionRef, assert_fields
+
+# Credentials for the embedded platform's moto server; moto accepts any. Never used against AWS.
+_EMBEDDED_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers come back as ``Decimal``; turn them into ``int``/``float`` for comparisons."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+class SessionStore:
+    """Thin DynamoDB reader for the sessions table (consistent reads, key schema discovered once)."""
+
+    def __init__(
+        self,
+        table: str,
+        region: str,
+        endpoint_url: str | None = None,
+        embedded: bool = False,
+        session: boto3.Session | None = None,
+    ):
+        if not table:
+            raise ValueError("The sessions table name is empty.")
+        kwargs: dict[str, Any] = {
+            "region_name": region,
+            "config": Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10),
+        }
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        if embedded:
+            kwargs.update(_EMBEDDED_CREDENTIALS)
+        self.table = table
+        # On AWS the library's shared session (its AWS_PROFILE and default credential chain); same code otherwise.
+        self.client = (session.client if session is not None else boto3.client)("dynamodb", **kwargs)
+        self._key_name: str | None = None
+        self._deserializer = TypeDeserializer()
+
+    @property
+    def key_name(self) -> str:
+        if self._key_name is None:
+            schema = self.client.describe_table(TableName=self.table)["Table"]["KeySchema"]
+            hash_keys = [k["AttributeName"] for k in schema if k["KeyType"] == "HASH"]
+            if len(schema) != 1 or not hash_keys:
+                raise RuntimeError(f"Table {self.table} has key schema {schema}; expected a single hash key.")
+            self._key_name = hash_keys[0]
+        return self._key_name
+
+    def delete(self, session_id: str) -> None:
+        self.client.delete_item(TableName=self.table, Key={self.key_name: {"S": session_id}})
+
+    def get(self, session_id: str) -> dict | None:
+        answer = self.client.get_item(TableName=self.table, Key={self.key_name: {"S": session_id}}, ConsistentRead=True)
+        item = answer.get("Item")
+        if item is None:
+            return None
+        return plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+
+
+class SessionStoreKeywords(LibraryComponent):
+    """Session records in DynamoDB (``SESSIONS_TABLE``)."""
+
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
+        self._store: SessionStore | None = None
+        self._store_key: tuple | None = None
+
+    @property
+    def store(self) -> SessionStore:
+        embedded = self.profile.is_embedded
+        table = str(self.endpoint("SESSIONS_TABLE"))
+        region = str(self.ctx.endpoints.get("AWS_REGION", None) or self.profile.text("AWS_REGION", "us-east-1"))
+        endpoint_url = (
+            self.endpoint("DYNAMODB_ENDPOINT_URL")
+            if embedded
+            else (self.ctx.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or None)
+        )
+        session = None if embedded else clients_for(self.ctx).session
+        key = (table, region, endpoint_url, embedded, session)
+        if self._store is None or key != self._store_key:
+            self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded, session), key
+        return self._store
+
+    def _record(self, session_id: str) -> dict | None:
+        try:
+            return self.store.get(session_id)
+        except (BotoCoreError, ClientError) as error:
+            raise AssertionError(
+                f"Reading session {session_id} from table {self.store.table} failed: {error}"
+            ) from None
+
+    @keyword(tags=["dynamodb"])
+    def get_session_record(self, session: SessionRef) -> dict:
+        """Returns the session's DynamoDB record (a consistent GetItem), numbers as int/float.
+
+        Fails when the table has no record for the session.
+
+        Example:
+        | ${record} = | Get Session Record | ${session} |
+        | Should Be Equal As Integers | ${record}[restartCount] | 1 |
+        """
+        session_id = self.session_id_of(session)
+        record = self._record(session_id)
+        if record is None:
+            raise AssertionError(f"Table {self.store.table} has no record for session {session_id}.")
+        return record
+
+    @keyword(tags=["dynamodb", "assertion"])
+    def session_record_should_have(self, session: SessionRef, **fields: str) -> dict:
+        """Fails unless the DynamoDB record has every given ``field=value``; returns the record.
+
+        Values compare as text, so ``restartCount=1`` matches the number 1. The failure message names
+        each field with the expected and the actual value.
+
+        Example:
+        | Session Record Should Have | ${session} | status=RUNNING | restartCount=1 |
+        """
+        record = self.get_session_record(session)
+        assert_fields("DynamoDB record of session", self.session_id_of(session), record, fields)
+        return record
+
+    @keyword(tags=["dynamodb", "assertion"])
+    def session_record_field_should_contain(self, session: SessionRef, field: str, text: str) -> None:
+        """Fails unless the record's ``field`` contains ``text`` (case-insensitive)."""
+        record = self.get_session_record(session)
+        session_id = self.session_id_of(session)
+        if field not in record:
+            raise AssertionError(f"DynamoDB record of session {session_id} has no field '{field}'.")
+        if text.lower() not in str(record[field]).lower():
+            raise AssertionError(
+                f"DynamoDB record of session {session_id} field '{field}' is {record[field]!r}, "
+                f"expected it to contain {text!r}."
+            )
+
+    @keyword(name="Delete Session Record Behind The Platform's Back", tags=["dynamodb", "fault-injection"])
+    def delete_session_record_behind_the_platforms_back(self, session: SessionRef) -> None:
+        """Deletes the session's item from the sessions table directly, without telling the platform.
+
+        This is how a container becomes an orphan in the field: an operator's clean-up script, a table restore
+        or a TTL sweep removes the record while the task keeps running, and only the platform's reaper can
+        notice. Refused for a session this run did not create, so a real table's other sessions are never
+        touched.
+
+        Example:
+        | Delete Session Record Behind The Platform's Back | ${session} |
+        | Run Reaper |
+        | Wait Until No Orphaned Containers |
+        """
+        session_id = self.session_id_of(session)
+        if session_id not in self.ctx.tracker.all_ids():
+            raise AssertionError(f"Session {session_id} was not created by this run; its record is left alone.")
+        try:
+            self.store.delete(session_id)
+        except (BotoCoreError, ClientError) as error:
+            raise AssertionError(
+                f"Deleting session {session_id} from table {self.store.table} failed: {error}"
+            ) from None
+        self.info(f"Deleted the record of session {session_id} from {self.store.table}; the platform was not told.")
