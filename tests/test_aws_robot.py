@@ -146,10 +146,67 @@ def test_dry_run_marks_the_test_skipped(tmp_path, moto_endpoint):
     ("variable", "message"),
     [("CHAOS_ALLOWED:false", "does not allow chaos"), ("ENVIRONMENT_NAME:eu-prod", "looks like production")],
 )
-def test_refused_run_fails_and_creates_nothing(tmp_path, moto_endpoint, variable, message):
+def test_refused_run_skips_and_creates_nothing(tmp_path, moto_endpoint, variable, message):
+    """A fault the profile does not allow is a skip with the reason, never a failure (and never an injection)."""
+    from robot.api import ExecutionResult
+
     deploy(moto_endpoint)
-    completed = run_robot(tmp_path, moto_endpoint, variable)
-    assert completed.returncode != 0
-    assert message in completed.stdout
+    run_robot(tmp_path, moto_endpoint, variable)
+    first = ExecutionResult(str(tmp_path / "output.xml")).suite.tests[0]
+    assert first.name == "Experiment Is Left Running"
+    assert first.status == "SKIP", (first.status, first.message)
+    assert message in first.message
     fis = client("fis", moto_endpoint)
     assert fis.list_experiments()["experiments"] == [] and fis.list_experiment_templates()["experimentTemplates"] == []
+
+
+PLANTED = {
+    "AWS_ACCESS_KEY_ID": "AKIAPLANTEDKEY123456",
+    "AWS_SECRET_ACCESS_KEY": "plantedSecretAccessKey/0123456789abcdefghij",
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEPLANTEDSESSIONTOKEN0123456789abcdefghijklmnop",
+}
+
+SECRETS_SUITE = """\
+*** Settings ***
+Library           PlatformLibrary    run_id=robotrun
+
+
+*** Test Cases ***
+AWS Calls At TRACE Level
+    Get AWS Caller Identity
+    Run Keyword And Ignore Error    Get Service Capacity
+    Run Keyword And Expect Error    *    Get EFS Mount Targets
+"""
+
+
+def test_no_credential_reaches_output_xml_or_log_html_at_trace(tmp_path, moto_endpoint):
+    """Plants an access key, secret key and session token, runs AWS keywords at TRACE (botocore's DEBUG lines
+    recorded) and greps every file Robot wrote: none of the three may appear, while botocore's lines do."""
+    deploy(moto_endpoint)
+    suite = tmp_path / "secrets.robot"
+    suite.write_text(SECRETS_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        PLANTED,
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        AWS_REGION=REGION,
+        ECS_CLUSTER=CLUSTER,
+        ECS_SERVICE=SERVICE,
+        EFS_FILE_SYSTEM_ID="fs-00000000",
+    )
+    command = [
+        sys.executable, "-m", "robot", "--pythonpath", str(ROOT / "libraries"),
+        "--variablefile", str(ROOT / "resources" / "profiles" / "aws.py"),
+        "--loglevel", "TRACE", "--outputdir", str(tmp_path), "--report", "report.html", str(suite),
+    ]  # fmt: skip
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    written = {path.name: path.read_text(errors="replace") for path in tmp_path.iterdir() if path.is_file()}
+    assert {"output.xml", "log.html", "report.html"} <= set(written)
+    assert "botocore" in written["output.xml"], "botocore's DEBUG lines were not recorded: the test proves nothing"
+    for name, text in {**written, "console": completed.stdout + completed.stderr}.items():
+        for variable, secret in PLANTED.items():
+            assert secret not in text, f"{variable} appears in {name}"
+    assert "&lt;redacted&gt;" in written["output.xml"], "nothing was redacted: were the credentials used at all?"

@@ -95,3 +95,24 @@ def test_record_is_deleted_behind_the_platforms_back_only_for_sessions_of_this_r
     delete({"sessionId": "s-1"})
     with pytest.raises(AssertionError, match="no record for session s-1"):
         library.keywords["get_session_record"]("s-1")
+
+
+@pytest.mark.parametrize(
+    ("variables", "reason"),
+    [
+        ({"CHAOS_ALLOWED": "false"}, "does not allow chaos"),
+        ({"TARGET": "aws", "CHAOS_ALLOWED": "true", "ENVIRONMENT_NAME": "production"}, "looks like production"),
+    ],
+)
+def test_deleting_a_record_behind_the_platforms_back_passes_the_chaos_guard(library, tmp_path, variables, reason):
+    """A destructive keyword is a fault: with chaos not allowed it refuses (a skip in Robot) and deletes nothing."""
+    from PlatformLibrary.aws.safety import ChaosNotAllowed
+
+    base = {"TARGET": "embedded", "PLATFORM_STATE_DIR": str(tmp_path)}
+    library.profile = Profile(variables={**base, **variables})
+    library.tracker.add("test:unit", "s-1")
+    with pytest.raises(ChaosNotAllowed, match=reason) as refused:
+        library.keywords["Delete Session Record Behind The Platform's Back"]("s-1")
+    assert getattr(refused.value, "ROBOT_SKIP_EXECUTION", False) is True
+    library.profile = Profile(variables=base)
+    assert library.keywords["get_session_record"]("s-1")["status"] == "RUNNING"  # untouched

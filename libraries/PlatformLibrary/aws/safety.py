@@ -41,6 +41,17 @@ class ChaosRefused(AssertionError):
     ROBOT_SUPPRESS_NAME = True
 
 
+class ChaosNotAllowed(ChaosRefused):
+    """The profile does not allow chaos here (``CHAOS_ALLOWED``, a production-looking environment).
+
+    Robot Framework marks the test SKIPPED with this reason: the platform did nothing wrong, the run was not
+    allowed to test it. (A refusal that points at a mistake in the test, such as targeting a session another run
+    created, stays a failure: that is a plain `ChaosRefused`.)
+    """
+
+    ROBOT_SKIP_EXECUTION = True
+
+
 def parse_flag(value: Any, name: str) -> bool:
     """``True``/``False``, or text such as ``true``, ``no``, ``1``; anything else is an error, never a guess."""
     value = unwrap(value)
@@ -101,7 +112,7 @@ class ChaosGuard:
         """Raise `ChaosRefused` naming ``what`` when the guard refuses."""
         reason = self.refusal()
         if reason:
-            raise ChaosRefused(f"Refused to {what}: {reason}")
+            raise ChaosNotAllowed(f"Refused to {what}: {reason}")
 
     def as_dict(self) -> dict:
         reason = self.refusal()

@@ -10,6 +10,8 @@ from ``endpoints.json``) with moto's dummy credentials; AWS-only keywords refuse
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -31,6 +33,60 @@ _SECRET_KEY = re.compile(r"secret|token|password|passwd|credential|authorization
 _ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 REDACTED = "<redacted>"
+# Values after these names, in any text (botocore's debug lines, header dumps, query strings), are secrets.
+_SECRET_FIELD = re.compile(
+    r"(?i)((?:x-amz-security-token|x-amz-signature|authorization|aws_session_token|aws_secret_access_key|"
+    r"sessiontoken|secretaccesskey|signature|password|api[-_]?key|bearer)['\"]?\s*[:=]?\s*b?['\"]?\s*)"
+    r"([^'\"\s,;}&]{6,})"
+)
+_known_secrets: set[str] = set()
+_known_lock = threading.Lock()
+# Loggers whose records are redacted before any handler (Robot Framework's included) sees them.
+_REDACTED_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "requests", "PlatformLibrary")
+
+
+def remember_secret(value: Any) -> None:
+    """Mask ``value`` (a credential, token or API key this run uses) wherever it would appear in a log line."""
+    text = str(unwrap(value) or "")
+    if len(text) >= 8:
+        with _known_lock:
+            _known_secrets.add(text)
+
+
+def _redact_text(text: str) -> str:
+    with _known_lock:
+        known = sorted(_known_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_FIELD.sub(lambda m: m[1] + REDACTED, text)
+    return _URL_USERINFO.sub(f"{REDACTED}@", _ACCESS_KEY_ID.sub(REDACTED, text))
+
+
+def _install_log_redaction() -> None:
+    """Redact every log record of botocore, boto3, urllib3 (and this library) when it is made.
+
+    A record factory runs before any logger's or handler's filters, so it covers Robot Framework's handler, pabot's
+    and pytest's alike, at every level: botocore's DEBUG lines print signed headers and session tokens.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "platform_library_redaction", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name.startswith(_REDACTED_LOGGERS):
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record is logging's business, not ours
+                return record
+            redacted = _redact_text(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return record
+
+    factory.platform_library_redaction = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class AwsError(AssertionError):
@@ -57,7 +113,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _URL_USERINFO.sub(f"{REDACTED}@", _ACCESS_KEY_ID.sub(REDACTED, value))
+        return _redact_text(value)
     return value
 
 
@@ -131,6 +187,11 @@ class AwsClients:
                 kwargs["profile_name"] = self.settings.profile_name
             try:
                 self._session = boto3.Session(**kwargs)
+                credentials = self._session.get_credentials()
+                if credentials is not None:  # whatever the chain found: masked in every log line from now on
+                    frozen = credentials.get_frozen_credentials()
+                    for value in (frozen.access_key, frozen.secret_key, frozen.token):
+                        remember_secret(value)
             except ProfileNotFound:
                 raise AwsError(
                     f"AWS profile {self.settings.profile_name!r} (${{AWS_PROFILE}}) is not in the shared config; "
@@ -206,3 +267,9 @@ class AwsComponent(LibraryComponent):
 
     def _poll(self) -> float:
         return self.profile.seconds("POLL_INTERVAL")
+
+
+# The environment's credentials are masked from the moment the library is imported.
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    remember_secret(os.environ.get(_name))
+_install_log_redaction()

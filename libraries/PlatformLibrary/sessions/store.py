@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from robot.api.deco import keyword
 
+from ..aws.safety import check_chaos_allowed
 from ..aws.session import clients_for
 from ..core.base import LibraryComponent, LibraryContext
 from .api import SessionRef, assert_fields
@@ -155,14 +156,15 @@ class SessionStoreKeywords(LibraryComponent):
                 f"expected it to contain {text!r}."
             )
 
-    @keyword(name="Delete Session Record Behind The Platform's Back", tags=["dynamodb", "fault-injection"])
+    @keyword(name="Delete Session Record Behind The Platform's Back", tags=["dynamodb", "faults"])
     def delete_session_record_behind_the_platforms_back(self, session: SessionRef) -> None:
         """Deletes the session's item from the sessions table directly, without telling the platform.
 
         This is how a container becomes an orphan in the field: an operator's clean-up script, a table restore
         or a TTL sweep removes the record while the task keeps running, and only the platform's reaper can
         notice. Refused for a session this run did not create, so a real table's other sessions are never
-        touched.
+        touched. A fault like any other: refused (the test skipped) unless the profile allows chaos
+        (``${CHAOS_ALLOWED}``, the production guard).
 
         Example:
         | Delete Session Record Behind The Platform's Back | ${session} |
@@ -170,6 +172,7 @@ class SessionStoreKeywords(LibraryComponent):
         | Wait Until No Orphaned Containers |
         """
         session_id = self.session_id_of(session)
+        check_chaos_allowed(self.ctx, f"delete the record of session {session_id} behind the platform's back")
         if session_id not in self.ctx.tracker.all_ids():
             raise AssertionError(f"Session {session_id} was not created by this run; its record is left alone.")
         try:
