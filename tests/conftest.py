@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import aws_calls
 from tests.platform_helpers import Platform
+
+aws_calls.start_recording()
 
 Factory = Callable[..., Platform]
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +56,19 @@ def platform_factory(tmp_path: Path) -> Iterator[Factory]:
     for platform in started:
         platform.down()
         assert platform.processes() == [], "platform processes left behind"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when the library made an AWS call that docs/aws-iam-policy.json does not allow."""
+    missing = aws_calls.not_allowed(aws_calls.LIBRARY_CALLS, aws_calls.policy_actions())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write("\n")
+    if missing:
+        if reporter is not None:
+            reporter.write_line(
+                f"docs/aws-iam-policy.json does not allow these calls the library made under test: {missing}", red=True
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None and aws_calls.LIBRARY_CALLS:
+        reporter.write_line(f"IAM policy: allows all {len(aws_calls.LIBRARY_CALLS)} AWS actions the library called.")
