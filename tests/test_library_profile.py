@@ -88,3 +88,11 @@ def test_wait_until_reports_time_and_state():
         wait_until(lambda: None, timeout=0.05, interval=0.01, describe=lambda: "still STARTING")
     with pytest.raises(AssertionError, match="became FAILED"):
         wait_until(lambda: None, timeout=5, interval=0.01, describe=str, fail_fast=lambda: "became FAILED")
+
+
+def test_an_empty_api_url_on_aws_names_the_environment_variable_to_set():
+    from PlatformLibrary.core.endpoints import Endpoints, EndpointsError
+
+    endpoints = Endpoints(Profile(variables={"TARGET": "aws", "PROFILE": "aws", "PLATFORM_API_URL": ""}))
+    with pytest.raises(EndpointsError, match=r"set the environment variable ALB_URL .* --variable PLATFORM_API_URL"):
+        endpoints.get("PLATFORM_API_URL")

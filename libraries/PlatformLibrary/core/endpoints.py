@@ -13,6 +13,12 @@ from typing import Any
 
 from .profile import Profile
 
+# Where the aws profile reads a value from, when it is not the environment variable of the same name.
+ENV_SOURCES = {
+    "PLATFORM_API_URL": "ALB_URL (the API's URL behind the load balancer; or PLATFORM_API_URL)",
+    "FAULT_PROXY_URL": "TOXIPROXY_URL",
+}
+
 
 class EndpointsError(RuntimeError):
     ROBOT_SUPPRESS_NAME = True
@@ -72,9 +78,10 @@ class Endpoints:
         if default is ...:
             value = self._profile.get(key)
             if value in (None, ""):
+                source = ENV_SOURCES.get(key, key)
                 raise EndpointsError(
-                    f"Profile '{self._profile.text('PROFILE')}' has no value for ${{{key}}} yet. "
-                    "Fill it in resources/profiles/aws.py or pass --variable."
+                    f"Profile '{self._profile.text('PROFILE')}' has no value for ${{{key}}}: set the environment "
+                    f"variable {source} before the run (docs/aws.md lists them), or pass --variable {key}:<value>."
                 )
             return value
         return self._profile.get(key, default)
