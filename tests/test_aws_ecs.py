@@ -63,6 +63,8 @@ def test_session_of_a_task():
     assert session_of({"tags": [{"key": "sessionId", "value": "s-1"}], "startedBy": "ecs-svc/1"}) == "s-1"
     assert session_of({"startedBy": "s-2"}) == "s-2"
     assert session_of({"startedBy": "ecs-svc/123"}) is None
+    assert session_of({"startedBy": "events-rule/nightly-report"}) is None  # started by an AWS service
+    assert session_of({"startedBy": "AWS Step Functions"}) is None
     assert session_of({}) is None
 
 
@@ -146,10 +148,13 @@ def test_find_kill_and_recover_through_the_container_keywords(aws, monkeypatch):
     api_says(monkeypatch)
     pid = library.keywords["find_session_container"]("s-1")
     assert pid == pseudo_pid(old)
-    assert library.keywords["kill_session_container"]("s-1", "SIGKILL") == pid
+    with pytest.raises(ContainerBackendError, match=r"ECS cannot send SIGKILL .* aws:ecs:task-kill-process"):
+        library.keywords["kill_session_container"]("s-1", "SIGKILL")  # StopTask is no SIGKILL: say so, stop nothing
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]["lastStatus"] == "RUNNING"
+    assert library.keywords["kill_session_container"]("s-1", "SIGTERM") == pid
     stopped = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]
     assert stopped["lastStatus"] == "STOPPED"
-    assert "SIGKILL requested" in stopped["stoppedReason"] and "run1" in stopped["stoppedReason"]
+    assert "SIG" not in stopped["stoppedReason"] and "run1" in stopped["stoppedReason"]  # no signal text planted
     with pytest.raises(AssertionError, match="did not recover"):
         library.keywords["wait_until_container_restarted"]("s-1", timeout=timedelta(milliseconds=50))
     new = aws.run_task("s-1")  # the platform starts a replacement
@@ -204,7 +209,7 @@ def test_session_task_keywords(aws):
     old = aws.run_task("s-1")
     library = library_for("s-1")
     assert library.keywords["get_session_task"]("s-1")["taskArn"] == old
-    library.keywords["kill_session_container"]("s-1")  # one vocabulary: on AWS the container is the task
+    library.keywords["kill_session_container"]("s-1", "SIGTERM")  # one vocabulary: on AWS the container is the task
     assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]["lastStatus"] == "STOPPED"
     with pytest.raises(AssertionError, match="exactly one live task but has 0"):
         library.keywords["get_session_task"]("s-1")
@@ -257,3 +262,42 @@ def test_scans_are_reused_briefly_to_respect_ecs_rate_limits(aws, monkeypatch):
     backend.kill(backend.containers_of("s-1")[0], signal.SIGTERM)  # a stop always forgets the last scan
     assert backend.containers_of("s-1") == []
     assert len(calls) == 2
+
+
+def test_cleanup_confirms_a_deleted_sessions_task_stopped_and_its_record_gone(aws, monkeypatch):
+    """The orphan-reaper report: cleanup said 'deleted' while the task still ran. Now the check names it."""
+    from PlatformLibrary.core.http_client import ApiResponse
+
+    task = aws.run_task("s-1")
+    aws.put_session("s-1")
+    library = library_for("s-1")
+    monkeypatch.setattr(
+        library.ctx.api, "request", lambda method, path, **kw: ApiResponse(method, path, 204, {}, b"", 0.01)
+    )
+    assert library.keywords["delete_sessions_created_by_this_test"]() == ["s-1"]
+    with pytest.raises(AssertionError) as left:
+        library.keywords["deleted_sessions_should_leave_nothing_behind"](timedelta(milliseconds=50))
+    assert f"session s-1: container still running ({task})" in str(left.value)
+    assert "session s-1: record still in the table, status RUNNING" in str(left.value)
+    aws.ecs.stop_task(cluster=CLUSTER, task=task)
+    aws.put_session("s-1", status="STOPPED")
+    assert library.keywords["deleted_sessions_should_leave_nothing_behind"](timedelta(seconds=5)) >= 0
+
+
+def test_a_stopped_task_stays_tied_to_its_session_after_ecs_drops_its_tags(aws, monkeypatch):
+    """ECS deletes a task's tags when it stops (moto keeps them): a tag-only platform's stopped task is not lost."""
+    task = aws.run_task("s-1", started_by="ecs-svc/1")  # tied by its tag only
+    backend = library_for("s-1").container_keywords.backend
+    assert [t["taskArn"] for t in backend.session_tasks("s-1")] == [task]
+    aws.ecs.stop_task(cluster=CLUSTER, task=task)
+    original = backend._call
+
+    def as_ecs_does(operation, **params):
+        answer = original(operation, **params)
+        for described in answer.get("tasks", []) if operation == "describe_tasks" else []:
+            if described.get("lastStatus") == "STOPPED":
+                described.pop("tags", None)
+        return answer
+
+    monkeypatch.setattr(backend, "_call", as_ecs_does)
+    assert [t["taskArn"] for t in backend.session_tasks("s-1", include_stopped=True)] == [task]

@@ -166,3 +166,68 @@ def test_every_aws_keyword_is_exercised_by_a_test():
     robot_sources = sources.lower().replace(" ", "_")
     missing = [name for name in names if f'"{name}"' not in sources and name not in robot_sources]
     assert not missing, f"AWS keywords without a test: {missing}"
+
+
+PLACEMENT_SUITE = """\
+*** Settings ***
+Library           PlatformLibrary    run_id=placement
+
+
+*** Test Cases ***
+Needs The DynamoDB Hop
+    [Tags]    needs-dynamodb-hop
+    [Setup]    Fail    the setup must not run
+    Fail    the body must not run
+    [Teardown]    Fail    the teardown must not run
+
+Runs Everywhere
+    Log    ran
+"""
+
+
+def test_a_test_that_needs_the_embedded_platform_is_skipped_on_aws_with_its_reason(tmp_path):
+    from robot.api import ExecutionResult
+
+    (tmp_path / "placement.robot").write_text(PLACEMENT_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [
+        sys.executable, "-m", "robot", "--pythonpath", str(ROOT / "libraries"),
+        "--variablefile", str(ROOT / "resources" / "profiles" / "aws.py"),
+        "--outputdir", str(tmp_path), "--log", "NONE", "--report", "NONE", str(tmp_path / "placement.robot"),
+    ]  # fmt: skip
+    subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    needs, anywhere = ExecutionResult(str(tmp_path / "output.xml")).suite.tests
+    assert needs.status == "SKIP", needs.message
+    assert needs.message.startswith("Embedded platform only: this test faults the embedded platform's own route")
+    assert "FIS has no DynamoDB fault action" in needs.message
+    assert anywhere.status == "PASS"
+
+
+def test_where_tests_run_is_documented_and_current():
+    """docs/where-tests-run.md is what the tags say; every needs- tag has a reason; README links the table."""
+    from PlatformLibrary.targets.placement import main, unknown_needs
+    from robot.api import TestSuiteBuilder
+
+    tags = set()
+
+    def walk(suite):
+        for test in suite.tests:
+            tags.update(test.tags)
+        for child in suite.suites:
+            walk(child)
+
+    walk(TestSuiteBuilder().build(str(ROOT / "suites")))
+    assert unknown_needs(tags) == []
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main([str(ROOT / "suites")])
+    assert (ROOT / "docs" / "where-tests-run.md").read_text() == out.getvalue(), (
+        "run: python -m PlatformLibrary.targets.placement suites > docs/where-tests-run.md"
+    )
+    assert "docs/where-tests-run.md" in (ROOT / "README.md").read_text()
+    assert "docs/where-tests-run.md" in (ROOT / "docs" / "aws.md").read_text()
+    assert "docs/deployment-contract.md" in (ROOT / "README.md").read_text()
+    assert "(deployment-contract.md)" in (ROOT / "docs" / "aws.md").read_text()

@@ -311,3 +311,16 @@ def test_file_paths_keep_dot_segments_for_the_platform_to_judge():
     assert PlatformApiClient.file_path("s-1", "../../x y.txt") == "/sessions/s-1/files/%2E%2E/%2E%2E/x%20y.txt"
     assert PlatformApiClient.file_path("s-1", "notes/./a.md") == "/sessions/s-1/files/notes/%2E/a.md"
     assert PlatformApiClient.file_path("s-1", "a..b/c") == "/sessions/s-1/files/a..b/c"
+
+
+def test_taking_a_shared_aws_deployment_alone_needs_chaos_allowed(tmp_path):
+    """Load, exhaustion and scaling tests disrupt other users of a deployment: a skip unless the profile allows it."""
+    from PlatformLibrary.aws.safety import ChaosNotAllowed
+
+    library = PlatformLibrary(run_id="unit")
+    library.profile = Profile(variables={"TARGET": "aws", "PROFILE": "aws", "PLATFORM_STATE_DIR": str(tmp_path)})
+    library.endpoints = Endpoints(library.profile)
+    with pytest.raises(ChaosNotAllowed, match="take the shared deployment to this test alone"):
+        library.keywords["acquire_platform_access"]("exclusive")
+    assert library.keywords["acquire_platform_access"]("shared") >= 0  # ordinary tests share it
+    library.keywords["release_platform_access"]()

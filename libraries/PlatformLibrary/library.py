@@ -33,6 +33,7 @@ from .sessions.store import SessionStoreKeywords
 from .targets.aws.keywords import EcsKeywords
 from .targets.containers import ContainerKeywords
 from .targets.embedded.keywords import EmbeddedPlatformKeywords
+from .targets.placement import TestPlacement
 
 __version__ = "0.1.0"
 
@@ -132,6 +133,7 @@ class PlatformLibrary(DynamicCore):
             FisKeywords(ctx, ecs),
             CostKeywords(ctx, ecs),
             AwsKeywords(ctx),
+            TestPlacement(ctx),
             ctx.run,
         ]
         super().__init__(components)

@@ -12,6 +12,8 @@ that need it fail with a message naming it. Credentials never go here: boto3's d
 import os
 from pathlib import Path
 
+from robot.api.types import Secret
+
 _PROJECT = Path(__file__).resolve().parents[2]
 
 PROFILE = "aws"
@@ -51,6 +53,14 @@ _ALB_SCHEME = ALB_URL.split("://", 1)[0] if "://" in ALB_URL else "http"
 PLATFORM_API_URL = os.environ.get("PLATFORM_API_URL") or (
     f"{_ALB_SCHEME}://{TOXIPROXY_LISTEN}" if TOXIPROXY_URL and TOXIPROXY_LISTEN else ALB_URL
 )
+# Authentication to the session API (docs/deployment-contract.md): a token from the environment, kept as a Robot
+# Secret so Robot never logs it, sent in API_AUTH_HEADER after API_AUTH_SCHEME (empty scheme: the bare token, as
+# for an "x-api-key" header). TLS: API_CA_BUNDLE (a PEM file) or API_VERIFY_TLS=false for a self-signed test ALB.
+API_TOKEN = Secret(os.environ["API_TOKEN"]) if os.environ.get("API_TOKEN") else ""
+API_AUTH_HEADER = os.environ.get("API_AUTH_HEADER", "Authorization")
+API_AUTH_SCHEME = os.environ.get("API_AUTH_SCHEME", "Bearer")
+API_CA_BUNDLE = os.environ.get("API_CA_BUNDLE", "")
+API_VERIFY_TLS = os.environ.get("API_VERIFY_TLS", "true").strip().lower() not in ("0", "false", "no", "off")
 # Empty: boto3's default endpoint (AWS_ENDPOINT_URL_DYNAMODB still applies).
 DYNAMODB_ENDPOINT_URL = ""
 

@@ -13,7 +13,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    aws-unavailable
+Test Tags         chaos    aws-unavailable    needs-dynamodb-hop
 
 
 *** Test Cases ***

@@ -12,7 +12,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    circuit-breaker
+Test Tags         chaos    circuit-breaker    needs-dynamodb-hop
 
 
 *** Test Cases ***

@@ -12,7 +12,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    network-partition
+Test Tags         chaos    network-partition    needs-private-platform
 
 
 *** Variables ***

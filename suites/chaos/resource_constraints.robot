@@ -14,7 +14,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    resource-constraints
+Test Tags         chaos    resource-constraints    needs-container-limits
 
 
 *** Variables ***

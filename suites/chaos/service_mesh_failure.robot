@@ -11,7 +11,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    service-mesh
+Test Tags         chaos    service-mesh    needs-mesh-hop
 
 
 *** Variables ***

@@ -15,7 +15,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    throttling
+Test Tags         chaos    throttling    needs-dynamodb-hop
 
 
 *** Test Cases ***

@@ -15,7 +15,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    time-faults
+Test Tags         chaos    time-faults    needs-platform-clock
 
 
 *** Variables ***
@@ -82,7 +82,7 @@ Sessions Created While The Platform Scales In All Start
     [Documentation]    Expected: after scaling out for 6 sessions, they end while 5 new sessions are created one by
     ...    one; the platform scales in during that window, every create answers 201 or a clean rejection, every
     ...    new session runs, capacity never falls below the running containers and nothing is orphaned.
-    [Tags]    autoscaling    catches-no-scale-out
+    [Tags]    scaling    catches-no-scale-out
     GROUP    Given the platform has scaled out for a burst
         Given The Platform Has Scaled Out For A Burst Of 6 Sessions
     END

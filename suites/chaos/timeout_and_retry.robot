@@ -12,7 +12,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    timeout-retry
+Test Tags         chaos    timeout-retry    needs-dynamodb-hop
 
 
 *** Variables ***

@@ -10,7 +10,7 @@ Suite Teardown    Stop The Private Platform
 Test Setup        Begin Test On The Suite's Own Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         performance    auto-scaling    measurement
+Test Tags         performance    scaling    measurement
 
 
 *** Test Cases ***

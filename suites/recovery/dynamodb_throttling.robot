@@ -20,7 +20,7 @@ Burst Of Creates Gets Clean Answers And Leaves No Orphans
     ...    creates sent at once some succeed; each failure is 429 or 503 with a JSON error and Retry-After (no
     ...    500, no hang); the throttles were met; every created session reaches RUNNING; after delete and a
     ...    reaper pass no orphaned container remains.
-    [Tags]    burst    forged-throttles
+    [Tags]    burst    forged-throttles    needs-dynamodb-hop
     GROUP    When many sessions are requested at once while DynamoDB throttles a share of the writes
         Given DynamoDB Throttles A Share Of The Platform's Session Writes
         When ${CONCURRENT_SESSIONS} Sessions Are Created At Once

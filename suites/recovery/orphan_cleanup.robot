@@ -54,7 +54,7 @@ Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
     ...    the session is RUNNING with exactly one container or not live with none, and no container of the
     ...    platform is without a live session. During the outage the API answers 503 store_unavailable with
     ...    Retry-After at once. The DynamoDB hop is always restored in the teardown.
-    [Tags]    store-outage    fault-injection
+    [Tags]    store-outage    needs-dynamodb-hop
     GROUP    Given a session whose container is starting
         Given A New Session Is Caught While Its Container Starts
     END

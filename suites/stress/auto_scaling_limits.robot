@@ -9,7 +9,7 @@ Suite Teardown    Stop The Private Platform
 Test Setup        Begin Test On The Suite's Own Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         stress    auto-scaling    ceiling
+Test Tags         stress    scaling    ceiling
 
 
 *** Test Cases ***

@@ -39,7 +39,7 @@ Rapid Creation Through A DynamoDB Outage Leaks No Container
     ...    503 or 429 with Retry-After. Containers whose start could not be recorded are stopped by the platform
     ...    itself: once DynamoDB is back and every session is deleted, no container is left, without a reaper
     ...    pass. The DynamoDB hop is always restored in the teardown.
-    [Tags]    store-outage    fault-injection    catches-orphan-on-create-failure
+    [Tags]    store-outage    needs-dynamodb-hop    catches-orphan-on-create-failure
     GROUP    When DynamoDB fails half-way through a run of creates
         When Sessions Are Requested At ${LEAK_CREATE_RATE} For ${LEAK_DURATION} In The Background
         And A Third Of The Requests Have Been Sent

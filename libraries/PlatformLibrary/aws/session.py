@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from robot.api.types import Secret
 
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.secrets import known_secrets, remember_secret
 
 # moto accepts any credentials; these are only ever used against the embedded platform's moto server.
 _EMBEDDED_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -39,24 +40,12 @@ _SECRET_FIELD = re.compile(
     r"sessiontoken|secretaccesskey|signature|password|api[-_]?key|bearer)['\"]?\s*[:=]?\s*b?['\"]?\s*)"
     r"([^'\"\s,;}&]{6,})"
 )
-_known_secrets: set[str] = set()
-_known_lock = threading.Lock()
 # Loggers whose records are redacted before any handler (Robot Framework's included) sees them.
 _REDACTED_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "requests", "PlatformLibrary")
 
 
-def remember_secret(value: Any) -> None:
-    """Mask ``value`` (a credential, token or API key this run uses) wherever it would appear in a log line."""
-    text = str(unwrap(value) or "")
-    if len(text) >= 8:
-        with _known_lock:
-            _known_secrets.add(text)
-
-
 def _redact_text(text: str) -> str:
-    with _known_lock:
-        known = sorted(_known_secrets, key=len, reverse=True)
-    for secret in known:
+    for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _SECRET_FIELD.sub(lambda m: m[1] + REDACTED, text)

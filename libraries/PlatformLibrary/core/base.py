@@ -15,7 +15,7 @@ from robot.api import logger
 
 from .context import RunContext
 from .endpoints import Endpoints
-from .http_client import PlatformApiClient
+from .http_client import PlatformApiClient, api_auth_headers, api_tls_verify
 from .profile import Profile
 from .tracking import SessionTracker
 
@@ -68,7 +68,10 @@ class LibraryContext:
         """The HTTP client of the session API (the endpoint is read at each call, so a restarted platform works)."""
         if self._api is None:
             self._api = PlatformApiClient(
-                lambda: self.endpoints.get("PLATFORM_API_URL"), timeout=lambda: self.profile.seconds("HTTP_TIMEOUT")
+                lambda: self.endpoints.get("PLATFORM_API_URL"),
+                timeout=lambda: self.profile.seconds("HTTP_TIMEOUT"),
+                headers=lambda: api_auth_headers(self.profile),
+                verify=lambda: api_tls_verify(self.profile),
             )
         return self._api
 

@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import requests
 
+from .secrets import remember_secret, secret_value
+
 
 @dataclass
 class ApiResponse:
@@ -61,9 +63,17 @@ class ApiResponse:
 class PlatformApiClient:
     """HTTP client of the session API; the base URL is looked up per request (the platform may move)."""
 
-    def __init__(self, base_url: Callable[[], str] | str, timeout: Callable[[], float] | float = 5.0):
+    def __init__(
+        self,
+        base_url: Callable[[], str] | str,
+        timeout: Callable[[], float] | float = 5.0,
+        headers: Callable[[], dict[str, str]] | None = None,
+        verify: Callable[[], bool | str] | None = None,
+    ):
         self._base_url = base_url if callable(base_url) else (lambda: base_url)
         self._timeout = timeout if callable(timeout) else (lambda: timeout)
+        self._headers = headers or dict
+        self._verify = verify or (lambda: True)
         self._local = threading.local()
 
     @property
@@ -99,6 +109,8 @@ class PlatformApiClient:
             url,
             json=json_body,
             data=data,
+            headers=self._headers() or None,  # authentication: read per request, never logged
+            verify=self._verify(),
             timeout=self.timeout if timeout is None else timeout,
         )
         seconds = time.perf_counter() - started
@@ -134,3 +146,27 @@ class PlatformApiClient:
             quote(part, safe="") if part not in (".", "..") else part.replace(".", "%2E") for part in path.split("/")
         ]
         return f"{cls.session_path(session_id)}/files/{'/'.join(segments)}"
+
+
+def api_auth_headers(profile: Any) -> dict[str, str]:
+    """The header that authenticates the suite to the session API, from the profile; ``{}`` without a token.
+
+    ``${API_TOKEN}`` (a Robot ``Secret`` variable, or text) goes into ``${API_AUTH_HEADER}`` (default
+    ``Authorization``) after ``${API_AUTH_SCHEME}`` (default ``Bearer``; empty for an API key header such as
+    ``x-api-key``). The token is registered as a secret, so no log line shows it.
+    """
+    token = secret_value(profile.get("API_TOKEN", "") or "")
+    if not token:
+        return {}
+    remember_secret(token)
+    header = str(profile.get("API_AUTH_HEADER", "") or "Authorization")
+    scheme = str(profile.get("API_AUTH_SCHEME", "Bearer") or "")
+    return {header: f"{scheme} {token}" if scheme else token}
+
+
+def api_tls_verify(profile: Any) -> bool | str:
+    """What requests' ``verify`` gets: ``${API_CA_BUNDLE}`` (a file), else ``${API_VERIFY_TLS}`` (default true)."""
+    bundle = str(profile.get("API_CA_BUNDLE", "") or "")
+    if bundle:
+        return bundle
+    return str(profile.get("API_VERIFY_TLS", True)).strip().lower() not in ("false", "no", "off", "0")

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import math
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .results import MAX_REQUESTS_PER_RUN, MAX_RUN_SECONDS, LoadResult, new_histogram, to_micros
+
+
+def tls_context(ca_bundle: str | None = None, verify: bool = True) -> ssl.SSLContext:
+    """TLS for https:// targets: the system's CAs (or ``ca_bundle``), hostname checked, unless ``verify`` is off."""
+    try:
+        context = ssl.create_default_context(cafile=ca_bundle or None)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"CA bundle {ca_bundle!r} could not be loaded: {error}") from None
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 # ---------------------------------------------------------------------------------------------------------- schedules
@@ -310,6 +323,9 @@ class LoadRun:
         progress: Callable[[dict[str, Any]], None] | None = None,
         progress_interval: float = 5.0,
         keep_send_times: bool = False,
+        headers: dict[str, str] | None = None,
+        ca_bundle: str | None = None,
+        verify_tls: bool = True,
     ) -> None:
         if (scenario is None) == (action is None):
             raise ValueError("Give exactly one of scenario (HTTP requests) or action (a callable).")
@@ -325,13 +341,17 @@ class LoadRun:
         self.request_timeout = float(request_timeout)
         self.on_busy = on_busy
         self.progress, self.progress_interval = progress, float(progress_interval)
+        self.headers = dict(headers or {})  # sent with every request (authentication); never logged
+        self.tls: ssl.SSLContext | None = None
         if base_url:
             parts = urlsplit(base_url)
-            if parts.scheme != "http":
-                raise ValueError(f"Only http:// targets are supported, got {base_url!r}.")
+            if parts.scheme not in ("http", "https"):
+                raise ValueError(f"Only http:// and https:// targets are supported, got {base_url!r}.")
             self.host = parts.hostname or "127.0.0.1"
-            self.port = parts.port or 80
+            self.port = parts.port or (443 if parts.scheme == "https" else 80)
             self.prefix = parts.path.rstrip("/")
+            if parts.scheme == "https":
+                self.tls = tls_context(ca_bundle, verify_tls)
         if model == "closed":
             if users < 1:
                 raise ValueError(f"A closed model needs at least one user, got {users}.")
@@ -612,7 +632,13 @@ class LoadRun:
 
     async def _connect(self) -> _Client:
         _, client = await asyncio.wait_for(
-            self.loop.create_connection(lambda: _Client(self.host), self.host, self.port),
+            self.loop.create_connection(
+                lambda: _Client(self.host),
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls is not None else None,
+            ),
             self.request_timeout,
         )
         self._clients.add(client)
@@ -650,7 +676,13 @@ class LoadRun:
             client = await self._connect()
         except (OSError, TimeoutError) as error:
             self._opening -= 1
-            kind = "timeout" if isinstance(error, TimeoutError) else "connect-error"
+            kind = (
+                "timeout"
+                if isinstance(error, TimeoutError)
+                else "tls-error"
+                if isinstance(error, ssl.SSLError)
+                else "connect-error"
+            )
             self._record(index, request, Answer(None, error=kind), due, now, waiter)
             return
         self._opening -= 1
@@ -658,7 +690,7 @@ class LoadRun:
 
     def _encode(self, request: HttpRequest) -> bytes:
         lines = [f"{request.method} {self.prefix}{request.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{k}: {v}" for k, v in request.headers.items()]
+        lines += [f"{k}: {v}" for k, v in {**self.headers, **request.headers}.items()]
         if request.body or request.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(request.body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body

@@ -25,6 +25,7 @@ from robot.api import logger
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.http_client import api_auth_headers, api_tls_verify
 from ..core.profile import format_seconds, to_seconds
 from ..core.waiting import wait_until
 from ..report.metrics import MetricsKeywords, save_histogram
@@ -149,7 +150,17 @@ class LoadKeywords(LibraryComponent):
         else:
             base_url = str(self.endpoint("PLATFORM_API_URL"))
             request_for, on_answer = self._http_scenario(state)
-            run = LoadRun(label, base_url=base_url, scenario=request_for, on_answer=on_answer, **options)
+            verify = api_tls_verify(self.profile)
+            run = LoadRun(
+                label,
+                base_url=base_url,
+                scenario=request_for,
+                on_answer=on_answer,
+                headers=api_auth_headers(self.profile),
+                ca_bundle=verify if isinstance(verify, str) else None,
+                verify_tls=verify is not False,
+                **options,
+            )
             if scenario in ("api-mix", "file-ops"):
                 run.track_names()
         return run, state

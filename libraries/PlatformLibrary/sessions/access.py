@@ -18,6 +18,7 @@ from pathlib import Path
 
 from robot.api.deco import keyword
 
+from ..aws.safety import check_chaos_allowed
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 
@@ -109,7 +110,16 @@ class PlatformAccessKeywords(LibraryComponent):
         Tests that disrupt the whole platform take it ``exclusive``; they then run alone, while ordinary
         tests run side by side. Released by `Release Platform Access` or automatically when the test ends.
         The deadline is ``timeout`` or ``${PLATFORM_LOCK_TIMEOUT}``.
+
+        On AWS the platform is a shared deployment that other people use: taking it ``exclusive`` (to fill it, load
+        it or reconfigure it) is refused, and the test skipped with the reason, unless the profile allows chaos
+        (``CHAOS_ALLOWED``, the production guard). The lock itself is a file on this machine: two runners against
+        one deployment do not see each other's locks (docs/aws.md).
         """
+        if mode.lower() == "exclusive" and not self.profile.is_embedded:
+            check_chaos_allowed(
+                self.ctx, "take the shared deployment to this test alone (load, fill or reconfigure it)"
+            )
         deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("PLATFORM_LOCK_TIMEOUT")
         try:
             waited = self.lock.acquire(mode.lower(), deadline, self.profile.seconds("POLL_INTERVAL"))

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from robot.api.deco import keyword
 
-from ..core.base import LibraryComponent
+from ..core.base import LibraryComponent, LibraryContext
 from ..core.http_client import ApiResponse, PlatformApiClient
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
@@ -82,6 +82,10 @@ class ConcurrentCreateResult:
 
 class PlatformApiKeywords(LibraryComponent):
     """Sessions, workspace files and admin calls of the platform API."""
+
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
+        self._deleted: dict[str, list[str]] = {}  # scope -> sessions its cleanup deleted
 
     @property
     def api(self) -> PlatformApiClient:
@@ -619,6 +623,10 @@ class PlatformApiKeywords(LibraryComponent):
         """
         return self._delete_scope(self.context.scope)
 
+    def deleted_in(self, scope: str) -> list[str]:
+        """The sessions the cleanup of ``scope`` deleted (for the check that they left nothing behind)."""
+        return list(self._deleted.get(scope, []))
+
     def _delete_scope(self, scope: str) -> list[str]:
         problems, deleted = [], []
         for session_id in self.ctx.tracker.ids(scope):
@@ -633,6 +641,7 @@ class PlatformApiKeywords(LibraryComponent):
             else:
                 problems.append(f"{session_id}: {response.describe()}")
         self.info(f"Cleanup deleted {len(deleted)} session(s): {', '.join(deleted) or 'none'}.")
+        self._deleted.setdefault(scope, []).extend(deleted)
         if problems:
             raise AssertionError("Could not delete every session:\n" + "\n".join(problems))
         return deleted

@@ -10,6 +10,7 @@ from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
+from ..core.waiting import wait_until
 from ..targets.containers import ContainerKeywords
 from .api import ApiError, PlatformApiKeywords, SessionRef
 from .store import SessionStoreKeywords
@@ -154,3 +155,44 @@ class ConsistencyKeywords(LibraryComponent):
                 f"but the difference is {difference * 1000:+.0f} ms."
             )
         return difference
+
+    @keyword(tags=["cleanup", "orphans", "assertion"])
+    def deleted_sessions_should_leave_nothing_behind(self, timeout: timedelta | None = None) -> float:
+        """Waits until every session this test's cleanup deleted has no live container and no live record.
+
+        On AWS a live container is a task ECS does not report STOPPED (DescribeTasks): a Fargate task billed until
+        someone notices. A live record is one still in the table with a status other than ``STOPPED``/``FAILED``.
+        Fails at the deadline (``timeout`` or ``${ORPHAN_GRACE_TIMEOUT}``) naming each leftover; returns the
+        seconds it took. The cleanup keywords of the resource files call it after `Delete Sessions Created By This
+        Test`.
+        """
+        deleted = self.api.deleted_in(self.context.scope)
+        if not deleted:
+            return 0.0
+        seen: dict[str, list[str]] = {"left": []}
+
+        def leftovers() -> list[str]:
+            left = []
+            for session_id in deleted:
+                live = self.containers.backend.containers_of(session_id)
+                if live:
+                    names = ", ".join(str(c.container_id) for c in live)
+                    left.append(f"session {session_id}: container still running ({names})")
+                record = self.records.store.get(session_id)
+                if record is not None and record.get("status") not in ("STOPPED", "FAILED"):
+                    left.append(f"session {session_id}: record still in the table, status {record.get('status')}")
+            return left
+
+        def probe():
+            seen["left"] = leftovers()
+            return True if not seen["left"] else None
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("ORPHAN_GRACE_TIMEOUT")
+        waited = wait_until(
+            probe,
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: "Deleted sessions left things behind: " + "; ".join(seen["left"]),
+        )
+        self.info(f"{len(deleted)} deleted session(s) left nothing behind ({format_seconds(waited.seconds)}).")
+        return waited.seconds

@@ -73,9 +73,14 @@ def session_of(task: dict) -> str | None:
     if tagged:
         return tagged
     started_by = str(task.get("startedBy") or "")
-    if started_by and not started_by.startswith(SERVICE_STARTED_BY):
+    if started_by and not started_by.startswith(SERVICE_STARTED_BY) and not _started_by_aws(started_by):
         return started_by
     return None
+
+
+def _started_by_aws(started_by: str) -> bool:
+    """``startedBy`` of a task an AWS service started (``events-rule/…``, ``ecs-svc/…``, Step Functions): no session."""
+    return "/" in started_by or any(c.isspace() for c in started_by)
 
 
 def is_live(task: dict) -> bool:
@@ -129,6 +134,9 @@ class EcsTaskBackend(ContainerBackend):
     def __init__(self, settings: Callable[[], EcsSettings]):
         self._settings = settings
         self._scan: tuple[float, list[dict]] | None = None
+        # ECS deletes a task's tags when it stops: the session of a task seen live is remembered, so a stopped
+        # task stays tied to its session (tests of a tag-only platform would otherwise lose track of it).
+        self._seen_sessions: dict[str, str] = {}
 
     @property
     def settings(self) -> EcsSettings:
@@ -165,6 +173,13 @@ class EcsTaskBackend(ContainerBackend):
         for start in range(0, len(arns), DESCRIBE_BATCH):
             answer = self._call("describe_tasks", tasks=arns[start : start + DESCRIBE_BATCH], include=["TAGS"])
             tasks.extend(answer.get("tasks", []))
+        for task in tasks:
+            arn = str(task.get("taskArn"))
+            session = session_of(task)
+            if session is not None:
+                self._seen_sessions[arn] = session
+            elif arn in self._seen_sessions:  # its tags went with the stop: put the session back
+                task.setdefault("tags", []).append({"key": SESSION_TAG, "value": self._seen_sessions[arn]})
         return tasks
 
     def tasks(self, include_stopped: bool = False) -> list[dict]:
@@ -226,7 +241,13 @@ class EcsTaskBackend(ContainerBackend):
             raise ContainerBackendError(
                 f"Task {container.container_id} of session {container.session_id} is no longer running ({status})."
             )
-        reason = f"{settings.stop_reason} ({sig.name} requested)"[:255]
+        if sig != signal.SIGTERM:
+            raise ContainerBackendError(
+                f"ECS cannot send {sig.name} to task {container.container_id} now: StopTask sends SIGTERM, and "
+                "SIGKILL only after the container's stop timeout. An instant SIGKILL inside the task is the FIS "
+                "action aws:ecs:task-kill-process (keyword Inject FIS Fault, action task-kill-process)."
+            )
+        reason = settings.stop_reason[:255]  # never the signal: a test checks what the platform records, not this
         self._scan = None
         self._call("stop_task", task=container.container_id, reason=reason)
         self._scan = None

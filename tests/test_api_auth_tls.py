@@ -1,0 +1,120 @@
+"""Authentication and TLS towards the session API: the API client and the load engine send the profile's token,
+speak https:// with certificate verification, and never log the token."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PlatformLibrary.aws.session import redact
+from PlatformLibrary.core.http_client import PlatformApiClient, api_auth_headers, api_tls_verify
+from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.load.engine import HttpRequest, LoadRun
+from robot.api.types import Secret
+
+TOKEN = "tok-0123456789abcdef-PLANTED"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        ok = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+        body = b'{"status": "ok"}' if ok else b'{"error": "unauthorized"}'
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(tls: ssl.SSLContext | None) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the https server")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert
+
+
+@pytest.fixture
+def https_api(certificate: Path) -> Iterator[str]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, certificate.parent / "key.pem")
+    yield from _serve(context)
+
+
+@pytest.fixture
+def http_api() -> Iterator[str]:
+    yield from _serve(None)
+
+
+def _profile(**variables) -> Profile:
+    return Profile(variables={"TARGET": "aws", "PROFILE": "aws", **variables})
+
+
+def test_the_token_of_a_secret_variable_goes_into_the_configured_header_and_never_into_a_log_line():
+    assert api_auth_headers(_profile()) == {}
+    assert api_auth_headers(_profile(API_TOKEN=Secret(TOKEN))) == {"Authorization": f"Bearer {TOKEN}"}
+    api_key = _profile(API_TOKEN=Secret(TOKEN), API_AUTH_HEADER="x-api-key", API_AUTH_SCHEME="")
+    assert api_auth_headers(api_key) == {"x-api-key": TOKEN}
+    assert TOKEN not in redact(f"GET /health headers={{'x-api-key': '{TOKEN}'}} and again {TOKEN}")
+
+
+def test_the_api_client_authenticates(http_api):
+    profile = _profile(API_TOKEN=Secret(TOKEN))
+    client = PlatformApiClient(http_api, headers=lambda: api_auth_headers(profile))
+    assert client.request("GET", "/health").status == 200
+    assert PlatformApiClient(http_api).request("GET", "/health").status == 401
+
+
+def test_the_api_client_speaks_https_with_verification(https_api, certificate):
+    verified = PlatformApiClient(https_api, headers=lambda: {"Authorization": f"Bearer {TOKEN}"},
+                                 verify=lambda: api_tls_verify(_profile(API_CA_BUNDLE=str(certificate))))  # fmt: skip
+    assert verified.request("GET", "/health").status == 200
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+        PlatformApiClient(https_api).request("GET", "/health")  # self-signed, not trusted: refused
+
+
+def _load(base_url: str, **options) -> dict[str, int]:
+    run = LoadRun(
+        "auth", base_url=base_url, scenario=lambda i: HttpRequest("GET", "/health"),
+        model="closed", users=2, duration=0.5, iterations=20, **options,
+    )  # fmt: skip
+    return dict(run.run().outcomes)
+
+
+def test_the_load_engine_sends_the_token_over_https(https_api, certificate):
+    outcomes = _load(https_api, headers={"Authorization": f"Bearer {TOKEN}"}, ca_bundle=str(certificate))
+    assert outcomes == {"ok": 20}
+    assert set(_load(https_api, headers={"Authorization": f"Bearer {TOKEN}"})) == {"tls-error"}  # untrusted
+    assert set(_load(https_api, ca_bundle=str(certificate))) == {"http-401"}  # no token: refused by the API
