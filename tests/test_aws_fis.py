@@ -7,6 +7,7 @@ a test's experiments, and that every refused chaos run leaves no template and no
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import boto3
@@ -23,6 +24,7 @@ from tests.test_aws_support import (
     ALARM_ARN,
     ALARM_NAME,
     CLUSTER,
+    FAMILY,
     REGION,
     ROLE_ARN,
     RUN_ID,
@@ -385,3 +387,30 @@ def test_fis_keywords_refuse_the_embedded_target():
     library = make_library(TARGET="embedded", PROFILE="local")
     with pytest.raises(TargetError, match="works on the AWS target only"):
         library.run_keyword("create_fis_experiment_template", ("stop-task",))
+
+
+def test_fault_injection_prerequisites_name_what_the_task_definition_lacks():
+    from PlatformLibrary.aws.fis import fault_injection_problems
+
+    bare = {"family": "app", "revision": 3, "requiresCompatibilities": ["FARGATE"], "networkMode": "bridge",
+            "containerDefinitions": [{"name": "app"}]}  # fmt: skip
+    assert fault_injection_problems(bare, resolve_action("stop-task")) == []
+    kill = " ".join(fault_injection_problems(bare, resolve_action("task-kill-process")))
+    assert (
+        "app:3 has no SSM agent container" in kill and "pidMode 'task'" in kill and "enableFaultInjection" not in kill
+    )
+    network = " ".join(fault_injection_problems(bare, resolve_action("task-network-latency")))
+    assert "enableFaultInjection: true" in network and "network mode 'bridge'" in network
+    agent = {"name": "ssm", "environment": [{"name": "MANAGED_INSTANCE_ROLE_NAME"}]}
+    ready = {**bare, "pidMode": "task", "networkMode": "awsvpc", "enableFaultInjection": True}
+    ready["containerDefinitions"] = [agent]
+    assert fault_injection_problems(ready, resolve_action("task-network-latency")) == []
+
+
+def test_a_task_definition_without_fault_injection_is_refused_before_anything_is_created(aws):
+    """The Fargate prerequisites are checked before a run touches FIS: a clear error, no template, no experiment."""
+    aws.enable_fault_injection(FAMILY, enabled=False)
+    library = library_for()
+    with pytest.raises(AwsError, match=r"FIS cannot run aws:ecs:task-network-latency .* enableFaultInjection: true"):
+        library.keywords["inject_fis_fault"]("task-network-latency", SESSION, duration=timedelta(minutes=1))
+    assert nothing_created(aws.fis)

@@ -17,7 +17,16 @@ import requests
 from moto.moto_api import state_manager
 from moto.server import ThreadedMotoServer
 
-from tests.test_aws_support import ALARM_ARN, ALARM_NAME, CLUSTER, FAMILY, REGION, ROLE_ARN, SERVICE
+from tests.test_aws_support import (
+    ALARM_ARN,
+    ALARM_NAME,
+    CLUSTER,
+    FAMILY,
+    REGION,
+    ROLE_ARN,
+    SERVICE,
+    SSM_AGENT_CONTAINER,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +79,10 @@ def deploy(url: str) -> None:
     ecs = client("ecs", url)
     ecs.create_cluster(clusterName=CLUSTER)
     ecs.register_task_definition(
-        family=FAMILY, containerDefinitions=[{"name": "app", "image": "x", "memory": 512}], cpu="256", memory="512"
+        family=FAMILY,
+        containerDefinitions=[{"name": "app", "image": "x", "memory": 512}, SSM_AGENT_CONTAINER],
+        cpu="256",
+        memory="512",
     )
     client("cloudwatch", url).put_metric_alarm(
         AlarmName=ALARM_NAME,

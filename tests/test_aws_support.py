@@ -100,6 +100,17 @@ def component(library: PlatformLibrary, keyword_name: str) -> Any:
     return library.keywords[keyword_name].__self__
 
 
+# The SSM agent container FIS's aws:ecs:task actions run through (FIS user guide, "Use the AWS FIS aws:ecs:task
+# actions"); its environment names the managed-instance role.
+SSM_AGENT_CONTAINER = {
+    "name": "amazon-ssm-agent",
+    "image": "public.ecr.aws/amazon-ssm-agent/amazon-ssm-agent:latest",
+    "memory": 128,
+    "essential": False,
+    "environment": [{"name": "MANAGED_INSTANCE_ROLE_NAME", "value": "SSMManagedInstanceRole"}],
+}
+
+
 class Deployment:
     """A small session platform deployment made with moto: cluster, task definition, subnet, table."""
 
@@ -110,12 +121,14 @@ class Deployment:
         self.ecs.create_cluster(clusterName=CLUSTER)
         self.ecs.register_task_definition(
             family=FAMILY,
-            containerDefinitions=[{"name": "app", "image": "session-app:1", "memory": 2048}],
+            containerDefinitions=[{"name": "app", "image": "session-app:1", "memory": 2048}, SSM_AGENT_CONTAINER],
             requiresCompatibilities=["FARGATE"],
             networkMode="awsvpc",
+            pidMode="task",  # what FIS's aws:ecs:task actions need on Fargate (docs/deployment-contract.md)
             cpu="1024",
             memory="2048",
         )
+        self.enable_fault_injection(FAMILY)
         self.vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.ec2.modify_vpc_attribute(VpcId=self.vpc, EnableDnsHostnames={"Value": True})
         self.subnets = [
@@ -152,6 +165,12 @@ class Deployment:
         if session_id and tag_session:
             kwargs["tags"] = [{"key": "sessionId", "value": session_id}]
         return self.ecs.run_task(**kwargs)["tasks"][0]["taskArn"]
+
+    def enable_fault_injection(self, family: str, revision: int = 1, enabled: bool = True) -> None:
+        """``enableFaultInjection: true`` on a task definition: moto drops the parameter, so set it on its model."""
+        from moto.ecs.models import ecs_backends
+
+        ecs_backends[ACCOUNT][REGION].task_definitions[family][revision].enable_fault_injection = enabled
 
     def model(self, task_arn: str) -> Any:
         """moto's own task object, to set what moto does not record (start timestamps, stop time)."""

@@ -61,6 +61,36 @@ FIS_ECS_ACTIONS: dict[str, FisAction] = {
 }
 
 
+def fault_injection_problems(definition: dict, action: FisAction) -> list[str]:
+    """Why FIS cannot run ``action`` in tasks of ``definition`` (a DescribeTaskDefinition answer); ``[]`` if it can.
+
+    The aws:ecs:task-* actions run an SSM document through an SSM agent container in the task (FIS user guide,
+    "Use the AWS FIS aws:ecs:task actions": its environment names MANAGED_INSTANCE_ROLE_NAME); on Fargate that
+    container sees the others' processes only with ``pidMode: task``; the network actions use ECS's fault injection
+    endpoints, which need ``enableFaultInjection: true`` and the awsvpc or host network mode (ECS developer guide,
+    "Use fault injection with your Amazon ECS and Fargate workloads"). stop-task needs none of it.
+    """
+    if action.action_id == "aws:ecs:stop-task":
+        return []
+    name = f"task definition {definition.get('family', '?')}:{definition.get('revision', '?')}"
+    problems = []
+    containers = definition.get("containerDefinitions") or []
+    environment = [entry.get("name") for c in containers for entry in c.get("environment") or []]
+    if "MANAGED_INSTANCE_ROLE_NAME" not in environment:
+        problems.append(
+            f"{name} has no SSM agent container (no container sets MANAGED_INSTANCE_ROLE_NAME), through which FIS "
+            "runs its aws:ecs:task actions"
+        )
+    if "FARGATE" in (definition.get("requiresCompatibilities") or []) and definition.get("pidMode") != "task":
+        problems.append(f"{name} does not set pidMode 'task': on Fargate FIS cannot reach the app's processes")
+    if action.network:
+        if not definition.get("enableFaultInjection"):
+            problems.append(f"{name} does not set enableFaultInjection: true, which the network actions need")
+        if definition.get("networkMode") not in ("awsvpc", "host"):
+            problems.append(f"{name} uses network mode {definition.get('networkMode')!r}; fault injection needs awsvpc")
+    return problems
+
+
 def resolve_action(name: str) -> FisAction:
     """``aws:ecs:task-cpu-stress``, ``task-cpu-stress`` or ``cpu-stress`` -> the action; anything else fails."""
     text = str(name).strip()

@@ -16,11 +16,13 @@ from robot.api.exceptions import SkipExecution
 
 from ..aws.fis import (
     TERMINAL_STATES,
+    FisAction,
     FisExperiments,
     alarm_name_of,
     build_template,
     describe_injection,
     ecs_task_target,
+    fault_injection_problems,
     resolve_action,
 )
 from ..aws.safety import ChaosGuard, ChaosRefused, check_chaos_allowed, run_tags
@@ -94,6 +96,30 @@ class FisKeywords(AwsComponent):
             )
         return containers[0].container_id
 
+    def _service_task_definition(self) -> str | None:
+        services = call(
+            self._client("ecs"),
+            "describe_services",
+            "Reading the session service",
+            cluster=self._name("ECS_CLUSTER"),
+            services=[self._name("ECS_SERVICE")],
+        ).get("services", [])
+        return services[0].get("taskDefinition") if services else None
+
+    def _check_fault_injection_prerequisites(self, spec: FisAction, definition_arns: list[str]) -> None:
+        """Fails before anything is created when the tasks cannot take ``spec`` (SSM agent, pidMode, endpoints)."""
+        problems = []
+        for arn in dict.fromkeys(definition_arns):
+            definition = call(self._client("ecs"), "describe_task_definition", f"Reading {arn}", taskDefinition=arn)[
+                "taskDefinition"
+            ]
+            problems += fault_injection_problems(definition, spec)
+        if problems:
+            raise AwsError(
+                f"FIS cannot run {spec.action_id} in the session tasks: " + "; ".join(problems) + ". "
+                "See docs/deployment-contract.md (Faults on AWS)."
+            )
+
     def _check_stop_alarm(self, alarm_arn: str) -> None:
         name = alarm_name_of(alarm_arn)
         alarms = call(
@@ -146,11 +172,15 @@ class FisKeywords(AwsComponent):
         if alarm:
             self._check_stop_alarm(alarm)
         if session is not None:
-            target = ecs_task_target(task_arns=[self._session_task_arn(self.session_id_of(session))])
+            task_arn = self._session_task_arn(self.session_id_of(session))
+            target = ecs_task_target(task_arns=[task_arn])
+            definitions = [t.get("taskDefinitionArn") for t in self.ecs.backend_of_tasks().describe([task_arn])]
         else:
             target = ecs_task_target(
                 cluster=self._name("ECS_CLUSTER"), service=self._name("ECS_SERVICE"), selection_mode=selection
             )
+            definitions = [self._service_task_definition()]
+        self._check_fault_injection_prerequisites(spec, [d for d in definitions if d])
         request = build_template(
             spec,
             target,
