@@ -61,6 +61,10 @@ API_AUTH_HEADER = os.environ.get("API_AUTH_HEADER", "Authorization")
 API_AUTH_SCHEME = os.environ.get("API_AUTH_SCHEME", "Bearer")
 API_CA_BUNDLE = os.environ.get("API_CA_BUNDLE", "")
 API_VERIFY_TLS = os.environ.get("API_VERIFY_TLS", "true").strip().lower() not in ("0", "false", "no", "off")
+# Runners on several machines against one deployment take turns through a DynamoDB table (string hash key
+# "lockId"); empty: a file lock on this machine only. A holder that dies frees the deployment after the lease.
+PLATFORM_LOCK_TABLE = os.environ.get("PLATFORM_LOCK_TABLE", "")
+PLATFORM_LOCK_LEASE = os.environ.get("PLATFORM_LOCK_LEASE", "30 min")
 # Empty: boto3's default endpoint (AWS_ENDPOINT_URL_DYNAMODB still applies).
 DYNAMODB_ENDPOINT_URL = ""
 
