@@ -301,3 +301,11 @@ def test_a_stopped_task_stays_tied_to_its_session_after_ecs_drops_its_tags(aws, 
 
     monkeypatch.setattr(backend, "_call", as_ecs_does)
     assert [t["taskArn"] for t in backend.session_tasks("s-1", include_stopped=True)] == [task]
+
+
+def test_the_session_tag_is_the_deployments_choice(aws):
+    task = aws.run_task(started_by="ecs-svc/1", group=f"service:{SERVICE}")
+    aws.ecs.tag_resource(resourceArn=task, tags=[{"key": "workspace-session", "value": "s-7"}])
+    assert make_library().container_keywords.backend.containers_of("s-7") == []  # the default tag: not found
+    backend = make_library(ECS_SESSION_TAG="workspace-session").container_keywords.backend
+    assert [c.container_id for c in backend.containers_of("s-7")] == [task]

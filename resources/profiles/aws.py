@@ -36,6 +36,8 @@ ECS_CLUSTER = os.environ.get("ECS_CLUSTER", "")
 ECS_SERVICE = os.environ.get("ECS_SERVICE", "")
 # Optional: only tasks of this task definition family count as session containers.
 ECS_TASK_FAMILY = os.environ.get("ECS_TASK_FAMILY", "")
+# The tag that ties a task to its session (or startedBy=<session id>; docs/deployment-contract.md).
+ECS_SESSION_TAG = os.environ.get("ECS_SESSION_TAG", "sessionId")
 # What the platform stores as a session's taskId: the task "arn" or its short "id".
 ECS_TASK_ID_FORM = os.environ.get("ECS_TASK_ID_FORM", "arn")
 SESSIONS_TABLE = os.environ.get("SESSIONS_TABLE", "")
@@ -56,6 +58,8 @@ PLATFORM_API_URL = os.environ.get("PLATFORM_API_URL") or (
 # Authentication to the session API (docs/deployment-contract.md): a token from the environment, kept as a Robot
 # Secret so Robot never logs it, sent in API_AUTH_HEADER after API_AUTH_SCHEME (empty scheme: the bare token, as
 # for an "x-api-key" header). TLS: API_CA_BUNDLE (a PEM file) or API_VERIFY_TLS=false for a self-signed test ALB.
+# How the deployment's API names paths, fields and statuses differently (a JSON file; docs/deployment-contract.md).
+API_CONTRACT_FILE = os.environ.get("API_CONTRACT_FILE", "")
 API_TOKEN = Secret(os.environ["API_TOKEN"]) if os.environ.get("API_TOKEN") else ""
 API_AUTH_HEADER = os.environ.get("API_AUTH_HEADER", "Authorization")
 API_AUTH_SCHEME = os.environ.get("API_AUTH_SCHEME", "Bearer")

@@ -15,7 +15,7 @@ from robot.api import logger
 
 from .context import RunContext
 from .endpoints import Endpoints
-from .http_client import PlatformApiClient, api_auth_headers, api_tls_verify
+from .http_client import PlatformApiClient, api_auth_headers, api_contract, api_tls_verify
 from .profile import Profile
 from .tracking import SessionTracker
 
@@ -72,6 +72,7 @@ class LibraryContext:
                 timeout=lambda: self.profile.seconds("HTTP_TIMEOUT"),
                 headers=lambda: api_auth_headers(self.profile),
                 verify=lambda: api_tls_verify(self.profile),
+                contract=lambda: api_contract(self.profile, self.project_root),
             )
         return self._api
 

@@ -7,11 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from .contract import ApiContract
 from .secrets import remember_secret, secret_value
 
 
@@ -69,11 +71,13 @@ class PlatformApiClient:
         timeout: Callable[[], float] | float = 5.0,
         headers: Callable[[], dict[str, str]] | None = None,
         verify: Callable[[], bool | str] | None = None,
+        contract: Callable[[], ApiContract] | None = None,
     ):
         self._base_url = base_url if callable(base_url) else (lambda: base_url)
         self._timeout = timeout if callable(timeout) else (lambda: timeout)
         self._headers = headers or dict
         self._verify = verify or (lambda: True)
+        self._contract = contract or ApiContract
         self._local = threading.local()
 
     @property
@@ -91,6 +95,10 @@ class PlatformApiClient:
         return session
 
     @property
+    def contract(self) -> ApiContract:
+        return self._contract()
+
+    @property
     def base_url(self) -> str:
         return str(self._base_url()).rstrip("/")
 
@@ -102,6 +110,10 @@ class PlatformApiClient:
         data: bytes | None = None,
         timeout: float | None = None,
     ) -> ApiResponse:
+        contract = self.contract
+        if not contract.is_default:  # the deployment names things differently (core/contract.py)
+            path = contract.path(path)
+            json_body = contract.to_deployment(json_body)
         url = self.base_url + path
         started = time.perf_counter()
         response = self.http.request(
@@ -121,6 +133,8 @@ class PlatformApiClient:
                 body = json.loads(content)
             except ValueError:
                 body = None
+            if not contract.is_default:
+                body = contract.from_deployment(body)
         return ApiResponse(method, path, response.status_code, dict(response.headers), content, seconds, body)
 
     def close(self) -> None:
@@ -170,3 +184,17 @@ def api_tls_verify(profile: Any) -> bool | str:
     if bundle:
         return bundle
     return str(profile.get("API_VERIFY_TLS", True)).strip().lower() not in ("false", "no", "off", "0")
+
+
+_contracts: dict[str, ApiContract] = {}
+
+
+def api_contract(profile: Any, project_root: Any = None) -> ApiContract:
+    """The deployment's API contract from ``${API_CONTRACT_FILE}`` (relative to the project), read once per file."""
+    name = str(profile.get("API_CONTRACT_FILE", "") or "")
+    if name not in _contracts:
+        path = name
+        if name and project_root is not None and not Path(name).is_absolute():
+            path = str(Path(project_root) / name)
+        _contracts[name] = ApiContract.load(path)
+    return _contracts[name]

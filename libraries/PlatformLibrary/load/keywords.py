@@ -12,6 +12,7 @@ Results and thresholds are in ``results``, resource utilisation in ``utilisation
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from robot.api import logger
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.contract import ApiContract
 from ..core.http_client import api_auth_headers, api_tls_verify
 from ..core.profile import format_seconds, to_seconds
 from ..core.waiting import wait_until
@@ -150,6 +152,7 @@ class LoadKeywords(LibraryComponent):
         else:
             base_url = str(self.endpoint("PLATFORM_API_URL"))
             request_for, on_answer = self._http_scenario(state)
+            request_for, on_answer = _in_contract(self.ctx.api.contract, request_for, on_answer)
             verify = api_tls_verify(self.profile)
             run = LoadRun(
                 label,
@@ -745,3 +748,28 @@ def _short(answer: Any) -> str:
     if isinstance(body, dict):
         return f"{answer.get('status')} status={body.get('status')} stoppedReason={body.get('stoppedReason')!r}"
     return f"{answer.get('status')} {str(body)[:200]}"
+
+
+def _in_contract(contract: ApiContract, request_for, on_answer):
+    """The scenario in the deployment's names (core/contract.py): paths and JSON bodies out, JSON answers back."""
+    if contract.is_default:
+        return request_for, on_answer
+
+    def translated(i: int) -> HttpRequest:
+        request = request_for(i)
+        body = request.body
+        if body and request.headers.get("Content-Type") == "application/json":
+            body = json.dumps(contract.to_deployment(json.loads(body))).encode()
+        return HttpRequest(request.method, contract.path(request.path), body, request.headers, request.label())
+
+    def answered(i: int, request: HttpRequest, answer: Answer) -> str | None:
+        if on_answer is None:
+            return None
+        if answer.body:
+            with contextlib.suppress(ValueError):
+                answer = dataclasses.replace(
+                    answer, body=json.dumps(contract.from_deployment(json.loads(answer.body))).encode()
+                )
+        return on_answer(i, request, answer)
+
+    return translated, answered

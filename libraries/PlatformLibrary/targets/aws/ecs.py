@@ -43,6 +43,7 @@ class EcsSettings:
     service: str = ""
     task_family: str = ""
     task_id_form: str = "arn"
+    session_tag: str = "sessionId"  # the tag that ties a task to its session (ECS_SESSION_TAG)
     stop_reason: str = "Stopped by PlatformLibrary"
     before_stop: Callable[[Container, signal.Signals], None] | None = None
     # A scan of the cluster younger than this is reused: callers that poll in tight loops would otherwise hit
@@ -67,9 +68,9 @@ def task_tags(task: dict) -> dict[str, str]:
     return {str(t.get("key")): str(t.get("value", "")) for t in task.get("tags") or [] if t.get("key") is not None}
 
 
-def session_of(task: dict) -> str | None:
-    """The session a task serves: its ``sessionId`` tag, else a ``startedBy`` that is not the service's."""
-    tagged = task_tags(task).get(SESSION_TAG)
+def session_of(task: dict, tag: str = SESSION_TAG) -> str | None:
+    """The session a task serves: its ``tag`` (default ``sessionId``), else a ``startedBy`` not the service's."""
+    tagged = task_tags(task).get(tag)
     if tagged:
         return tagged
     started_by = str(task.get("startedBy") or "")
@@ -173,13 +174,14 @@ class EcsTaskBackend(ContainerBackend):
         for start in range(0, len(arns), DESCRIBE_BATCH):
             answer = self._call("describe_tasks", tasks=arns[start : start + DESCRIBE_BATCH], include=["TAGS"])
             tasks.extend(answer.get("tasks", []))
+        tag = self.settings.session_tag
         for task in tasks:
             arn = str(task.get("taskArn"))
-            session = session_of(task)
+            session = session_of(task, tag)
             if session is not None:
                 self._seen_sessions[arn] = session
             elif arn in self._seen_sessions:  # its tags went with the stop: put the session back
-                task.setdefault("tags", []).append({"key": SESSION_TAG, "value": self._seen_sessions[arn]})
+                task.setdefault("tags", []).append({"key": tag, "value": self._seen_sessions[arn]})
         return tasks
 
     def tasks(self, include_stopped: bool = False) -> list[dict]:
@@ -202,7 +204,7 @@ class EcsTaskBackend(ContainerBackend):
             family = str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1].split(":", 1)[0]
             if family != settings.task_family:
                 return False
-        if session_of(task) is not None:
+        if session_of(task, self.settings.session_tag) is not None:
             return True
         return bool(settings.service) and task.get("group") == f"service:{settings.service}"
 
@@ -212,7 +214,7 @@ class EcsTaskBackend(ContainerBackend):
         family = str(task.get("taskDefinitionArn", "")).rsplit("/", 1)[-1]
         return Container(
             container_id=arn,
-            session_id=session_of(task),
+            session_id=session_of(task, self.settings.session_tag),
             task_id=task_id,
             pid=pseudo_pid(arn),
             started_at=_epoch(task.get("startedAt")) or _epoch(task.get("createdAt")) or 0.0,
@@ -255,4 +257,5 @@ class EcsTaskBackend(ContainerBackend):
     # ------------------------------------------------------------------ beyond the interface
     def session_tasks(self, session_id: str, include_stopped: bool = True) -> list[dict]:
         """Every task that served ``session_id`` (stopped ones too: ECS keeps them for about an hour)."""
-        return [t for t in self.tasks(include_stopped=include_stopped) if session_of(t) == session_id]
+        tag = self.settings.session_tag
+        return [t for t in self.tasks(include_stopped=include_stopped) if session_of(t, tag) == session_id]

@@ -46,6 +46,7 @@ def ecs_backend_settings(ctx: LibraryContext) -> EcsSettings:
         service=str(endpoints.get("ECS_SERVICE", "") or ""),
         task_family=profile.text("ECS_TASK_FAMILY", ""),
         task_id_form=profile.text("ECS_TASK_ID_FORM", "arn").lower(),
+        session_tag=profile.text("ECS_SESSION_TAG", "sessionId") or "sessionId",
         stop_reason=f"PlatformLibrary run {ctx.run.run_id}",
         before_stop=lambda container, sig: guard_task_stop(ctx, container, sig),
         min_scan_interval=profile.seconds("ECS_MIN_SCAN_INTERVAL", "500 ms"),
