@@ -118,3 +118,86 @@ def test_the_load_engine_sends_the_token_over_https(https_api, certificate):
     assert outcomes == {"ok": 20}
     assert set(_load(https_api, headers={"Authorization": f"Bearer {TOKEN}"})) == {"tls-error"}  # untrusted
     assert set(_load(https_api, ca_bundle=str(certificate))) == {"http-401"}  # no token: refused by the API
+
+
+# ------------------------------------------------------------------ SigV4 (API Gateway with IAM auth)
+KEY, SECRET_KEY, SESSION_TOKEN = (
+    "AKIASIGV4PLANTED1234",
+    "sigv4SecretKey/0123456789abcdefghijklm",
+    "FwoGSIGV4TOKEN0123456789",
+)
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, dict, bytes]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        type(self).seen.append((self.command, self.path, dict(self.headers.items()), body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def signature_is_valid(method: str, url: str, headers: dict, body: bytes) -> bool:
+    """What API Gateway does: recompute the SigV4 signature over the signed headers the request names."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    lower = {k.lower(): v for k, v in headers.items()}
+    authorization = lower["authorization"]
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    request = AWSRequest(method=method, url=url, data=body, headers={k: lower[k] for k in signed})
+    request.context["timestamp"] = lower["x-amz-date"]
+    auth = SigV4Auth(Credentials(KEY, SECRET_KEY, SESSION_TOKEN), "execute-api", "us-east-1")
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    return authorization.endswith(f"Signature={expected}")
+
+
+def test_sigv4_signs_api_client_and_load_engine_requests_for_api_gateway(recorder, monkeypatch, tmp_path):
+    from PlatformLibrary import PlatformLibrary
+    from PlatformLibrary.core.endpoints import Endpoints
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    library = PlatformLibrary(run_id="sigv4")
+    library.profile = _profile(PLATFORM_API_URL=recorder, API_AUTH="sigv4", AWS_REGION="us-east-1")
+    library.endpoints = Endpoints(library.profile)
+    assert library.ctx.api.request("POST", "/sessions", json_body={"userId": "u", "clientId": "c"}).status == 200
+    signer = library.ctx.api_signer()
+    run = LoadRun("signed", base_url=recorder, scenario=lambda i: HttpRequest("GET", "/health"), model="closed",
+                  users=1, duration=0.5, iterations=2, signer=signer)  # fmt: skip
+    assert run.run().outcomes == {"ok": 2}
+    assert len(_Recorder.seen) == 3
+    for method, path, headers, body in _Recorder.seen:
+        assert headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
+        assert "/us-east-1/execute-api/aws4_request" in headers["Authorization"]
+        assert headers["X-Amz-Security-Token"] == SESSION_TOKEN
+        assert signature_is_valid(method, recorder + path, headers, body), (method, path)
+    method, path, headers, body = _Recorder.seen[0]
+    assert not signature_is_valid(method, recorder + path, headers, body + b" "), "a changed body must not verify"
+    assert SESSION_TOKEN not in redact(f"headers={headers}")
+    assert api_auth_headers(_profile(API_AUTH="sigv4")) == {}  # no bearer token beside the signature

@@ -7,6 +7,7 @@ from pathlib import Path
 from robotlibcore import DynamicCore
 
 from .aws.keywords import AwsKeywords
+from .aws.session import sigv4_signer
 from .core.base import LibraryContext, check_target, keyword_title
 from .core.context import RunContext
 from .core.endpoints import Endpoints
@@ -99,6 +100,7 @@ class PlatformLibrary(DynamicCore):
         """
         self.ctx = LibraryContext(Profile({"PLATFORM_STATE_DIR": state_dir, "TARGET": target}), RunContext(run_id))
         ctx = self.ctx
+        ctx.api_signer = lambda: sigv4_signer(ctx)
         # Who may call whom (docs/architecture.md): each component gets the siblings it uses, nothing else.
         api = PlatformApiKeywords(ctx)
         containers = ContainerKeywords(ctx, api)

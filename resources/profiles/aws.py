@@ -58,6 +58,9 @@ PLATFORM_API_URL = os.environ.get("PLATFORM_API_URL") or (
 # Authentication to the session API (docs/deployment-contract.md): a token from the environment, kept as a Robot
 # Secret so Robot never logs it, sent in API_AUTH_HEADER after API_AUTH_SCHEME (empty scheme: the bare token, as
 # for an "x-api-key" header). TLS: API_CA_BUNDLE (a PEM file) or API_VERIFY_TLS=false for a self-signed test ALB.
+# "sigv4": sign every API request with the run's AWS credentials (API Gateway with IAM auth) for API_SIGV4_SERVICE.
+API_AUTH = os.environ.get("API_AUTH", "")
+API_SIGV4_SERVICE = os.environ.get("API_SIGV4_SERVICE", "execute-api")
 # How the deployment's API names paths, fields and statuses differently (a JSON file; docs/deployment-contract.md).
 API_CONTRACT_FILE = os.environ.get("API_CONTRACT_FILE", "")
 API_TOKEN = Secret(os.environ["API_TOKEN"]) if os.environ.get("API_TOKEN") else ""

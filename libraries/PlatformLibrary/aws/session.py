@@ -258,6 +258,34 @@ class AwsComponent(LibraryComponent):
         return self.profile.seconds("POLL_INTERVAL")
 
 
+def sigv4_signer(ctx: LibraryContext) -> Any:
+    """A signer for the session API when ``${API_AUTH}`` is ``sigv4`` (API Gateway with IAM auth), else ``None``.
+
+    Signs each request for the service ``${API_SIGV4_SERVICE}`` (default ``execute-api``) in ``${AWS_REGION}`` with
+    the credentials of the run's boto3 session (botocore's SigV4Auth): the same credential chain as every AWS call,
+    and the same redaction (the session token is a remembered secret).
+    """
+    if str(ctx.profile.get("API_AUTH", "") or "").strip().lower() != "sigv4":
+        return None
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    clients = clients_for(ctx)
+    credentials = clients.session.get_credentials()
+    if credentials is None:
+        raise AwsError("API_AUTH is sigv4, but boto3's credential chain found no credentials to sign with.")
+    service = str(ctx.profile.get("API_SIGV4_SERVICE", "") or "execute-api")
+    region = clients.settings.region
+
+    def sign(method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+        SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(request)
+        wanted = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+        return {k: v for k, v in request.headers.items() if k.lower() in wanted}
+
+    return sign
+
+
 # The environment's credentials are masked from the moment the library is imported.
 for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     remember_secret(os.environ.get(_name))

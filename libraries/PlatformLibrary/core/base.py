@@ -8,6 +8,7 @@ context and the session tracker, so it can sit at the bottom of the import graph
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ class LibraryContext:
         self.tracker = SessionTracker()
         self.project_root = project_root
         self.aws_clients: Any = None
+        # Signs API requests (SigV4 for API Gateway with IAM auth); the facade wires it from the AWS session.
+        self.api_signer: Callable[[], Any] = lambda: None
         self._api: PlatformApiClient | None = None
 
     @property
@@ -73,6 +76,7 @@ class LibraryContext:
                 headers=lambda: api_auth_headers(self.profile),
                 verify=lambda: api_tls_verify(self.profile),
                 contract=lambda: api_contract(self.profile, self.project_root),
+                signer=lambda: self.api_signer(),
             )
         return self._api
 

@@ -326,6 +326,7 @@ class LoadRun:
         headers: dict[str, str] | None = None,
         ca_bundle: str | None = None,
         verify_tls: bool = True,
+        signer: Callable[[str, str, dict[str, str], bytes], dict[str, str]] | None = None,
     ) -> None:
         if (scenario is None) == (action is None):
             raise ValueError("Give exactly one of scenario (HTTP requests) or action (a callable).")
@@ -342,6 +343,7 @@ class LoadRun:
         self.on_busy = on_busy
         self.progress, self.progress_interval = progress, float(progress_interval)
         self.headers = dict(headers or {})  # sent with every request (authentication); never logged
+        self.signer = signer  # SigV4: signs each request as it is encoded
         self.tls: ssl.SSLContext | None = None
         if base_url:
             parts = urlsplit(base_url)
@@ -350,6 +352,9 @@ class LoadRun:
             self.host = parts.hostname or "127.0.0.1"
             self.port = parts.port or (443 if parts.scheme == "https" else 80)
             self.prefix = parts.path.rstrip("/")
+            self.scheme = parts.scheme
+            default_port = 443 if parts.scheme == "https" else 80
+            self.authority = self.host if self.port == default_port else f"{self.host}:{self.port}"
             if parts.scheme == "https":
                 self.tls = tls_context(ca_bundle, verify_tls)
         if model == "closed":
@@ -689,8 +694,13 @@ class LoadRun:
         self._write(client, index, request, due, self.loop.time(), waiter)
 
     def _encode(self, request: HttpRequest) -> bytes:
-        lines = [f"{request.method} {self.prefix}{request.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{k}: {v}" for k, v in {**self.headers, **request.headers}.items()]
+        target = f"{self.prefix}{request.path}"
+        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self.authority}"]
+        headers = {**self.headers, **request.headers}
+        if self.signer is not None:
+            url = f"{self.scheme}://{self.authority}{target}"
+            headers.update(self.signer(request.method, url, headers, request.body))
+        lines += [f"{k}: {v}" for k, v in headers.items()]
         if request.body or request.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(request.body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body

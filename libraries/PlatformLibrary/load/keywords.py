@@ -160,6 +160,7 @@ class LoadKeywords(LibraryComponent):
                 scenario=request_for,
                 on_answer=on_answer,
                 headers=api_auth_headers(self.profile),
+                signer=self.ctx.api_signer(),
                 ca_bundle=verify if isinstance(verify, str) else None,
                 verify_tls=verify is not False,
                 **options,
