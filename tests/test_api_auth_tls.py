@@ -7,7 +7,6 @@ import http.server
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from PlatformLibrary.core.http_client import PlatformApiClient, api_auth_headers
 from PlatformLibrary.core.profile import Profile
 from PlatformLibrary.load.engine import HttpRequest, LoadRun
 from robot.api.types import Secret
+
+from tests.local_http import serve
 
 TOKEN = "tok-0123456789abcdef-PLANTED"
 
@@ -39,20 +40,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _serve(tls: ssl.SSLContext | None) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
     if shutil.which("openssl") is None:
@@ -70,12 +57,12 @@ def certificate(tmp_path: Path) -> Path:
 def https_api(certificate: Path) -> Iterator[str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, certificate.parent / "key.pem")
-    yield from _serve(context)
+    yield from serve(_Handler, context)
 
 
 @pytest.fixture
 def http_api() -> Iterator[str]:
-    yield from _serve(None)
+    yield from serve(_Handler)
 
 
 def _profile(**variables) -> Profile:
@@ -151,13 +138,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder() -> Iterator[str]:
     _Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    yield from serve(_Recorder)
 
 
 def signature_is_valid(method: str, url: str, headers: dict, body: bytes) -> bool:

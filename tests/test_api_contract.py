@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,8 @@ from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.profile import Profile
 from PlatformLibrary.load.engine import HttpRequest, LoadRun
 from PlatformLibrary.load.keywords import _in_contract
+
+from tests.local_http import serve
 
 CONTRACT = {
     "paths": {"/sessions": "/v2/workspaces", "/health": "/healthz"},
@@ -67,13 +68,7 @@ class Dialect(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def dialect() -> Iterator[str]:
     Dialect.store = {}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dialect)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    yield from serve(Dialect)
 
 
 def library_for(url: str, contract_file: str) -> PlatformLibrary:
