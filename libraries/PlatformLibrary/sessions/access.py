@@ -29,6 +29,14 @@ from ..core.profile import format_seconds
 MODES = {"shared": fcntl.LOCK_SH, "exclusive": fcntl.LOCK_EX}
 
 
+def check_acquire(mode: str, held: str | None) -> None:
+    """A lock takes ``shared`` or ``exclusive`` once at a time; anything else is a mistake in the caller."""
+    if mode not in MODES:
+        raise ValueError(f"Platform access mode must be 'shared' or 'exclusive', got {mode!r}.")
+    if held is not None:
+        raise RuntimeError(f"Platform access is already held ({held}); release it first.")
+
+
 class PlatformAccessLock:
     """Read-write lock across processes, built on ``flock``."""
 
@@ -42,10 +50,7 @@ class PlatformAccessLock:
         self.mode: str | None = None
 
     def acquire(self, mode: str, timeout: float, interval: float = 0.05) -> float:
-        if mode not in MODES:
-            raise ValueError(f"Platform access mode must be 'shared' or 'exclusive', got {mode!r}.")
-        if self._fd is not None:
-            raise RuntimeError(f"Platform access is already held ({self.mode}); release it first.")
+        check_acquire(mode, self.mode)
         started = time.monotonic()
         deadline = started + timeout
         turnstile = os.open(self._turnstile_path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -167,10 +172,7 @@ class DynamoDbLease:
 
     # ---------------------------------------------------------------- lock interface
     def acquire(self, mode: str, timeout: float, interval: float = 0.05) -> float:
-        if mode not in MODES:
-            raise ValueError(f"Platform access mode must be 'shared' or 'exclusive', got {mode!r}.")
-        if self.mode is not None:
-            raise RuntimeError(f"Platform access is already held ({self.mode}); release it first.")
+        check_acquire(mode, self.mode)
         started = time.monotonic()
         deadline = started + timeout
         holder = ""
