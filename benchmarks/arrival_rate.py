@@ -27,7 +27,8 @@ def start_target(*extra: str, cpu: int = 1) -> tuple[subprocess.Popen, str]:
         text=True,
     )
     port = int(proc.stdout.readline().split()[1])  # type: ignore[union-attr]
-    return proc, f"http://127.0.0.1:{port}"
+    scheme = "https" if "--tls-cert" in extra else "http"
+    return proc, f"{scheme}://127.0.0.1:{port}"
 
 
 def measure(url: str, rate: float, duration: float) -> dict[str, float]:

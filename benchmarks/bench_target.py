@@ -1,8 +1,9 @@
 """A small, fast HTTP/1.1 target on 127.0.0.1 for the load benchmarks (keep-alive, fixed answer).
 
-Run: ``python benchmarks/bench_target.py --port 0 [--stall-every 5 --stall-for 1] [--cpu 1]``; it prints
-``PORT <n>`` once it listens. With ``--stall-every N --stall-for S`` it stops answering for S seconds every N
-seconds (a GC pause, a stuck disk), the situation in which coordinated omission hides latency.
+Run: ``python benchmarks/bench_target.py --port 0 [--stall-every 5 --stall-for 1] [--cpu 1]`` (add ``--tls-cert C
+--tls-key K`` for https); it prints ``PORT <n>`` once it listens. With ``--stall-every N --stall-for S`` it stops
+answering for S seconds every N seconds (a GC pause, a stuck disk), the situation in which coordinated omission
+hides latency.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -68,9 +70,9 @@ class Handler(asyncio.Protocol):
         return self.stall_every - phase if phase >= start else 0.0
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, tls: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Handler, "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(Handler, "127.0.0.1", port, backlog=1024, ssl=tls)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -85,12 +87,18 @@ def main() -> int:
     parser.add_argument("--stall-every", type=float, default=0.0, help="seconds between stalls (0: never)")
     parser.add_argument("--stall-for", type=float, default=0.0, help="length of each stall in seconds")
     parser.add_argument("--cpu", type=int, default=None, help="pin the target to this CPU")
+    parser.add_argument("--tls-cert", help="serve https with this PEM certificate (its key in --tls-key)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     Handler.stall_every, Handler.stall_for = args.stall_every, args.stall_for
     Handler.started = time.monotonic()
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, tls))
     return 0
 
 

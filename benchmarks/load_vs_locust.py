@@ -1,6 +1,6 @@
 """Throughput per core of the suite's load engine against Locust's FastHttpUser, on the same local target.
 
-Run: ``.venv/bin/python benchmarks/load_vs_locust.py [--users 50] [--duration 15]``.
+Run: ``.venv/bin/python benchmarks/load_vs_locust.py [--users 50] [--duration 15] [--https]``.
 
 Locust is not part of the suite: install it in a venv of its own first (``requirements-bench.txt``)::
 
@@ -39,6 +39,7 @@ from locust.contrib.fasthttp import FastHttpUser
 
 class Health(FastHttpUser):
     wait_time = constant(0)
+    insecure = {insecure}  # https against the benchmark's self-signed certificate
 
     @task
     def health(self):
@@ -51,7 +52,7 @@ sys.path.insert(0, {libraries!r})
 from PlatformLibrary.load.engine import HttpRequest, LoadRun
 request = HttpRequest("GET", "/health")
 result = LoadRun("bench", base_url={url!r}, scenario=lambda i: request, model="closed", users={users},
-                 duration={duration}).run()
+                 duration={duration}, ca_bundle={ca_bundle!r}).run()
 print(json.dumps({{"completed": result.completed, "ok": result.ok, "elapsed": result.elapsed}}))
 """
 
@@ -72,8 +73,8 @@ def run_child(command: list[str], **kwargs) -> tuple[subprocess.CompletedProcess
     return done, cpu, wall
 
 
-def ours(url: str, users: int, duration: float) -> dict[str, float]:
-    code = OURS.format(libraries=str(ROOT / "libraries"), url=url, users=users, duration=duration)
+def ours(url: str, users: int, duration: float, ca_bundle: str | None = None) -> dict[str, float]:
+    code = OURS.format(libraries=str(ROOT / "libraries"), url=url, users=users, duration=duration, ca_bundle=ca_bundle)
     done, cpu, wall = run_child([sys.executable, "-c", code], timeout=duration + 120)
     if done.returncode != 0:
         raise SystemExit(f"the suite's engine failed: {done.stderr[-2000:]}")
@@ -84,7 +85,7 @@ def ours(url: str, users: int, duration: float) -> dict[str, float]:
 def locust(binary: str, url: str, users: int, duration: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         locustfile = Path(tmp) / "locustfile.py"
-        locustfile.write_text(LOCUSTFILE)
+        locustfile.write_text(LOCUSTFILE.format(insecure=url.startswith("https")))
         command = [
             binary,
             "-f",
@@ -117,6 +118,17 @@ def locust(binary: str, url: str, users: int, duration: float) -> dict[str, floa
     return {"requests": requests, "cpu": cpu, "wall": wall, "run": duration}
 
 
+def self_signed_certificate(folder: Path) -> str:
+    """A certificate for 127.0.0.1 (openssl), which the suite's engine trusts as its CA bundle."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(cert)
+
+
 def find_locust(given: str | None) -> str | None:
     for candidate in (given, str(ROOT / "results" / "bench-venv" / "bin" / "locust"), shutil.which("locust")):
         if candidate and Path(candidate).is_file():
@@ -129,6 +141,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per generator")
     parser.add_argument("--locust", help="the locust executable (default: results/bench-venv/bin/locust, PATH)")
+    parser.add_argument("--https", action="store_true", help="TLS to the target (a self-signed certificate)")
     args = parser.parse_args()
     binary = find_locust(args.locust)
     if binary is None:
@@ -138,14 +151,22 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    target, url = start_target(cpu=1)
-    try:
-        mine = ours(url, args.users, args.duration)
-        theirs = locust(binary, url, args.users, args.duration)
-    finally:
-        target.terminate()
-        target.wait(5)
-    print(f"{args.users} users, {args.duration:g} s, closed model against bench_target.py (CPU 1), generator on CPU 0")
+    with tempfile.TemporaryDirectory() as tls_dir:
+        extra, ca_bundle = (), None
+        if args.https:
+            ca_bundle = self_signed_certificate(Path(tls_dir))
+            extra = ("--tls-cert", ca_bundle, "--tls-key", str(Path(tls_dir) / "key.pem"))
+        target, url = start_target(*extra, cpu=1)
+        try:
+            mine = ours(url, args.users, args.duration, ca_bundle)
+            theirs = locust(binary, url, args.users, args.duration)
+        finally:
+            target.terminate()
+            target.wait(5)
+    print(
+        f"{args.users} users, {args.duration:g} s, closed model against bench_target.py (CPU 1) over "
+        f"{'https' if args.https else 'http'}, generator on CPU 0"
+    )
     print(f"{'generator':28} {'requests':>9} {'req/s':>9} {'CPU s':>7} {'req per CPU s':>14}")
     rows = {}
     for name, m in (("suite engine (load.engine)", mine), ("Locust FastHttpUser", theirs)):
