@@ -5,6 +5,9 @@ Documentation     Acceptance suites of the session platform.
 ...               that starts the embedded platform when none answers. The last worker stops it again, but
 ...               only if this run started it. Before anything else, faults that a run killed with SIGKILL left
 ...               behind (recorded in the fault ledger) are reverted, so every run starts on a clean platform.
+Metadata          Profile    ${PROFILE}
+Metadata          Target    ${TARGET}
+Metadata          Run id    %{PLATFORM_SUITE_RUN_ID=one per process (set PLATFORM_SUITE_RUN_ID to share one)}
 
 Library           pabot.PabotLib
 Resource          ../resources/platform.resource
