@@ -14,8 +14,10 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 BODY = b'{"status":"ok"}'
 ANSWER = (
@@ -68,6 +70,17 @@ class Handler(asyncio.Protocol):
         phase = (time.monotonic() - self.started) % self.stall_every
         start = self.stall_every - self.stall_for
         return self.stall_every - phase if phase >= start else 0.0
+
+
+def self_signed_certificate(folder: Path) -> str:
+    """A self-signed certificate for 127.0.0.1 (openssl; key beside it as key.pem); clients trust it as their CA."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(cert)
 
 
 async def serve(port: int, tls: ssl.SSLContext | None = None) -> None:

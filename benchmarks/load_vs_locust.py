@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from arrival_rate import start_target  # noqa: E402
+from bench_target import self_signed_certificate  # noqa: E402
 
 LOCUSTFILE = """
 from locust import task, constant
@@ -116,17 +117,6 @@ def locust(binary: str, url: str, users: int, duration: float) -> dict[str, floa
         total = rows["Aggregated"]
         requests = int(total["Request Count"]) - int(total["Failure Count"])
     return {"requests": requests, "cpu": cpu, "wall": wall, "run": duration}
-
-
-def self_signed_certificate(folder: Path) -> str:
-    """A certificate for 127.0.0.1 (openssl), which the suite's engine trusts as its CA bundle."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return str(cert)
 
 
 def find_locust(given: str | None) -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from PlatformLibrary.core.profile import Profile
 from PlatformLibrary.load.engine import HttpRequest, LoadRun
 from robot.api.types import Secret
 
+from benchmarks.bench_target import self_signed_certificate
 from tests.local_http import serve
 
 TOKEN = "tok-0123456789abcdef-PLANTED"
@@ -44,13 +44,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def certificate(tmp_path: Path) -> Path:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed: no certificate for the https server")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert
+    return Path(self_signed_certificate(tmp_path))
 
 
 @pytest.fixture

@@ -696,7 +696,8 @@ class LoadRun:
     def _encode(self, request: HttpRequest) -> bytes:
         target = f"{self.prefix}{request.path}"
         lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self.authority}"]
-        headers = {**self.headers, **request.headers}
+        # Only a run with its own headers or a signer pays for a merged copy; the common case sends the request's.
+        headers = {**self.headers, **request.headers} if self.headers or self.signer else request.headers
         if self.signer is not None:
             url = f"{self.scheme}://{self.authority}{target}"
             headers.update(self.signer(request.method, url, headers, request.body))
