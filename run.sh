@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The single entry point of the acceptance suite.
 #
-#   ./run.sh suite [--profile local|aws]   run every suite with pabot (4 processes) on the chosen profile
+#   ./run.sh suite [--profile local|aws|aws-emulated] [SUITE ...]
+#                                          run every suite (or the given files/folders) with pabot on the profile
 #   ./run.sh test                          lint, format check, unit tests, libdoc, dry run, then the suites
 #
 # Both create .venv when it is missing and install requirements.txt into it; the install is skipped while
-# requirements.txt is unchanged (a stamp file in .venv holds its hash). Results go to results/.
+# requirements.txt is unchanged (a stamp file in .venv holds its hash). Results go to results/ (results/<profile>/
+# for a profile other than local).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,7 +16,7 @@ VENV="$ROOT/.venv"
 RESULTS="$ROOT/results"
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -52,33 +54,71 @@ setup_venv() {
 
 run_suites() {
     local profile="$1"
-    local variables="resources/profiles/$profile.py"
+    shift
+    local variables="resources/profiles/${profile//-/_}.py"
     if [[ ! -f "$variables" ]]; then
         echo "run.sh: unknown profile '$profile' (no $variables)" >&2
         exit 2
     fi
-    log "Running the suites on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
-    rm -rf "$RESULTS/metrics" "$RESULTS/pabot_results"
+    # The local profile writes to results/; any other to results/<profile>/, so runs of both sit side by side.
+    local out="$RESULTS"
+    [[ "$profile" == "local" ]] || out="$RESULTS/$profile"
+    local suites=("$@")
+    local ordering=(--ordering suites/pabot-ordering.txt)
+    if [[ ${#suites[@]} -eq 0 ]]; then
+        suites=(suites)
+    else
+        ordering=()  # a chosen subset runs in pabot's own order
+    fi
     local status=0
+    if [[ "$profile" == "aws-emulated" ]]; then
+        start_emulated_deployment || return 1
+    fi
+    log "Running ${suites[*]} on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
+    rm -rf "$out/metrics" "$out/pabot_results"
+    mkdir -p "$out"
     # Two phases (suites/pabot-ordering.txt): first every suite without a measurement, four processes on two cores
     # (they mostly wait for recovery and timeouts, so four overlap well), longest first; then, after #WAIT, the
     # suites with tests tagged measurement one after another, so nothing CPU-heavy runs beside a measurement.
-    pabot --processes "${PABOT_PROCESSES:-4}" --ordering suites/pabot-ordering.txt \
+    pabot --processes "${PABOT_PROCESSES:-4}" "${ordering[@]}" \
         --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
-        --outputdir results --xunit xunit.xml suites || status=$?
+        --outputdir "$out" --xunit xunit.xml "${suites[@]}" || status=$?
+    if [[ "$profile" == "aws-emulated" ]]; then
+        stop_emulated_deployment
+    fi
     # The report is built after every run, also when tests failed; the run's exit code is pabot's, or 3 when the
     # tests passed but the report could not be built (a report that is missing is a broken run, not a green one).
-    if ! build_report "$variables"; then
+    if ! build_report "$variables" "$out"; then
         echo "run.sh: the resilience report could not be built" >&2
         [[ "$status" -eq 0 ]] && status=3
     fi
     return "$status"
 }
 
+EMULATED_STATE="$RESULTS/aws-emulated-platform"
+
+start_emulated_deployment() {
+    # The aws-emulated profile's deployment: the embedded platform with its AWS face (ECS and FIS APIs over its
+    # processes, moto for DynamoDB and CloudWatch). Started clean for every run, stopped when the run ends or dies.
+    log "Starting the emulated AWS deployment (python -m testbed up --aws-face, state $EMULATED_STATE)"
+    python -m testbed down --state "$EMULATED_STATE" >/dev/null 2>&1 || true
+    trap stop_emulated_deployment EXIT
+    # TESTBED_DEFECTS (the efficacy runner's switch) applies here as on the local profile.
+    if ! python -m testbed up --aws-face --state "$EMULATED_STATE" >/dev/null; then
+        echo "run.sh: the emulated AWS deployment did not start; see $EMULATED_STATE/platform.log" >&2
+        return 1
+    fi
+}
+
+stop_emulated_deployment() {
+    python -m testbed down --state "$EMULATED_STATE" >/dev/null 2>&1 || true
+    trap - EXIT
+}
+
 build_report() {
-    log "Building the resilience report ($RESULTS/resilience-report.html and .json)"
-    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report "$RESULTS" --profile "$1"
+    log "Building the resilience report (${2:-$RESULTS}/resilience-report.html and .json)"
+    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report "${2:-$RESULTS}" --profile "$1"
 }
 
 ensure_chromium() {
@@ -95,16 +135,19 @@ ensure_chromium() {
 }
 
 cmd_suite() {
-    local profile="local"
+    local profile="local" suites=()
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            --profile) profile="${2:?--profile needs a name: local or aws}"; shift 2 ;;
+            --profile) profile="${2:?--profile needs a name: local, aws or aws-emulated}"; shift 2 ;;
             --profile=*) profile="${1#--profile=}"; shift ;;
-            *) usage ;;
+            -*) usage ;;
+            *)
+                [[ -e "$1" ]] || { echo "run.sh: no suite file or folder '$1'" >&2; exit 2; }
+                suites+=("$1"); shift ;;
         esac
     done
     setup_venv
-    run_suites "$profile"
+    run_suites "$profile" "${suites[@]}"
 }
 
 cmd_test() {
@@ -132,6 +175,7 @@ cmd_test() {
     step "robot --dryrun" robot --dryrun --pythonpath libraries --variablefile resources/profiles/local.py \
         --outputdir "$RESULTS/dryrun" --log NONE --report NONE suites
     step "suites (pabot, local profile)" run_suites local
+    step "recovery and chaos suites (pabot, aws-emulated profile)" run_suites aws-emulated suites/recovery suites/chaos
     step "efficacy matrix (fast subset)" python -m efficacy matrix --fast
     log "Summary"
     if [[ ${#failed[@]} -gt 0 ]]; then

@@ -104,7 +104,7 @@ def stop_all(state: Path, grace: float = 5.0) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     state = state_dir(args.state)
     try:
-        settings = build_settings(args.set or [], args.defect or [])
+        settings = build_settings([*(args.set or []), *(["aws_face=true"] if args.aws_face else [])], args.defect or [])
     except SettingsError as exc:
         print(f"testbed up: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +114,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(
                 f"testbed up: a platform with defects {existing.get('DEFECTS')} already runs at {state}; "
                 "run 'python -m testbed down' first",
+                file=sys.stderr,
+            )
+            return 2
+        if existing and bool(existing.get("AWS_FACE_URL")) != settings.aws_face:
+            print(
+                f"testbed up: a platform {'with' if existing.get('AWS_FACE_URL') else 'without'} the AWS face already "
+                f"runs at {state}; run 'python -m testbed down' first",
                 file=sys.stderr,
             )
             return 2
@@ -181,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--defect", action="append", help="switch on a named defect (see 'defects')")
     up.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     up.add_argument("--timeout", type=float, default=15.0)
+    up.add_argument(
+        "--aws-face",
+        action="store_true",
+        help="also serve ECS and FIS APIs over the containers (docs/aws-emulation.md)",
+    )
     up.set_defaults(func=cmd_up)
     for name, func, text in (
         ("down", cmd_down, "stop every process of the platform"),

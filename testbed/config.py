@@ -73,6 +73,9 @@ class Settings:
     breaker_cooldown: float = 2.0  # seconds the circuit stays open before a trial call
     # CloudWatch publishing
     metrics_interval: float = 5.0
+    # The AWS face (docs/aws-emulation.md): ECS and FIS APIs over the containers, for the aws-emulated profile
+    aws_face: bool = False
+    ecs_stop_timeout: float = 2.0  # StopTask's SIGTERM -> SIGKILL wait (the task definition's stopTimeout)
     # Names, as on AWS
     table_name: str = "testbed-sessions"
     cluster_name: str = "testbed-cluster"

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from testbed import api, clock
+from testbed.awsface.tasks import TaskRegistry
 from testbed.config import Settings
 from testbed.faultproxy.client import ToxiproxyClient
 from testbed.httputil import SWITCH_INTERVAL_S
@@ -44,6 +45,74 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def start_aws_face(settings: Settings, runtime: Runtime, moto_url: str, admin_port: int) -> dict[str, str]:
+    """Serve ECS and FIS over the runtime's tasks; create the FIS stop-condition alarm in moto's CloudWatch.
+
+    Returns the endpoint keys the aws-emulated profile reads (docs/aws-emulation.md).
+    """
+    import boto3
+
+    from testbed.awsface.actions import ProcessFaultActions
+    from testbed.awsface.ecs import EcsEmulator
+    from testbed.awsface.fis import FisEmulator
+    from testbed.awsface.server import serve
+    from testbed.awsface.tasks import ACCOUNT_ID
+
+    assert runtime.tasks is not None
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        endpoint_url=moto_url,
+        region_name=settings.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    alarm = f"{settings.service_name}-unhealthy"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        AlarmDescription="Stops FIS experiments when the session service is unhealthy",
+        Namespace="AWS/ECS",
+        MetricName="CPUUtilization",
+        Dimensions=[
+            {"Name": "ClusterName", "Value": settings.cluster_name},
+            {"Name": "ServiceName", "Value": settings.service_name},
+        ],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=100.0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="the platform started")
+    lock = threading.Lock()
+
+    def alarm_state(name: str) -> str | None:
+        with lock:  # one boto3 client, used from the experiments' threads
+            found = cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
+        return found[0]["StateValue"] if found else None
+
+    def workspace_of(task) -> str | None:
+        wanted = runtime.wanted.get(task.session_id or "")
+        return wanted.workspace if wanted else None
+
+    actions = ProcessFaultActions(
+        runtime.tasks, lambda: ToxiproxyClient(f"http://127.0.0.1:{admin_port}"), runtime.limits, workspace_of
+    )
+    ecs = EcsEmulator(
+        runtime.tasks,
+        runtime.counts,
+        memory_mib=settings.container_memory_limit // (1024 * 1024),
+        stop_timeout=max(1, round(settings.ecs_stop_timeout)),
+    )
+    fis = FisEmulator(runtime.tasks, actions, alarm_state, settings.region)
+    server = serve(ecs, fis)
+    return {
+        "AWS_FACE_URL": server.url,
+        "FIS_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/fis-session-experiments",
+        "FIS_STOP_ALARM_ARN": f"arn:aws:cloudwatch:{settings.region}:{ACCOUNT_ID}:alarm:{alarm}",
+    }
 
 
 def main() -> int:
@@ -114,14 +183,26 @@ def main() -> int:
         hop_url = f"http://{hop['listen']}"
         store = SessionStore(hop_url, settings)
         store.ensure_table()
-        runtime = Runtime(settings, store, instance, state, ToxiproxyClient(f"http://127.0.0.1:{admin_port}"))
         moto_url = f"http://127.0.0.1:{moto_port}"
+        tasks = None
+        if settings.aws_face:
+            tasks = TaskRegistry(
+                settings.cluster_name,
+                settings.service_name,
+                settings.region,
+                stop_timeout=settings.ecs_stop_timeout,
+                oom_killed=lambda cgroup: runtime.limits.oom_killed(cgroup) if runtime else False,
+            )
+        runtime = Runtime(
+            settings, store, instance, state, ToxiproxyClient(f"http://127.0.0.1:{admin_port}"), tasks=tasks
+        )
         service = SessionService(settings, store, runtime, state, instance, moto_url)
         server = api.serve(service)
         api_port = server.server_address[1]
         front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{api_port}")
         runtime.start()
         service.start()
+        face = start_aws_face(settings, runtime, moto_url, admin_port) if tasks is not None else {}
         endpoints = {
             "PLATFORM_INSTANCE": instance,
             "PLATFORM_API_URL": f"http://{front['listen']}",
@@ -141,6 +222,7 @@ def main() -> int:
             "CLOCK_SKEW_FILE": str(clock_file),
             "CONTAINER_LIMITS": runtime.limits.mode,
             "DEFECTS": list(settings.defects),
+            **face,
         }
         write_atomic(state / "endpoints.json", json.dumps(endpoints, indent=2))
         log.info("platform %s up: %s", instance, endpoints["PLATFORM_API_URL"])
@@ -155,6 +237,8 @@ def main() -> int:
     finally:
         if runtime is not None:
             runtime.shutdown()
+            if runtime.tasks is not None:
+                runtime.tasks.close()
         for child in children:
             if child.poll() is None:
                 child.terminate()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed import clock
+from testbed.awsface.tasks import TaskRegistry
 from testbed.cgroups import Limits
 from testbed.config import Settings
 from testbed.faultproxy.client import ToxiproxyClient, ToxiproxyError
@@ -88,8 +89,11 @@ class Runtime:
         instance: str,
         state_dir: Path,
         mesh: ToxiproxyClient | None = None,
+        tasks: TaskRegistry | None = None,
     ) -> None:
         self.settings = settings
+        # With the AWS face on, every container is also an ECS task there, and a session's taskId is its ARN.
+        self.tasks = tasks
         self.mesh = mesh if settings.mesh_proxy else None
         self.mesh_lock = threading.Lock()
         self.mesh_ports: dict[str, int] = {}
@@ -235,6 +239,9 @@ class Runtime:
             self.owned[proc.pid] = proc
         name = f"{session_id}.{task_id.rsplit('/', 1)[-1]}" if session_id != "-" else f"pool.{proc.pid}"
         self.limits.apply(name, proc.pid)
+        if self.tasks is not None:
+            known = task_id if session_id != "-" else None
+            self.tasks.spawned(known, session_id if session_id != "-" else None, proc, name)
         return Container(session_id, task_id, proc, cgroup=name)
 
     def _await_ready(self, container: Container, deadline: float) -> None:
@@ -260,12 +267,16 @@ class Runtime:
                             container.port = int(line.split()[1])
         proc.stdout.close()
         container.ready = True
+        if self.tasks is not None:
+            self.tasks.ready(proc.pid)
 
     def _assign_warm(self, session_id: str, task_id: str, workspace: str) -> Container | None:
         with self.lock:
             if not self.pool:
                 return None
             container = self.pool.pop()
+        if self.tasks is not None:  # the warm task keeps its ARN and gets the session's tag
+            task_id = self.tasks.assign(container.proc.pid, session_id) or task_id
         conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=2)
         try:
             body = json.dumps({"session": session_id, "task": task_id, "workspace": workspace})
@@ -311,11 +322,16 @@ class Runtime:
         start_type = "warm"
         if container is None:
             start_type = "cold"
+            if self.tasks is not None:  # the task exists (PROVISIONING) from before its image pull
+                task_id = self.tasks.new_task(session_id).arn
             delay = self.settings.cold_start_delay * (10 if self.settings.has("slow-start") else 1)
             if self.stopped.wait(delay) or session_id not in self.wanted:  # image pull
+                if self.tasks is not None:
+                    self.tasks.forget_unstarted(task_id, "Session deleted before its task started")
                 self._forget(session_id)
                 return
             container = self._spawn(session_id, task_id, wanted.workspace, self.settings.app_init_delay)
+        task_id = container.task_id
         with self.lock:
             self.containers[session_id] = container
         if restart and self.settings.has("double-start"):
@@ -390,7 +406,10 @@ class Runtime:
                 self.leaked = [p for p in self.leaked if p.poll() is None]
                 self.owned = {pid: p for pid, p in self.owned.items() if p.poll() is None}
             for container, code in crashed:
-                reason = describe_exit(code, self.limits.oom_killed(container.cgroup))
+                oom = self.limits.oom_killed(container.cgroup)
+                reason = describe_exit(code, oom)
+                if self.tasks is not None:
+                    self.tasks.exited(container.proc.pid, oom)
                 self.limits.remove(container.cgroup)
                 log.warning("session %s: %s", container.session_id, reason)
                 self._on_failure(container.session_id, reason)
@@ -447,6 +466,8 @@ class Runtime:
     def _terminate(self, container: Container, grace: float = 2.0) -> None:
         container.stopping = True
         proc = container.proc
+        if self.tasks is not None:  # what the platform's own StopTask call would record
+            self.tasks.platform_stops(proc.pid, "Stopped by the session service")
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 proc.terminate()

@@ -148,8 +148,9 @@ def test_find_kill_and_recover_through_the_container_keywords(aws, monkeypatch):
     api_says(monkeypatch)
     pid = library.keywords["find_session_container"]("s-1")
     assert pid == pseudo_pid(old)
-    with pytest.raises(ContainerBackendError, match=r"ECS cannot send SIGKILL .* aws:ecs:task-kill-process"):
-        library.keywords["kill_session_container"]("s-1", "SIGKILL")  # StopTask is no SIGKILL: say so, stop nothing
+    # StopTask is no SIGKILL: that goes through FIS aws:ecs:task-kill-process, which needs the process's name.
+    with pytest.raises(ContainerBackendError, match=r"SESSION_PROCESS_NAME.* is empty: FIS aws:ecs:task-kill-process"):
+        library.keywords["kill_session_container"]("s-1", "SIGKILL")
     assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]["lastStatus"] == "RUNNING"
     assert library.keywords["kill_session_container"]("s-1", "SIGTERM") == pid
     stopped = aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[old])["tasks"][0]

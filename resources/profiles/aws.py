@@ -79,6 +79,8 @@ DYNAMODB_ENDPOINT_URL = ""
 # The role FIS acts with, and the CloudWatch alarm that stops an experiment (required unless CHAOS_DRY_RUN).
 FIS_ROLE_ARN = os.environ.get("FIS_ROLE_ARN", "")
 FIS_STOP_ALARM_ARN = os.environ.get("FIS_STOP_ALARM_ARN", "")
+# The session's process inside its task (e.g. node, java): FIS aws:ecs:task-kill-process sends it SIGKILL.
+SESSION_PROCESS_NAME = os.environ.get("SESSION_PROCESS_NAME", "")
 # Faults are refused unless allowed; a dry run validates experiments (FIS actionsMode=skip-all), injects nothing.
 CHAOS_ALLOWED = os.environ.get("CHAOS_ALLOWED", "false").strip().lower() in ("1", "true", "yes", "on")
 CHAOS_DRY_RUN = os.environ.get("CHAOS_DRY_RUN", "false").strip().lower() in ("1", "true", "yes", "on")

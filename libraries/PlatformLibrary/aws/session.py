@@ -150,7 +150,17 @@ class AwsSettings:
                 "Profile variable ${AWS_REGION} is empty; set it (or env AWS_REGION) to the platform's region."
             )
         profile_name = str(unwrap(profile.get("AWS_PROFILE", "")) or "") or None
-        return cls(region=region, profile_name=profile_name, embedded=False)
+        urls = profile.get("AWS_ENDPOINT_URLS", None) or {}
+        if not isinstance(urls, Mapping):
+            raise AwsError(f"${{AWS_ENDPOINT_URLS}} must map service names to URLs, got {type(urls).__name__}.")
+        # An emulated deployment (profile aws-emulated) answers on loopback and takes moto's dummy credentials.
+        emulated = bool(profile.get("AWS_EMULATED", False))
+        return cls(
+            region=region,
+            profile_name=None if emulated else profile_name,
+            embedded=emulated,
+            endpoint_urls=tuple(sorted((str(k), str(v)) for k, v in urls.items() if v)),
+        )
 
 
 class AwsClients:

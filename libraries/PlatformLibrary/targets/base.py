@@ -37,8 +37,12 @@ class ContainerBackend(ABC):
         """Every live container of this platform instance, warm-pool ones included."""
 
     @abstractmethod
-    def kill(self, container: Container, sig: signal.Signals) -> None:
-        """Send ``sig`` to ``container``; raise ``ContainerBackendError`` when it is not the same container."""
+    def kill(self, container: Container, sig: signal.Signals) -> float | None:
+        """Send ``sig`` to ``container``; raise ``ContainerBackendError`` when it is not the same container.
+
+        Returns the ``time.monotonic()`` moment the signal landed when the backend learns it after the fact (a FIS
+        experiment reports when its action ended), else ``None``: the moment of the call counts.
+        """
 
     @abstractmethod
     def is_alive(self, container: Container) -> bool:

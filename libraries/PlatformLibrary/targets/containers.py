@@ -117,8 +117,8 @@ class ContainerKeywords(LibraryComponent):
         sig = parse_signal(signal)
         session_id = self.session_id_of(session)
         container = self._single(session_id, self.profile.seconds("CONTAINER_APPEAR_TIMEOUT"))
-        self.backend.kill(container, sig)
-        self._kills[session_id] = (container, time.monotonic(), sig)
+        landed = self.backend.kill(container, sig)
+        self._kills[session_id] = (container, landed or time.monotonic(), sig)
         self.info(f"Sent {sig.name} to container pid {container.pid} of session {session_id}.")
         return container.pid
 
@@ -195,8 +195,8 @@ class ContainerKeywords(LibraryComponent):
         """
         sig = parse_signal(signal)
         session, container = self._catch_starting(attempts, timeout)
-        self.backend.kill(container, sig)
-        self._kills[session["sessionId"]] = (container, time.monotonic(), sig)
+        landed = self.backend.kill(container, sig)
+        self._kills[session["sessionId"]] = (container, landed or time.monotonic(), sig)
         self.info(
             f"Sent {sig.name} to container pid {container.pid} of session {session['sessionId']} while it "
             f"was {session['status']}."

@@ -9,8 +9,9 @@ keywords compare and report it like a pid. ``Container.task_id`` is the task ARN
 ``id`` makes it the short task id), which the platform's ``taskId`` must match.
 
 A task counts as live while ECS wants it running (``desiredStatus`` ``RUNNING``) and it has not begun to
-stop; "killing" one is ``StopTask`` (ECS sends SIGTERM, then SIGKILL after the container's stop timeout).
-A real SIGKILL inside the task is the FIS action ``aws:ecs:task-kill-process`` (see the AWS keywords).
+stop; SIGTERM is ``StopTask`` (ECS sends SIGTERM, then SIGKILL after the container's stop timeout). Any other
+signal (the SIGKILL crash tests want) goes to the task's process at once through the FIS action
+``aws:ecs:task-kill-process`` (``EcsSettings.instant_kill``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class EcsSettings:
     session_tag: str = "sessionId"  # the tag that ties a task to its session (ECS_SESSION_TAG)
     stop_reason: str = "Stopped by PlatformLibrary"
     before_stop: Callable[[Container, signal.Signals], None] | None = None
+    # Any other signal than SIGTERM, at once inside the task (FIS aws:ecs:task-kill-process); None: refused.
+    instant_kill: Callable[[Container, signal.Signals], float | None] | None = None
     # A scan of the cluster younger than this is reused: callers that poll in tight loops would otherwise hit
     # ECS's API rate limits (ListTasks/DescribeTasks). A stop always invalidates it.
     min_scan_interval: float = 0.5
@@ -233,7 +236,7 @@ class EcsTaskBackend(ContainerBackend):
         task = self.task_of(container)
         return task is not None and is_live(task)
 
-    def kill(self, container: Container, sig: signal.Signals) -> None:
+    def kill(self, container: Container, sig: signal.Signals) -> float | None:
         settings = self.settings
         if settings.before_stop is not None:
             settings.before_stop(container, sig)  # the safety guard: may refuse, or skip in a dry run
@@ -243,6 +246,11 @@ class EcsTaskBackend(ContainerBackend):
             raise ContainerBackendError(
                 f"Task {container.container_id} of session {container.session_id} is no longer running ({status})."
             )
+        if sig != signal.SIGTERM and settings.instant_kill is not None:
+            self._scan = None
+            landed = settings.instant_kill(container, sig)
+            self._scan = None
+            return landed
         if sig != signal.SIGTERM:
             raise ContainerBackendError(
                 f"ECS cannot send {sig.name} to task {container.container_id} now: StopTask sends SIGTERM, and "
@@ -253,6 +261,7 @@ class EcsTaskBackend(ContainerBackend):
         self._scan = None
         self._call("stop_task", task=container.container_id, reason=reason)
         self._scan = None
+        return None
 
     # ------------------------------------------------------------------ beyond the interface
     def session_tasks(self, session_id: str, include_stopped: bool = True) -> list[dict]:

@@ -1,16 +1,26 @@
-"""Glue between the library and the ECS backend: clients, names and the safety guard for stopping tasks."""
+"""Glue between the library and the ECS backend: clients, names, the safety guard, and SIGKILL through FIS."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from robot.api import logger
 from robot.api.exceptions import SkipExecution
 
-from ...aws.safety import ChaosGuard, ChaosRefused
-from ...aws.session import clients_for
-from ..base import Container
+from ...aws.fis import (
+    FIS_ECS_ACTIONS,
+    TERMINAL_STATES,
+    FisExperiments,
+    build_template,
+    ecs_task_target,
+    fault_injection_problems,
+)
+from ...aws.safety import ChaosGuard, ChaosRefused, run_tags
+from ...aws.session import AwsError, call, clients_for
+from ..base import Container, ContainerBackendError
 from .ecs import EcsSettings
 
 if TYPE_CHECKING:
@@ -37,6 +47,82 @@ def guard_task_stop(ctx: LibraryContext, container: Container, sig: signal.Signa
         raise SkipExecution(f"Chaos dry run: would {what}; the rest of the test needs the fault, so it is skipped.")
 
 
+def kill_through_fis(ctx: LibraryContext, container: Container, sig: signal.Signals) -> float:
+    """Send ``sig`` to the session's process inside its task at once: FIS ``aws:ecs:task-kill-process``.
+
+    ECS itself has only StopTask (SIGTERM, SIGKILL after the stop timeout); an instant SIGKILL, the crash a test
+    wants, is this FIS action on the one task (FIS user guide, "aws:ecs:task-kill-process"). The experiment is
+    tagged with the run, waited for until it ends, and its template deleted. Returns the ``time.monotonic()``
+    moment the action ended (FIS's ``endTime``), the latest the signal can have landed. The chaos guard has already been
+    asked (``before_stop``); the task definition must allow FIS in (SSM agent container, ``pidMode: task``).
+    """
+    profile = ctx.profile
+    process = profile.text("SESSION_PROCESS_NAME", "")
+    if not process:
+        raise ContainerBackendError(
+            "${SESSION_PROCESS_NAME} is empty: FIS aws:ecs:task-kill-process needs the name of the session's "
+            "process in its task (e.g. node or java; env SESSION_PROCESS_NAME). See docs/deployment-contract.md."
+        )
+    clients = clients_for(ctx)
+    ecs = clients.client("ecs")
+    cluster = str(ctx.endpoints.get("ECS_CLUSTER", "") or "")
+    action = FIS_ECS_ACTIONS["aws:ecs:task-kill-process"]
+    tasks = call(ecs, "describe_tasks", "Reading the task to kill", cluster=cluster, tasks=[container.container_id])
+    for task in tasks.get("tasks", []):
+        definition = call(
+            ecs, "describe_task_definition", "Reading its task definition", taskDefinition=task["taskDefinitionArn"]
+        )["taskDefinition"]
+        problems = fault_injection_problems(definition, action)
+        if problems:
+            raise ContainerBackendError(
+                f"FIS cannot kill a process in task {container.container_id}: " + "; ".join(problems) + "."
+            )
+    alarm = profile.text("FIS_STOP_ALARM_ARN", "")
+    guard = ChaosGuard.from_context(ctx)
+    if not alarm and not guard.dry_run:
+        raise ChaosRefused(
+            "Refused to kill a process through FIS: ${FIS_STOP_ALARM_ARN} is empty, and an experiment that really "
+            "injects needs a CloudWatch alarm that stops it."
+        )
+    run = ctx.run
+    fis = FisExperiments(clients.client("fis"), run.run_id)
+    request = build_template(
+        action,
+        ecs_task_target(task_arns=[container.container_id]),
+        run_id=run.run_id,
+        role_arn=str(ctx.endpoints.get("FIS_ROLE_ARN", "") or ""),
+        parameters={"processName": process, "signal": sig.name},
+        stop_alarm_arns=[alarm] if alarm else [],
+        worker=run.worker,
+        test=run.current_test or run.current_suite or "",
+    )
+    template = fis.create_template(request)
+    try:
+        experiment = fis.start(template["id"], guard.dry_run, run_tags(run.run_id, run.worker))
+        deadline = time.monotonic() + profile.seconds("FIS_START_TIMEOUT", "5 min")
+        while True:
+            current = fis.get(experiment["id"])
+            state = fis.state_of(current)
+            if state in TERMINAL_STATES:
+                break
+            if time.monotonic() > deadline:
+                fis.stop(experiment["id"])
+                raise ContainerBackendError(f"FIS experiment {experiment['id']} (kill {process}) is still {state}.")
+            time.sleep(0.05)
+        if state == "completed":
+            ended = [a.get("endTime") for a in current.get("actions", {}).values() if a.get("endTime")]
+            ago = max(0.0, time.time() - max(e.timestamp() for e in ended)) if ended else 0.0
+            return time.monotonic() - ago
+        raise ContainerBackendError(
+            f"FIS experiment {experiment['id']} ({action.action_id}, {sig.name} to {process} in task "
+            f"{container.container_id}) ended {state}: {fis.reason_of(current)}"
+        )
+    finally:
+        # A template left here is deleted with the run's others when the run ends (FisKeywords.close).
+        with contextlib.suppress(AwsError):
+            call(fis.client, "delete_experiment_template", "Deleting the kill template", id=template["id"])
+
+
 def ecs_backend_settings(ctx: LibraryContext) -> EcsSettings:
     """The ECS backend's settings from the active profile (clients shared with the AWS keywords)."""
     profile, endpoints = ctx.profile, ctx.endpoints
@@ -49,5 +135,6 @@ def ecs_backend_settings(ctx: LibraryContext) -> EcsSettings:
         session_tag=profile.text("ECS_SESSION_TAG", "sessionId") or "sessionId",
         stop_reason=f"PlatformLibrary run {ctx.run.run_id}",
         before_stop=lambda container, sig: guard_task_stop(ctx, container, sig),
+        instant_kill=lambda container, sig: kill_through_fis(ctx, container, sig),
         min_scan_interval=profile.seconds("ECS_MIN_SCAN_INTERVAL", "500 ms"),
     )

@@ -1,0 +1,533 @@
+"""The aws:ecs:task-* faults of AWS FIS, carried out on the embedded platform's real task processes.
+
+Each FIS action has a parameter table (names, defaults, ranges) checked when a template is created, and a method
+of :class:`ProcessFaultActions` that injects it into one task. Faults that last (stress, network) return a handle
+whose ``revert()`` undoes them; ``stop_task`` and ``kill_process`` act once and cannot be undone (FIS does not
+restart what it stopped either).
+
+How each fault is carried out here (the FIS way is in the FIS user guide, "AWS FIS actions reference",
+aws:ecs:task-* actions, which run SSM documents with stress-ng / killall / tc in the task):
+
+- stop-task: ECS StopTask through the registry (SIGTERM, SIGKILL after the stop timeout).
+- task-kill-process: the signal is sent to every process of the task (its container process and that process's
+  descendants) whose name is ``processName``, as killall matches names.
+- task-cpu-stress / task-io-stress: stressor child processes put into the task's cgroup, so they compete with the
+  app for the task's CPU quota. CPU: a busy/sleep duty cycle of ``percent`` over every 100 ms. I/O: 1 MiB blocks
+  written and fsynced for ``percent`` of every 100 ms, into one file per worker (at most ``IO_FILE_MIB``, then
+  rewritten from the start) in a temporary folder of the session's workspace.
+- task-network-*: the session's traffic reaches its container only through the service-mesh hop, a fault proxy
+  (Toxiproxy API) proxy named ``mesh-<sessionId>``, so the network faults are toxics on it: latency -> ``latency``
+  toxic (downstream); blackhole-port -> ``timeout`` toxic with timeout 0 (data held forever) on the upstream stream
+  for ingress, the downstream stream for egress; packet-loss -> ``timeout`` toxic with timeout 0 on the upstream
+  stream with toxicity ``lossPercent / 100``: a share of the *connections* loses everything, not a share of
+  the packets of every connection (a proxy sees streams, not packets).
+
+Stressor children end with the platform: each one sets ``PR_SET_PDEATHSIG`` (SIGKILL) through ctypes, so it dies
+when the thread that started it ends (the experiment's thread, which reverts its faults before it ends anyway), and
+exits by itself a little after the action's duration in case nobody reverts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+from ..cgroups import Limits
+from ..faultproxy.client import ToxiproxyClient, ToxiproxyError
+from .tasks import Task, TaskRegistry
+
+ECS_TASK_RESOURCE = "aws:ecs:task"
+TARGET_KEY = "Tasks"  # the target key of every aws:ecs:task action
+MESH_PROXY_PREFIX = "mesh-"
+IO_FILE_MIB = 32
+STRESS_GRACE_S = 5.0  # a stressor nobody reverts exits this long after its duration
+MAX_DURATION_S = 12 * 3600  # FIS quota: an action runs at most 12 hours
+TASK_VCPUS = 1  # every task of the platform is a 1 vCPU task (cpu "1024")
+
+
+class FaultError(Exception):
+    """A fault could not be injected into a task; the message becomes the action's ``failed`` reason."""
+
+
+class ParameterError(ValueError):
+    """An action parameter FIS would refuse when the template is created (a ValidationException)."""
+
+
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+
+
+def parse_iso_duration(text: str) -> float:
+    """``PT30S``, ``PT2M``, ``PT1H``, ``PT1M30S`` -> seconds; anything else (or zero) is a ParameterError."""
+    match = _DURATION.fullmatch(str(text).strip().upper())
+    if match is None or not any(match.groups()) or str(text).strip().upper().endswith("T"):
+        raise ParameterError(f"duration {text!r} is not an ISO 8601 duration such as PT30S, PT5M or PT1H")
+    days, hours, minutes, seconds = match.groups()
+    total = int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    if total <= 0:
+        raise ParameterError(f"duration {text!r} must be longer than zero")
+    if total > MAX_DURATION_S:
+        raise ParameterError(f"duration {text!r} is longer than the 12 hours an action may run")
+    return total
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a FIS action: how it is read, its default and its allowed values."""
+
+    name: str
+    kind: str  # "duration", "int", "choice", "bool" or "text"
+    required: bool = False
+    default: str | None = None
+    low: int = 0
+    high: int = 0
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+    def parse(self, action_id: str, raw: str) -> Any:
+        text = str(raw).strip()
+        where = f"{action_id} parameter {self.name}"
+        if self.kind == "duration":
+            try:
+                return parse_iso_duration(text)
+            except ParameterError as error:
+                raise ParameterError(f"{where}: {error}") from None
+        if self.kind == "int":
+            if not re.fullmatch(r"-?\d+", text):
+                raise ParameterError(f"{where} must be a whole number, got {raw!r}")
+            value = int(text)
+            if not self.low <= value <= self.high:
+                raise ParameterError(f"{where} must be between {self.low} and {self.high}, got {value}")
+            return value
+        if self.kind == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ParameterError(f"{where} must be true or false, got {raw!r}")
+            return text.lower() == "true"
+        if self.kind == "choice":
+            if text not in self.choices:
+                raise ParameterError(f"{where} must be one of {', '.join(self.choices)}, got {raw!r}")
+            return text
+        if not text:
+            raise ParameterError(f"{where} must not be empty")
+        return text
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A supported FIS action: whether it lasts a ``duration``, and its parameters."""
+
+    action_id: str
+    description: str
+    params: tuple[Param, ...]
+    network: bool = False
+
+    @property
+    def instant(self) -> bool:
+        return not any(p.kind == "duration" for p in self.params)
+
+    def parse(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The template's (string) parameters -> typed values with defaults; ParameterError names what is wrong."""
+        given = dict(raw or {})
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ParameterError(
+                f"{self.action_id} has no parameter(s) {', '.join(unknown)}; its parameters are "
+                f"{', '.join(known) or 'none'}"
+            )
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if param.name not in given or given[param.name] in (None, ""):
+                if param.required:
+                    raise ParameterError(f"{self.action_id} requires parameter {param.name} ({param.description})")
+                if param.default is None:
+                    continue
+                values[param.name] = param.parse(self.action_id, param.default)
+            else:
+                values[param.name] = param.parse(self.action_id, given[param.name])
+        return values
+
+    def describe(self, region: str, account: str) -> dict[str, Any]:
+        """GetAction's answer for this action."""
+        return {
+            "id": self.action_id,
+            "arn": f"arn:aws:fis:{region}:{account}:action/{self.action_id}",
+            "description": self.description,
+            "parameters": {p.name: {"description": p.description, "required": p.required} for p in self.params},
+            "targets": {TARGET_KEY: {"resourceType": ECS_TASK_RESOURCE}},
+            "tags": {},
+        }
+
+
+_INSTALL = Param("installDependencies", "bool", default="true", description="ignored: nothing to install here")
+_ENDPOINTS = Param(
+    "useEcsFaultInjectionEndpoints", "bool", default="false", description="ignored: faults go through the mesh hop"
+)
+_SOURCES = Param(
+    "sources", "text", default="0.0.0.0/0", description="not applied: the mesh hop carries the session's traffic"
+)
+
+
+def _duration(what: str) -> Param:
+    return Param("duration", "duration", required=True, description=f"how long {what}, ISO 8601 (PT5M)")
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    spec.action_id: spec
+    for spec in (
+        ActionSpec("aws:ecs:stop-task", "Stop the target ECS tasks.", ()),
+        ActionSpec(
+            "aws:ecs:task-kill-process",
+            "Kill a process in the target ECS tasks.",
+            (
+                Param("processName", "text", required=True, description="the name of the processes to kill"),
+                Param("signal", "choice", default="SIGKILL", choices=("SIGKILL", "SIGTERM")),
+                _INSTALL,
+            ),
+        ),
+        ActionSpec(
+            "aws:ecs:task-cpu-stress",
+            "Run CPU stress on the target ECS tasks.",
+            (
+                _duration("the stress lasts"),
+                Param("percent", "int", default="100", low=0, high=100, description="target CPU load, 0-100"),
+                Param("workers", "int", default="0", low=0, high=64, description="stressors; 0 = one per vCPU"),
+                _INSTALL,
+            ),
+        ),
+        ActionSpec(
+            "aws:ecs:task-io-stress",
+            "Run I/O stress on the target ECS tasks.",
+            (
+                _duration("the stress lasts"),
+                Param("percent", "int", default="80", low=1, high=100, description="share of time spent writing"),
+                Param("workers", "int", default="1", low=1, high=64, description="writer processes"),
+                _INSTALL,
+            ),
+        ),
+        ActionSpec(
+            "aws:ecs:task-network-blackhole-port",
+            "Drop the traffic of a port of the target ECS tasks.",
+            (
+                _duration("the traffic is dropped"),
+                Param("port", "int", required=True, low=0, high=65535, description="the port"),
+                Param("protocol", "choice", required=True, choices=("tcp", "udp"), description="tcp or udp"),
+                Param("trafficType", "choice", default="ingress", choices=("ingress", "egress")),
+                _INSTALL,
+                _ENDPOINTS,
+            ),
+            network=True,
+        ),
+        ActionSpec(
+            "aws:ecs:task-network-latency",
+            "Add latency to the network traffic of the target ECS tasks.",
+            (
+                _duration("the latency lasts"),
+                Param("delayMilliseconds", "int", default="200", low=0, high=600_000, description="added delay"),
+                Param("jitterMilliseconds", "int", default="10", low=0, high=600_000, description="delay variation"),
+                _SOURCES,
+                _INSTALL,
+                _ENDPOINTS,
+            ),
+            network=True,
+        ),
+        ActionSpec(
+            "aws:ecs:task-network-packet-loss",
+            "Drop a share of the network traffic of the target ECS tasks.",
+            (
+                _duration("the loss lasts"),
+                Param("lossPercent", "int", default="7", low=0, high=100, description="share of traffic lost"),
+                _SOURCES,
+                _INSTALL,
+                _ENDPOINTS,
+            ),
+            network=True,
+        ),
+    )
+}
+
+
+class Reversible(Protocol):
+    """A fault that lasts: ``revert()`` undoes it (safe to call more than once)."""
+
+    def revert(self) -> None: ...
+
+
+class FaultActions(Protocol):
+    """What a FIS emulator needs to inject the aws:ecs:task-* faults into one task."""
+
+    def stop_task(self, task: Task, reason: str) -> None: ...
+
+    def kill_process(self, task: Task, process_name: str, signal_name: str = "SIGKILL") -> list[int]: ...
+
+    def cpu_stress(self, task: Task, percent: int, workers: int, duration: float) -> Reversible: ...
+
+    def io_stress(self, task: Task, percent: int, duration: float, workers: int = 1) -> Reversible: ...
+
+    def network_latency(self, task: Task, delay_ms: int, jitter_ms: int, toxic_name: str) -> Reversible: ...
+
+    def network_blackhole_port(
+        self, task: Task, port: int, protocol: str, traffic_type: str, toxic_name: str
+    ) -> Reversible: ...
+
+    def network_packet_loss(self, task: Task, loss_percent: int, toxic_name: str) -> Reversible: ...
+
+
+# The stressor: argv = mode ("cpu"/"io"), parent pid, percent, seconds, folder (io only).
+_STRESSOR = r"""
+import ctypes, os, signal, sys, time
+mode, parent, percent, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+try:
+    libc = ctypes.CDLL(None)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    libc.prctl(15, ("fis-%s-stress" % mode).encode())  # PR_SET_NAME
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:
+    sys.exit(0)
+end = time.monotonic() + seconds
+period, busy = 0.1, 0.1 * percent / 100.0
+fd = None
+if mode == "io":
+    path = os.path.join(sys.argv[5], "io-%d.bin" % os.getpid())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block, blocks, limit = os.urandom(1 << 20), 0, int(sys.argv[6])
+try:
+    while True:
+        start = time.monotonic()
+        if start >= end:
+            break
+        while time.monotonic() - start < busy:
+            if fd is not None:
+                if blocks >= limit:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    blocks = 0
+                os.write(fd, block)
+                os.fsync(fd)
+                blocks += 1
+        rest = period - (time.monotonic() - start)
+        if rest > 0:
+            time.sleep(rest)
+finally:
+    if fd is not None:
+        os.close(fd)
+        os.unlink(path)
+"""
+
+
+class StressProcesses:
+    """Stressor processes started for one action on one task; ``revert()`` kills them and removes their files."""
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]], folder: Path | None = None) -> None:
+        self.procs = procs
+        self.folder = folder
+        self._lock = threading.Lock()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def revert(self) -> None:
+        with self._lock:
+            for proc in self.procs:
+                if proc.poll() is None:
+                    with contextlib.suppress(OSError):
+                        proc.kill()
+            for proc in self.procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class MeshToxic:
+    """A toxic on a session's mesh hop; ``revert()`` removes it (already gone, or the hop with it, is fine)."""
+
+    def __init__(self, client: ToxiproxyClient, proxy: str, name: str) -> None:
+        self.client = client
+        self.proxy = proxy
+        self.name = name
+        self._removed = False
+
+    def revert(self) -> None:
+        if self._removed:
+            return
+        try:
+            self.client.remove_toxic(self.proxy, self.name)
+        except ToxiproxyError as error:
+            if error.status not in (0, 404):  # 0: the fault proxy is gone, and its toxics with it
+                raise
+        self._removed = True
+
+
+def _names_of(process: psutil.Process) -> set[str]:
+    """Every name ``process`` goes by: its name, the first word of its title (setproctitle), its executable."""
+    names: set[str] = set()
+    with contextlib.suppress(psutil.Error):
+        names.add(process.name())
+    with contextlib.suppress(psutil.Error, IndexError):
+        names.add(process.cmdline()[0])
+    with contextlib.suppress(psutil.Error):
+        names.add(process.exe())
+    found = set()
+    for name in names:
+        words = name.split()
+        if words:
+            found.add(os.path.basename(words[0]))
+    return found
+
+
+def _name_matches(name: str, wanted: str) -> bool:
+    """killall-like: the exact name, or the name plus a version (``python`` matches ``python3.11``)."""
+    return name == wanted or (name.startswith(wanted) and re.fullmatch(r"[\d.]+", name[len(wanted) :]) is not None)
+
+
+class ProcessFaultActions:
+    """The aws:ecs:task-* faults on the platform's task processes (see the module docstring for how).
+
+    ``mesh_client_factory()`` returns the fault proxy's admin client (or None without a mesh); the client is not
+    closed here, so the factory may hand out a shared one. ``limits`` puts stressors into a task's cgroup;
+    ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used).
+    """
+
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        mesh_client_factory: Callable[[], ToxiproxyClient | None],
+        limits: Limits | None,
+        workspace_of: Callable[[Task], str | os.PathLike[str] | None],
+    ) -> None:
+        self.registry = registry
+        self.mesh_client_factory = mesh_client_factory
+        self.limits = limits
+        self.workspace_of = workspace_of
+
+    # ----- instant actions ---------------------------------------------------------------------------------------
+    def stop_task(self, task: Task, reason: str) -> None:
+        """ECS StopTask, as FIS's aws:ecs:stop-task calls it (``reason`` names the experiment)."""
+        self.registry.stop_task(task.arn, reason)
+
+    def kill_process(self, task: Task, process_name: str, signal_name: str = "SIGKILL") -> list[int]:
+        """Send ``signal_name`` to the task's processes named ``process_name``; returns their PIDs."""
+        number = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}.get(signal_name)
+        if number is None:
+            raise FaultError(f"signal {signal_name!r} is not supported; use SIGKILL or SIGTERM")
+        processes = self._processes(task)
+        matched = [p for p in processes if any(_name_matches(n, process_name) for n in _names_of(p))]
+        if not matched:
+            running = ", ".join(f"{p.pid} {'/'.join(sorted(_names_of(p)))}" for p in processes) or "nothing"
+            raise FaultError(f"no process named {process_name!r} runs in task {task.task_id} (it runs: {running})")
+        killed = []
+        for process in matched:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(number)
+                killed.append(process.pid)
+        return killed
+
+    # ----- stress ------------------------------------------------------------------------------------------------
+    def cpu_stress(self, task: Task, percent: int, workers: int, duration: float) -> StressProcesses:
+        """``workers`` stressors (0: one per vCPU of the task) burning ``percent``% CPU in the task's cgroup."""
+        self._processes(task)  # the task must be running
+        count = workers or TASK_VCPUS
+        return self._start(task, "cpu", percent, duration, count, None)
+
+    def io_stress(self, task: Task, percent: int, duration: float, workers: int = 1) -> StressProcesses:
+        """``workers`` writers fsyncing 1 MiB blocks ``percent``% of the time, in the session's workspace."""
+        self._processes(task)
+        base = self.workspace_of(task)
+        parent = Path(base) if base is not None and Path(base).is_dir() else Path(tempfile.gettempdir())
+        folder = Path(tempfile.mkdtemp(prefix=f"fis-io-{task.task_id[:12]}-", dir=parent))
+        try:
+            return self._start(task, "io", percent, duration, workers, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _start(
+        self, task: Task, mode: str, percent: int, duration: float, count: int, folder: Path | None
+    ) -> StressProcesses:
+        args = [mode, str(os.getpid()), str(percent), str(duration + STRESS_GRACE_S)]
+        if folder is not None:
+            args += [str(folder), str(IO_FILE_MIB)]
+        handle = StressProcesses([], folder)
+        try:
+            for _ in range(max(1, count)):
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _STRESSOR, *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    close_fds=True,
+                )
+                handle.procs.append(proc)
+                if self.limits is not None and task.cgroup:
+                    self.limits.apply(task.cgroup, proc.pid)
+        except BaseException as error:
+            handle.revert()
+            if isinstance(error, OSError):
+                raise FaultError(f"could not start the {mode} stressor in task {task.task_id}: {error}") from None
+            raise
+        return handle
+
+    # ----- network -----------------------------------------------------------------------------------------------
+    def network_latency(self, task: Task, delay_ms: int, jitter_ms: int, toxic_name: str) -> MeshToxic:
+        return self._toxic(task, toxic_name, "latency", "downstream", {"latency": delay_ms, "jitter": jitter_ms}, 1.0)
+
+    def network_blackhole_port(
+        self, task: Task, port: int, protocol: str, traffic_type: str, toxic_name: str
+    ) -> MeshToxic:
+        """Hold the data of one direction forever: ingress = what clients send, egress = what the task answers.
+
+        The task has one port, the one its mesh hop forwards to, so ``port`` is not matched against it.
+        """
+        if protocol != "tcp":
+            raise FaultError(f"protocol {protocol}: the mesh hop of task {task.task_id} carries TCP only")
+        stream = "upstream" if traffic_type == "ingress" else "downstream"
+        return self._toxic(task, toxic_name, "timeout", stream, {"timeout": 0}, 1.0)
+
+    def network_packet_loss(self, task: Task, loss_percent: int, toxic_name: str) -> MeshToxic:
+        """``lossPercent``% of the connections lose everything they send (per connection, not per packet)."""
+        return self._toxic(task, toxic_name, "timeout", "upstream", {"timeout": 0}, loss_percent / 100.0)
+
+    def _toxic(
+        self, task: Task, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float
+    ) -> MeshToxic:
+        session = task.session_id
+        if not session:
+            raise FaultError(f"task {task.task_id} serves no session, so it has no mesh hop to inject into")
+        client = self.mesh_client_factory()
+        if client is None:
+            raise FaultError("this platform runs without a service mesh (no fault proxy), so no network faults")
+        proxy = f"{MESH_PROXY_PREFIX}{session}"
+        try:
+            client.add_toxic(proxy, kind, stream, toxicity=toxicity, attributes=attributes, name=name)
+        except ToxiproxyError as error:
+            if error.status == 404:
+                raise FaultError(f"task {task.task_id} has no mesh hop {proxy} (session {session})") from None
+            raise FaultError(f"the mesh hop {proxy} refused the {kind} toxic: {error.message}") from None
+        return MeshToxic(client, proxy, name)
+
+    # ----- helpers -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _processes(task: Task) -> list[psutil.Process]:
+        """The task's container process and its descendants; FaultError when the task runs nothing."""
+        proc = task.proc
+        if proc is None or proc.poll() is not None:
+            raise FaultError(f"task {task.task_id} is {task.last_status}: it has no running process")
+        try:
+            root = psutil.Process(proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            raise FaultError(f"task {task.task_id} is {task.last_status}: its process is gone") from None
