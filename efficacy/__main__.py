@@ -1,9 +1,12 @@
 """Efficacy of the suite: does it catch the defects it claims to, and only those?
 
-``python -m efficacy matrix [--fast] [--defect NAME ...] [--busy-core]``
+``python -m efficacy matrix [--fast] [--defect NAME ...] [--busy-core] [--profile local|aws-emulated]``
     Runs every ``catches-*`` scenario on the clean platform (any failure is a false alarm), then, per defect of
     ``efficacy/catalogue.toml``, the scenarios tagged ``catches-<defect>`` on platforms started with that defect
     (at least one must fail). Prints the matrix; exits 1 on any miss, false alarm or unmapped defect.
+    ``--profile aws-emulated`` runs the recovery and chaos suites through the AWS backends against the embedded
+    platform's AWS face (one emulated deployment per run, started with the defect); a defect whose every scenario
+    is skipped on AWS (``needs-…``: what AWS cannot do) is reported ``aws-skip`` with the reason, not as a miss.
 ``python -m efficacy flake [--runs N] [--busy-core]``
     Runs the whole suite N times on the clean platform and lists every test that did not pass every time, with
     its failure messages, and every test that skipped at least once, with its skip messages (a measuring test
@@ -41,6 +44,11 @@ SUITES = ROOT / "suites"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 PROCESSES = int(os.environ.get("PABOT_PROCESSES", "4"))  # as run.sh runs the suites
+# What each profile runs: the variable file, and the suites (aws-emulated: the recovery and chaos suites, as CI).
+PROFILES = {
+    "local": ("resources/profiles/local.py", [SUITES]),
+    "aws-emulated": ("resources/profiles/aws_emulated.py", [SUITES / "recovery", SUITES / "chaos"]),
+}
 
 
 @dataclass
@@ -120,43 +128,56 @@ def mapped_tests() -> dict[str, list[str]]:
     return mapping
 
 
-def run_robot(name: str, include: str | None, defects: str = "", processes: int = PROCESSES) -> RunResult:
+def run_robot(
+    name: str, include: str | None, defects: str = "", processes: int = PROCESSES, profile: str = "local"
+) -> RunResult:
     """Run the tagged scenarios with pabot on platforms of their own (state under results/efficacy/<name>)."""
-    outdir = OUT / name
+    outdir = OUT / (name if profile == "local" else f"{profile}-{name}")
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
+    variables, suites = PROFILES[profile]
+    emulated = outdir / "aws-platform"
     env = {
         **os.environ,
         "TESTBED_DEFECTS": defects,
         "TESTBED_STATE": str(outdir / "testbed"),
+        "AWS_EMULATED_STATE": str(emulated),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
         str(BIN / "pabot"),
         "--processes",
         str(processes),
-        "--ordering",
-        str(SUITES / "pabot-ordering.txt"),
+        *(["--ordering", str(SUITES / "pabot-ordering.txt")] if profile == "local" else []),
         "--pythonpath",
         "libraries",
         "--variablefile",
-        "resources/profiles/local.py",
+        variables,
         "--outputdir",
         str(outdir),
         *(["--include", include] if include else []),
         "--console",
         "none",
-        str(SUITES),
+        *[str(s) for s in suites],
     ]
     began = time.monotonic()
-    subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
-    # A run may leave its shared platform up when a teardown failed: stop it, it must not outlive the run.
-    subprocess.run(
-        [PYTHON, "-m", "testbed", "down", "--state", str(outdir / "testbed")],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
+    try:
+        if profile == "aws-emulated":  # the deployment the profile points at, with the defect switched on
+            subprocess.run(
+                [PYTHON, "-m", "testbed", "up", "--aws-face", "--state", str(emulated)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                timeout=120,
+                check=True,
+            )
+        subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+    finally:
+        # A run may leave its shared platform up when a teardown failed: stop it, it must not outlive the run.
+        for state in (outdir / "testbed", emulated):
+            subprocess.run(
+                [PYTHON, "-m", "testbed", "down", "--state", str(state)], cwd=ROOT, capture_output=True, timeout=120
+            )
     result = RunResult(seconds=time.monotonic() - began)
     output = outdir / "output.xml"
     if output.exists():
@@ -185,7 +206,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         f"Running the catches-* scenarios on the clean platform{' (fast subset)' if args.fast else ''} ...", flush=True
     )
     includes = "OR".join(f"catches-{n}" for n in names)
-    clean = run_robot("clean", includes)
+    profile = args.profile
+    clean = run_robot("clean", includes, profile=profile)
     false_alarms = {t: clean.messages.get(t, "") for t, s in clean.statuses.items() if s == "FAIL"}
     for test, message in false_alarms.items():
         problems.append(f"false alarm on the clean platform: {test}: {message}")
@@ -196,13 +218,21 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             problems.append(f"{name}: no scenario is tagged catches-{name}")
             continue
         print(f"  {name}: {len(tests)} scenario(s) ...", flush=True)
-        result = run_robot(name, f"catches-{name}", defects=name)
+        result = run_robot(name, f"catches-{name}", defects=name, profile=profile)
         failed = [t for t, s in result.statuses.items() if s == "FAIL"]
         skipped = [t for t, s in result.statuses.items() if s == "SKIP"]
         verdict = "caught" if failed else "MISSED"
-        if not result.statuses:
+        if (
+            not result.statuses
+            and profile != "local"
+            and not any(t.split(".")[1] in ("Recovery", "Chaos") for t in tests)
+        ):
+            verdict = "not-in-profile"  # its scenarios are in suites this profile does not run
+        elif not result.statuses:
             verdict = "NOT RUN"
-        if verdict != "caught":
+        elif profile != "local" and not failed and len(skipped) == len(result.statuses):
+            verdict = "aws-skip"  # every scenario needs what AWS cannot do; the skip says what
+        if verdict not in ("caught", "aws-skip", "not-in-profile"):
             problems.append(f"{name}: {verdict.lower()} by {', '.join(tests)}")
         first = result.messages.get(failed[0], "") if failed else ""
         rows.append(
@@ -214,7 +244,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                 "failed": len(failed),
                 "skipped": len(skipped),
                 "seconds": round(result.seconds, 1),
-                "first_failure": first,
+                "first_failure": first or (result.skips.get(skipped[0], "") if verdict == "aws-skip" else ""),
             }
         )
     print()
@@ -231,11 +261,20 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         f"{len(false_alarms)} false alarm(s)"
     )
     caught = sum(1 for r in rows if r["verdict"] == "caught")
-    print(f"defects caught: {caught} of {len(rows)}")
+    judged = [r for r in rows if r["verdict"] not in ("aws-skip", "not-in-profile")]
+    print(f"profile {profile}: defects caught: {caught} of {len(judged)}", end="")
+    others = len(rows) - len(judged)
+    print(f" ({others} not judged on this profile: aws-skip or not in its suites)" if others else "")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "matrix.json").write_text(
+    (OUT / ("matrix.json" if profile == "local" else f"matrix-{profile}.json")).write_text(
         json.dumps(
-            {"busy_core": args.busy_core, "rows": rows, "false_alarms": false_alarms, "problems": problems},
+            {
+                "profile": profile,
+                "busy_core": args.busy_core,
+                "rows": rows,
+                "false_alarms": false_alarms,
+                "problems": problems,
+            },
             indent=2,
         )
     )
@@ -300,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     matrix = sub.add_parser("matrix", help="defect x caught/missed, plus false alarms on the clean platform")
     matrix.add_argument("--fast", action="store_true", help="only the defects marked fast (the CI subset)")
     matrix.add_argument("--defect", action="append", help="only this defect (repeatable)")
+    matrix.add_argument(
+        "--profile", choices=sorted(PROFILES), default="local", help="local (default) or aws-emulated (AWS backends)"
+    )
     matrix.set_defaults(func=cmd_matrix)
     flake = sub.add_parser("flake", help="run the whole suite N times and list tests that did not always pass")
     flake.add_argument("--runs", type=int, default=5)

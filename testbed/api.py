@@ -19,15 +19,21 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 class AgentClient:
-    """Keep-alive connections to containers, one per thread and port."""
+    """Keep-alive connections to containers, one per thread and port.
 
-    def __init__(self) -> None:
+    A broken connection (reset, closed keep-alive) is retried once for idempotent calls; a timeout is not: a
+    container that does not answer within ``timeout`` is answered 503 at once, not after a second wait (behind a
+    black-holed network a retry only doubles the hang).
+    """
+
+    def __init__(self, timeout: float = 3.0) -> None:
         self.local = threading.local()
+        self.timeout = timeout
 
     def call(self, port: int, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
         conns: dict[int, http.client.HTTPConnection] = self.local.__dict__.setdefault("conns", {})
         for attempt in (1, 2):
-            conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
             conns[port] = conn
             try:
                 conn.request(method, path, body=body, headers={"Content-Length": str(len(body or b""))})
@@ -36,13 +42,13 @@ class AgentClient:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conns.pop(port, None)
-                if attempt == 2 or method not in ("GET", "PUT", "DELETE"):
+                if attempt == 2 or method not in ("GET", "PUT", "DELETE") or isinstance(exc, TimeoutError):
                     raise ApiError(503, "container_unavailable", f"container did not answer: {exc}", 1) from exc
         raise AssertionError("unreachable")
 
 
 def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
-    agents = AgentClient()
+    agents = AgentClient(service.settings.container_call_timeout)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -50,6 +50,7 @@ class Settings:
     container_memory_limit: int = 256 * 1024 * 1024
     mesh_proxy: bool = True  # route API -> container through a fault-proxy hop per session
     container_cpu_quota: float = 1.0  # cores (a 1 vCPU Fargate task)
+    container_call_timeout: float = 3.0  # the API's wait for a container's answer; then 503 container_unavailable
     # Capacity and auto-scaling (ECS service + Application Auto Scaling)
     min_capacity: int = 8
     max_capacity: int = 24  # the ceiling: max concurrent containers

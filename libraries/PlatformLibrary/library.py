@@ -112,6 +112,7 @@ class PlatformLibrary(DynamicCore):
         injector = FaultInjector(ctx, access)
         clock = ChaosTimeKeywords(ctx, injector, api, embedded)
         ecs = EcsKeywords(ctx, containers, records)
+        fis = FisKeywords(ctx, ecs, injector)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -125,14 +126,14 @@ class PlatformLibrary(DynamicCore):
             injector,
             FaultProxyKeywords(ctx, injector),
             ChaosKeywords(ctx, injector, embedded, containers),
-            ChaosNetworkKeywords(ctx, injector, api),
+            ChaosNetworkKeywords(ctx, injector, api, fis),
             ChaosResourceKeywords(ctx, injector, api, containers),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
             LoadKeywords(ctx, api, metrics),
             UtilisationKeywords(ctx, embedded, metrics),
             ecs,
-            FisKeywords(ctx, ecs),
+            fis,
             CostKeywords(ctx, ecs),
             AwsKeywords(ctx),
             TestPlacement(ctx),

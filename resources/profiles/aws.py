@@ -87,6 +87,8 @@ CHAOS_DRY_RUN = os.environ.get("CHAOS_DRY_RUN", "false").strip().lower() in ("1"
 # Chaos in an environment named like production needs --variable FORCE_CHAOS_IN_PRODUCTION:true (never an env).
 FORCE_CHAOS_IN_PRODUCTION = False
 FIS_START_TIMEOUT = "5 min"
+# The longest a fault injected through FIS lasts when nothing reverts it (the test stops it earlier).
+FIS_FAULT_DURATION = "10 min"
 FIS_EXPERIMENT_TIMEOUT = "30 min"
 ALB_HEALTH_TIMEOUT = "5 min"
 # A scan of the cluster's tasks younger than this is reused, to stay below ECS's API rate limits.

@@ -1,6 +1,6 @@
 *** Settings ***
 Documentation     Service-mesh failure between the platform and a session's container (the fault proxy's hop
-...               mesh-<sessionId>). The API must answer file operations with clean, retryable errors instead of
+...               mesh-<sessionId>; on AWS the FIS network actions on the session's task). The API must answer file operations with clean, retryable errors instead of
 ...               hanging or answering 500, must not restart a healthy container because the mesh failed, and must
 ...               reach the container again (a replacement too) once the mesh heals, with the workspace intact.
 
@@ -11,7 +11,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    service-mesh    needs-mesh-hop
+Test Tags         chaos    service-mesh
 
 
 *** Variables ***
@@ -44,7 +44,7 @@ A Container Restarted Behind A Broken Mesh Is Reached Through The Same Hop Once 
     [Documentation]    Expected: the container crashes behind a broken mesh and is restarted within
     ...    ${SLA_RECOVERY_MAX}; the fault stays on the session's hop, so file operations still fail cleanly; once
     ...    healed the API reaches the replacement through the same hop, workspace intact, views agreeing.
-    [Tags]    catches-workspace-lost-on-restart
+    [Tags]    catches-workspace-lost-on-restart    needs-mesh-hop
     GROUP    Given a running session with a file
         Given A Running Session With The File "${APP}" Containing "${APP_TEXT}"
     END

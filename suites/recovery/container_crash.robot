@@ -23,7 +23,7 @@ Container Killed With SIGKILL Is Restarted With The Workspace Intact
     [Documentation]    Expected: after SIGKILL a new container (new pid) serves the same session, restartCount
     ...    is 1 in the API and in the DynamoDB record, lastFailureReason names SIGKILL, the session still
     ...    exists, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
-    [Tags]    sigkill    catches-stale-status    needs-instant-sigkill
+    [Tags]    sigkill    catches-stale-status
     GROUP    Given a running session with a project file
         Given A Running Session
         And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"

@@ -59,6 +59,7 @@ class Task:
     stop_code: str = ""
     exit_code: int | None = None
     container_reason: str = ""
+    healthy: bool = False  # the app answered ready (ECS: the container's health check passed)
     version: int = 1
 
     @property
@@ -146,21 +147,23 @@ class TaskRegistry:
         return task
 
     def spawned(self, task_arn: str | None, session_id: str | None, proc: subprocess.Popen[bytes], cgroup: str) -> Task:
-        """The task's process exists (image pulled). A task already holding a process gets a twin task."""
+        """The task's process exists (image pulled, container started: RUNNING, as ECS says once the container
+        runs; the app's own start-up shows in the health status). A task already holding a process gets a twin."""
         with self._lock:
             task = self._tasks.get(task_arn or "")
             if task is None or task.proc is not None:
                 task = self.new_task(session_id)
             task.proc, task.cgroup = proc, cgroup
-            task.pull_stopped_at = time.time()
+            task.pull_stopped_at = task.started_at = time.time()
             task.version += 1
             return task
 
     def ready(self, pid: int) -> None:
+        """The app in the task answered ready: its health check passes."""
         with self._lock:
             task = self.by_pid(pid)
-            if task is not None and task.started_at is None and task.live:
-                task.started_at = time.time()
+            if task is not None and not task.healthy and task.live:
+                task.healthy = True
                 task.version += 1
 
     def assign(self, pid: int, session_id: str) -> str | None:
@@ -296,7 +299,7 @@ class TaskRegistry:
                 "taskArn": task.arn,
                 "name": CONTAINER_NAME,
                 "lastStatus": task.last_status if task.last_status in ("PENDING", "RUNNING", "STOPPED") else "RUNNING",
-                "healthStatus": "UNKNOWN",
+                "healthStatus": "HEALTHY" if task.healthy and task.live else "UNKNOWN",
             }
             if task.pid is not None:
                 container["runtimeId"] = f"{task.task_id}-{task.pid}"
@@ -313,6 +316,7 @@ class TaskRegistry:
                 "lastStatus": task.last_status,
                 "desiredStatus": task.desired_status,
                 "launchType": "FARGATE",
+                "healthStatus": "HEALTHY" if task.healthy and task.live else "UNKNOWN",
                 "platformVersion": "1.4.0",
                 "cpu": "1024",
                 "memory": "256",

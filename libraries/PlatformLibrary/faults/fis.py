@@ -26,12 +26,13 @@ from ..aws.fis import (
     resolve_action,
 )
 from ..aws.safety import ChaosGuard, ChaosRefused, check_chaos_allowed, run_tags
-from ..aws.session import AwsComponent, AwsError, call, redact
+from ..aws.session import AwsComponent, AwsError, call, clients_for, redact
 from ..core.base import LibraryContext
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import SessionRef
 from ..targets.aws.keywords import EcsKeywords
+from .injector import FaultInjector
 
 
 class FisKeywords(AwsComponent):
@@ -44,9 +45,10 @@ class FisKeywords(AwsComponent):
 
     ROBOT_LISTENER_API_VERSION = 3
 
-    def __init__(self, ctx: LibraryContext, ecs: EcsKeywords):
+    def __init__(self, ctx: LibraryContext, ecs: EcsKeywords, injector: FaultInjector):
         super().__init__(ctx)
         self.ecs = ecs
+        self.injector = injector
         self._lock = threading.Lock()
         self._experiments: dict[str, list[str]] = {}  # scope -> ids of experiments this library started
         self._templates: list[str] = []
@@ -275,6 +277,60 @@ class FisKeywords(AwsComponent):
             )
         self.info(f"FIS experiment {experiment_id} is {state}: {action} injected.")
         return experiment_id
+
+    def inject_session_fault(
+        self, action: str, session: SessionRef, description: str, duration: timedelta | None = None, **parameters: str
+    ) -> str:
+        """A fault on the session's task through FIS, kept in the fault ledger like every other fault.
+
+        The fault keywords of both targets call this on AWS (`Break Service Mesh Of Session` ...): the injector's
+        guards first, the ledger entry before the experiment starts, and as its revert step the StopExperiment
+        that `Revert Fault` (or the next run, after a killed one) carries out. ``duration`` (default
+        ``${FIS_FAULT_DURATION}``) is the longest the fault can last when nobody reverts it. Returns the fault id.
+        """
+        self.injector.guard_session(session, f"inject {description}")
+        seconds = duration or timedelta(seconds=self.profile.seconds("FIS_FAULT_DURATION", "10 min"))
+        entry = self.injector.record("fis", description, [])
+        try:
+            experiment_id = self.inject_fis_fault(action, session, seconds, **parameters)
+        except BaseException:
+            self.injector.undo_now(entry)
+            raise
+        settings = clients_for(self.ctx).settings
+        step = {
+            "do": "stop-fis-experiment",
+            "experiment": experiment_id,
+            "region": settings.region,
+            "endpoint": settings.endpoint_for("fis") or "",
+            "profile": settings.profile_name or "",
+            "dummyCredentials": settings.embedded,
+        }
+        self.injector.ledger.update(entry["id"], undo=[step])
+        return self.injector.activate(entry, experiment=experiment_id)
+
+    def session_port(self, session: SessionRef) -> int:
+        """The port the session's app listens on in its task: ``${SESSION_CONTAINER_PORT}``, else the first
+        ``containerPort`` of the task definition's essential container."""
+        configured = self.profile.integer("SESSION_CONTAINER_PORT", 0)
+        if configured:
+            return configured
+        task_arn = self._session_task_arn(self.session_id_of(session))
+        [task] = self.ecs.backend_of_tasks().describe([task_arn])
+        definition = call(
+            self._client("ecs"),
+            "describe_task_definition",
+            "Reading the session's task definition",
+            taskDefinition=task["taskDefinitionArn"],
+        )["taskDefinition"]
+        for container in definition.get("containerDefinitions") or []:
+            if container.get("essential", True):
+                for mapping in container.get("portMappings") or []:
+                    if mapping.get("containerPort"):
+                        return int(mapping["containerPort"])
+        raise AwsError(
+            f"Task definition {definition.get('family')} maps no container port; set ${{SESSION_CONTAINER_PORT}} to "
+            "the port the session's app listens on."
+        )
 
     def _wait_for_state(self, experiment_id: str, states: tuple[str, ...], timeout: float) -> str:
         fis = self._fis

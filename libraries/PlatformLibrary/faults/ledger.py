@@ -199,6 +199,33 @@ def _proxy_undo(undo) -> str:
         raise FaultRevertError(str(error)) from None
 
 
+def _stop_fis_experiment(step: dict[str, Any]) -> str:
+    """Stop a FIS experiment a fault started (on AWS, or the emulated deployment the step names).
+
+    The step carries what a later process needs to reach FIS without the profile (a killed run's leftovers are
+    reverted by the next run): region, endpoint (empty on AWS), and whether the endpoint takes dummy credentials.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    kwargs: dict[str, Any] = {"region_name": step["region"]}
+    if step.get("endpoint"):
+        kwargs["endpoint_url"] = step["endpoint"]
+    if step.get("dummyCredentials"):
+        kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    session = boto3.Session(profile_name=step.get("profile") or None) if step.get("profile") else boto3
+    client = session.client("fis", **kwargs)
+    experiment = step["experiment"]
+    try:
+        state = client.get_experiment(id=experiment)["experiment"]["state"]["status"]
+        if state in ("completed", "stopped", "failed", "cancelled"):
+            return f"FIS experiment {experiment} had already ended ({state})"
+        client.stop_experiment(id=experiment)
+    except (BotoCoreError, ClientError) as error:
+        raise FaultRevertError(f"Stopping FIS experiment {experiment} failed: {error}") from None
+    return f"FIS experiment {experiment} stopped"
+
+
 def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
     """Carry out one revert step; returns what was done, raises ``FaultRevertError`` when it could not be done."""
     action = step.get("do")
@@ -222,6 +249,8 @@ def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
             return local_faults.kill_helper(int(step["pid"]), step.get("startTime"), step["marker"])
         if action == "move-back":
             return local_faults.move_workspace_back(Path(step["original"]), Path(step["moved"]))
+        if action == "stop-fis-experiment":
+            return _stop_fis_experiment(step)
         if action == "platform-down":
             completed = subprocess.run(
                 [sys.executable, "-m", "testbed", "down", "--state", step["state"]],

@@ -14,6 +14,7 @@ from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef
 from .clients import RetryingClient, timed_request
+from .fis import FisKeywords
 from .injector import FaultInjector
 from .ledger import ChaosError
 from .toxiproxy import FaultProxyError, ToxiproxyClient
@@ -31,10 +32,11 @@ class ChaosNetworkKeywords(LibraryComponent):
 
     ROBOT_LISTENER_API_VERSION = 3
 
-    def __init__(self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords):
+    def __init__(self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords, fis: FisKeywords):
         super().__init__(ctx)
         self.injector = injector
         self.api = api
+        self.fis = fis  # on AWS a session's network faults are FIS actions on its task
         self._clients: dict[str, RetryingClient] = {}
 
     def end_test(self, data, result):
@@ -136,10 +138,26 @@ class ChaosNetworkKeywords(LibraryComponent):
         ``blackhole``: requests vanish and answers never come (a partition). The mesh hop keeps its port across
         container restarts, so the fault stays in place for a replacement container too.
 
+        On AWS the session's task is its mesh: the fault is the FIS action ``aws:ecs:task-network-blackhole-port``
+        on the app's port (`Inject FIS Fault`), ingress, in either mode (FIS cannot reset connections); it lives in
+        that task, so a replacement task starts without it.
+
         Example:
         | ${fault} = | Break Service Mesh Of Session | ${session} |
         | ${fault} = | Break Service Mesh Of Session | ${session} | mode=blackhole |
         """
+        if mode not in ("reset", "blackhole"):
+            raise ValueError(f"mode must be 'reset' or 'blackhole', got {mode!r}.")
+        if not self.profile.is_embedded:
+            port = self.fis.session_port(session)
+            return self.fis.inject_session_fault(
+                "task-network-blackhole-port",
+                session,
+                f"service mesh broken: FIS blackhole of port {port} of the session's task",
+                port=str(port),
+                protocol="tcp",
+                trafficType="ingress",
+            )
         hop = self._mesh_hop(session)
         if mode == "reset":
             body = {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}
@@ -153,11 +171,21 @@ class ChaosNetworkKeywords(LibraryComponent):
     def slow_down_service_mesh_of_session(self, session: SessionRef, latency: timedelta) -> str:
         """Adds ``latency`` to every answer on the mesh between the API and the session's container.
 
+        On AWS this is the FIS action ``aws:ecs:task-network-latency`` on the session's task (no jitter).
+
         Example:
         | ${fault} = | Slow Down Service Mesh Of Session | ${session} | 200 ms |
         """
-        hop = self._mesh_hop(session)
         ms = int(latency.total_seconds() * 1000)
+        if not self.profile.is_embedded:
+            return self.fis.inject_session_fault(
+                "task-network-latency",
+                session,
+                f"service mesh slowed down by {ms} ms: FIS latency on the session's task",
+                delayMilliseconds=str(ms),
+                jitterMilliseconds="0",
+            )
+        hop = self._mesh_hop(session)
         body = {"type": "latency", "stream": "downstream", "attributes": {"latency": ms}}
         return self._add_toxic(hop, body, f"service mesh slowed down by {ms} ms")
 

@@ -17,6 +17,8 @@ class Container:
 
     ``session_id`` is ``None`` for warm-pool containers not yet assigned to a session.
     ``pid`` is the process id on the embedded platform (``None`` where there is no such thing).
+    ``running`` is false while the container's process does not exist yet (an ECS task still PROVISIONING or
+    PENDING, pulling its image): it counts as the session's container, but nothing in it can be signalled yet.
     """
 
     container_id: str
@@ -25,6 +27,7 @@ class Container:
     pid: int | None
     started_at: float
     description: str = ""
+    running: bool = True
 
 
 class ContainerBackend(ABC):

@@ -135,7 +135,7 @@ class ContainerKeywords(LibraryComponent):
             deadline = time.monotonic() + per_attempt
             while time.monotonic() < deadline:
                 containers = self._containers(session_id)
-                if containers:
+                if containers and all(c.running for c in containers):
                     current = api.get_session(session_id)
                     if current["status"] in ("PENDING", "STARTING"):
                         if len(containers) > 1:

@@ -22,8 +22,9 @@ EMBEDDED_ONLY = {
         "FIS has no DynamoDB fault action, and a deployment's route to DynamoDB has no hop the suite can switch"
     ),
     "needs-mesh-hop": (
-        "faults the hop between the API and one session's container; on AWS that is the service mesh or the task's "
-        "network, which FIS reaches only as a whole task (aws:ecs:task-network-*), not per hop"
+        "keeps a fault on the hop between the API and one session's container while the container is replaced; on "
+        "AWS a network fault is a FIS action inside one task (aws:ecs:task-network-*), and the replacement task "
+        "starts without it"
     ),
     "needs-platform-clock": (
         "skews the platform's clock against DynamoDB's and the client's; neither ECS nor FIS can set a task's clock"
@@ -31,10 +32,6 @@ EMBEDDED_ONLY = {
     "needs-container-limits": (
         "pushes one container past its cgroup limits, fails its workspace folder or caps DynamoDB connections at "
         "the hop; FIS's stress actions load a task but cannot change its limits or its EFS mount"
-    ),
-    "needs-instant-sigkill": (
-        "sends SIGKILL to the container at once; ECS's StopTask sends SIGTERM and SIGKILL only after the stop timeout, "
-        "and the instant SIGKILL (FIS aws:ecs:task-kill-process) is not wired into this test yet"
     ),
     "needs-private-platform": (
         "cuts the network of a platform it started itself, so the faults hit nothing shared; a deployment is shared"

@@ -222,6 +222,7 @@ class EcsTaskBackend(ContainerBackend):
             pid=pseudo_pid(arn),
             started_at=_epoch(task.get("startedAt")) or _epoch(task.get("createdAt")) or 0.0,
             description=f"{task.get('lastStatus')} task {arn} ({family}, {task.get('group', '')})",
+            running=task.get("lastStatus") == "RUNNING",
         )
 
     # ------------------------------------------------------------------ ContainerBackend

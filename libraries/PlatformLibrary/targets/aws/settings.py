@@ -110,6 +110,10 @@ def kill_through_fis(ctx: LibraryContext, container: Container, sig: signal.Sign
                 raise ContainerBackendError(f"FIS experiment {experiment['id']} (kill {process}) is still {state}.")
             time.sleep(0.05)
         if state == "completed":
+            logger.info(
+                f"FIS experiment {experiment['id']} ({action.action_id}) sent {sig.name} to {process} in task "
+                f"{container.container_id}: {state}."
+            )
             ended = [a.get("endTime") for a in current.get("actions", {}).values() if a.get("endTime")]
             ago = max(0.0, time.time() - max(e.timestamp() for e in ended)) if ended else 0.0
             return time.monotonic() - ago

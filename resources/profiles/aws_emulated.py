@@ -1,0 +1,83 @@
+"""Profile ``aws-emulated``: the aws profile, pointed at the embedded platform's AWS face on this machine.
+
+``./run.sh suite --profile aws-emulated`` starts the embedded platform with its AWS face (``python -m testbed up
+--aws-face``: ECS and FIS APIs over its real processes, moto for DynamoDB, CloudWatch and STS; docs/aws-emulation.md)
+and runs the suites with this file. Everything the aws profile says holds: target ``aws``, the AWS backends only
+(ECS tasks, FIS experiments, DynamoDB records, CloudWatch alarms), no process table, no cgroup, no fault-proxy API
+from the suite. What differs:
+
+- the deployment's names and endpoints come from the emulated deployment's ``endpoints.json``;
+- chaos is allowed (``ENVIRONMENT_NAME`` is ``emulated``), with the FIS role and stop alarm the deployment made;
+- boto3 reaches ECS and FIS at the face and the other services at moto, with moto's dummy credentials;
+- deadlines and SLAs are the local profile's: the deployment runs on this machine, so AWS's minutes-long waits would
+  only make a run with a defect slow to fail.
+"""
+
+import json
+import os
+import runpy
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_PROJECT = _HERE.parents[1]
+_AWS = runpy.run_path(str(_HERE / "aws.py"))
+_LOCAL = runpy.run_path(str(_HERE / "local.py"))
+globals().update({k: v for k, v in _AWS.items() if k.isupper()})
+
+# Names whose value is the local profile's: deadlines, SLAs and the sizes of load and chaos steps.
+_FROM_LOCAL = [
+    k
+    for k in _LOCAL
+    if k.isupper()
+    and k.endswith(("_TIMEOUT", "_MAX", "_P95", "_P99", "_MEAN", "_TOLERANCE", "_WINDOW", "_SKEW", "_MARGIN"))
+]
+globals().update({k: _LOCAL[k] for k in [*_FROM_LOCAL, "POLL_INTERVAL", "START_SAMPLES", "CONCURRENT_SESSIONS"]})
+
+PROFILE = "aws-emulated"
+TARGET = "aws"
+
+# Where run.sh started the emulated deployment (python -m testbed up --aws-face --state <this>).
+EMULATED_STATE_DIR = os.environ.get("AWS_EMULATED_STATE") or str(_PROJECT / "results" / "aws-emulated-platform")
+_FILE = Path(EMULATED_STATE_DIR) / "endpoints.json"
+try:
+    _FACE = json.loads(_FILE.read_text(encoding="utf-8"))
+except (OSError, ValueError):
+    _FACE = {}  # not started: every AWS name below is empty, and the keywords that need one say which
+
+PLATFORM_STATE_DIR = str(_PROJECT / "results" / "aws-emulated")
+METRICS_DIR = str(_PROJECT / "results" / "aws-emulated" / "metrics")
+AWS_EMULATED = True
+AWS_REGION = _FACE.get("AWS_REGION", "us-east-1")
+AWS_PROFILE = ""
+ENVIRONMENT_NAME = "emulated"
+AWS_ENDPOINT_URLS = {
+    service: _FACE.get(key, "")
+    for service, key in (
+        ("ecs", "AWS_FACE_URL"),
+        ("fis", "AWS_FACE_URL"),
+        ("dynamodb", "DYNAMODB_ENDPOINT_URL"),
+        ("cloudwatch", "CLOUDWATCH_ENDPOINT_URL"),
+        ("sts", "DYNAMODB_ENDPOINT_URL"),
+    )
+}
+ECS_CLUSTER = _FACE.get("ECS_CLUSTER", "")
+ECS_SERVICE = _FACE.get("ECS_SERVICE", "")
+ECS_TASK_FAMILY = "session"
+ECS_SESSION_TAG = "sessionId"
+ECS_TASK_ID_FORM = "arn"
+ECS_MIN_SCAN_INTERVAL = "50 ms"
+SESSIONS_TABLE = _FACE.get("SESSIONS_TABLE", "")
+ALB_URL = _FACE.get("PLATFORM_API_URL", "")
+PLATFORM_API_URL = ALB_URL
+TOXIPROXY_URL = ""
+TOXIPROXY_LISTEN = ""
+FAULT_PROXY_URL = ""
+DYNAMODB_ENDPOINT_URL = _FACE.get("DYNAMODB_ENDPOINT_URL", "")
+FIS_ROLE_ARN = _FACE.get("FIS_ROLE_ARN", "")
+FIS_STOP_ALARM_ARN = _FACE.get("FIS_STOP_ALARM_ARN", "")
+FIS_START_TIMEOUT = "30 s"
+FIS_EXPERIMENT_TIMEOUT = "2 min"
+# The session's process inside its task, for FIS aws:ecs:task-kill-process: the agent is a Python program.
+SESSION_PROCESS_NAME = "python"
+CHAOS_ALLOWED = True
+CHAOS_DRY_RUN = False
