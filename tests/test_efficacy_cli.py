@@ -38,7 +38,9 @@ def hogs() -> list[psutil.Process]:
 def canned(seen: list[int], fail: BaseException | None = None) -> Callable[..., RunResult]:
     """A stand-in for run_robot: notes the hogs alive during the 'run', then returns a fixed result (or raises)."""
 
-    def run_robot(name: str, include: str | None, defects: str = "", processes: int = 4) -> RunResult:
+    def run_robot(
+        name: str, include: str | None, defects: str = "", processes: int = 4, profile: str = "local"
+    ) -> RunResult:
         seen.extend(p.pid for p in hogs())
         if fail is not None:
             raise fail

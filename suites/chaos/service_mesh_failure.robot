@@ -1,8 +1,9 @@
 *** Settings ***
 Documentation     Service-mesh failure between the platform and a session's container (the fault proxy's hop
-...               mesh-<sessionId>; on AWS the FIS network actions on the session's task). The API must answer file operations with clean, retryable errors instead of
-...               hanging or answering 500, must not restart a healthy container because the mesh failed, and must
-...               reach the container again (a replacement too) once the mesh heals, with the workspace intact.
+...               mesh-<sessionId>; on AWS the FIS network actions on the session's task). The API must answer
+...               file operations with clean, retryable errors instead of hanging or answering 500, must not
+...               restart a healthy container because the mesh failed, and must reach the container again (a
+...               replacement too) once the mesh heals, with the workspace intact.
 
 Resource          ../../resources/chaos.resource
 
