@@ -18,8 +18,9 @@ from ..core.base import LibraryComponent, LibraryContext
 # What a test needs -> why the AWS target cannot give it (the skip message says this).
 EMBEDDED_ONLY = {
     "needs-dynamodb-hop": (
-        "faults the embedded platform's own route to DynamoDB (forged throttles, outages, resets, slow answers); "
-        "FIS has no DynamoDB fault action, and a deployment's route to DynamoDB has no hop the suite can switch"
+        "faults single calls on the platform's route to DynamoDB (forged throttles and errors, resets, slow answers, "
+        "outages of a platform of its own); FIS can only cut whole subnets off DynamoDB (aws:network:disrupt-"
+        "connectivity), which takes down a shared deployment, and a deployment's route to DynamoDB has no hop to switch"
     ),
     "needs-mesh-hop": (
         "keeps a fault on the hop between the API and one session's container while the container is replaced; on "
