@@ -154,3 +154,35 @@ def test_collect_keeps_first_line_of_skip_messages() -> None:
     assert result.statuses == {"Suite.Measured": "SKIP", "Suite.Broken": "FAIL", "Suite.Fast": "PASS"}
     assert result.skips == {"Suite.Measured": SKIP_MESSAGE[:200]}
     assert result.messages == {"Suite.Broken": "boom"}
+
+
+def test_matrix_on_aws_emulated_tells_aws_skips_from_misses(monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
+    """On aws-emulated a defect whose scenarios all skip (what AWS cannot do) is not a miss; one that passes is."""
+    defects = list(efficacy.load_catalogue())[:3]
+    skipped, missed, caught = defects
+    tests = {
+        skipped: ["Suites.Chaos.Throttling.Forged"],
+        missed: ["Suites.Recovery.Crash.Kill"],
+        caught: ["Suites.Recovery.Crash.Term"],
+    }
+    outcomes = {
+        skipped: RunResult(statuses={tests[skipped][0]: "SKIP"}, skips={tests[skipped][0]: "Embedded platform only"}),
+        missed: RunResult(statuses={tests[missed][0]: "PASS"}),
+        caught: RunResult(statuses={tests[caught][0]: "FAIL"}, messages={tests[caught][0]: "did not recover"}),
+    }
+    profiles: list[str] = []
+
+    def run_robot(name: str, include: str | None, defects: str = "", processes: int = 4, profile: str = "local"):
+        profiles.append(profile)
+        return outcomes.get(defects, RunResult(statuses={t[0]: "PASS" for t in tests.values()}))
+
+    monkeypatch.setattr(efficacy, "run_robot", run_robot)
+    monkeypatch.setattr(efficacy, "mapped_tests", lambda: tests)
+    argv = ["matrix", "--profile", "aws-emulated", *[arg for d in defects for arg in ("--defect", d)]]
+    assert efficacy.main(argv) == 1  # the miss
+    assert set(profiles) == {"aws-emulated"}
+    report = json.loads((isolated / "matrix-aws-emulated.json").read_text())
+    verdicts = {row["defect"]: row["verdict"] for row in report["rows"]}
+    assert verdicts == {skipped: "aws-skip", missed: "MISSED", caught: "caught"}
+    assert report["problems"] == [f"{missed}: missed by {tests[missed][0]}"]
+    assert report["rows"][0]["first_failure"] == "Embedded platform only"
