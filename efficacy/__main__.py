@@ -256,9 +256,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             f"{str(row.get('first_failure', ''))[:90]}"
         )
     clean_total = len(clean.statuses)
+    clean_skips = sum(1 for s in clean.statuses.values() if s == "SKIP")
     print(
-        f"\nclean platform: {clean_total - len(false_alarms)} of {clean_total} catches-* scenarios passed, "
-        f"{len(false_alarms)} false alarm(s)"
+        f"\nclean platform: {clean_total - len(false_alarms) - clean_skips} of {clean_total} catches-* scenarios "
+        f"passed, {clean_skips} skipped, {len(false_alarms)} false alarm(s)"
     )
     caught = sum(1 for r in rows if r["verdict"] == "caught")
     judged = [r for r in rows if r["verdict"] not in ("aws-skip", "not-in-profile")]
