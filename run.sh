@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The single entry point of the acceptance suite.
 #
-#   ./run.sh suite [--profile local|aws|aws-emulated] [SUITE ...]
-#                                          run every suite (or the given files/folders) with pabot on the profile
+#   ./run.sh suite [--profile local|aws|aws-emulated] [SUITE ...] [-- ROBOT OPTIONS]
+#                                          run every suite (or the given files/folders) with pabot on the profile;
+#                                          options after -- go to robot (e.g. -- --test "Name" --loglevel DEBUG)
 #   ./run.sh test                          lint, format check, unit tests, libdoc, dry run, then the suites
 #
 # Both create .venv when it is missing and install requirements.txt into it; the install is skipped while
@@ -14,9 +15,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 RESULTS="$ROOT/results"
+ROBOT_OPTIONS=()  # robot options given after -- (./run.sh suite ... -- --test "Name")
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -83,7 +85,7 @@ run_suites() {
     pabot --processes "${PABOT_PROCESSES:-4}" "${ordering[@]}" \
         --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
-        --outputdir "$out" --xunit xunit.xml "${suites[@]}" || status=$?
+        --outputdir "$out" --xunit xunit.xml ${ROBOT_OPTIONS[@]+"${ROBOT_OPTIONS[@]}"} "${suites[@]}" || status=$?
     if [[ "$profile" == "aws-emulated" ]]; then
         stop_emulated_deployment
     fi
@@ -92,6 +94,12 @@ run_suites() {
     if ! build_report "$variables" "$out"; then
         echo "run.sh: the resilience report could not be built" >&2
         [[ "$status" -eq 0 ]] && status=3
+    fi
+    # What failed and why, last on the console, with the link into log.html.
+    if [[ -f "$out/output.xml" ]]; then
+        log "Summary of the run on profile '$profile'"
+        PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report.failures \
+            "$out/output.xml" || true
     fi
     return "$status"
 }
@@ -140,6 +148,7 @@ cmd_suite() {
         case "$1" in
             --profile) profile="${2:?--profile needs a name: local, aws or aws-emulated}"; shift 2 ;;
             --profile=*) profile="${1#--profile=}"; shift ;;
+            --) shift; ROBOT_OPTIONS=("$@"); break ;;
             -*) usage ;;
             *)
                 [[ -e "$1" ]] || { echo "run.sh: no suite file or folder '$1'" >&2; exit 2; }

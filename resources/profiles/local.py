@@ -88,11 +88,19 @@ CREATE_DURATION = "3 s"
 LATENCY_RUN_DURATION = "5 s"
 # Private platforms (embedded only, `python -m testbed up --set ...`) of the suites that fill or reconfigure a
 # whole platform, so they never disturb tests running beside them.
-EXHAUSTION_PLATFORM = ["min_capacity=2", "max_capacity=4", "max_pending=2", "scale_out_step=2", "warm_pool_size=1"]
+_EXHAUSTION_CEILING = 4
+EXHAUSTION_PLATFORM = [
+    "min_capacity=2",
+    f"max_capacity={_EXHAUSTION_CEILING}",
+    "max_pending=2",
+    "scale_out_step=2",
+    "warm_pool_size=1",
+]
 EXHAUSTION_CREATE_RATE = "20/s"
 EXHAUSTION_DURATION = "2 s"
-# Most sessions the full platform may accept: its ceiling plus its queue (max_capacity + max_pending above).
-EXHAUSTION_ACCEPT_MAX = 6
+# Most sessions the full platform may accept: its ceiling (max_capacity above). Sessions waiting for capacity count
+# towards it: the queue (max_pending) bounds how many of them may wait, it adds no room.
+EXHAUSTION_ACCEPT_MAX = _EXHAUSTION_CEILING
 SCALING_PLATFORM = [
     "min_capacity=2",
     "max_capacity=6",

@@ -1,6 +1,7 @@
 *** Settings ***
-Documentation     How long a session's container takes to start, as the platform records it (startDurationMs):
-...               cold (image pull and process start) and warm (an agent from the warm pool). Runs on a private
+Documentation     How long a session's container takes to start, as the platform records it (startDurationMs)
+...               and as the client sees it (create request to RUNNING): cold (image pull and process start) and
+...               warm (an agent from the warm pool). Runs on a private
 ...               platform with a warm pool of one, so the start type of each sample is under the test's control.
 
 Resource          ../../resources/load.resource
@@ -16,29 +17,34 @@ Test Tags         performance    container-start    measurement
 *** Test Cases ***
 Cold Start Is Within The SLA
     [Documentation]    Expected: over ${START_SAMPLES} cold starts, p99 of the container start time is below
-    ...    ${SLA_COLD_START_P99}.
+    ...    ${SLA_COLD_START_P99}, as the platform records it and as the client sees it.
     [Tags]    cold-start    catches-slow-start
     GROUP    When sessions start with an empty warm pool
         ${cold} =    When Sessions Start Cold ${START_SAMPLES} Times
     END
     GROUP    Then the cold start time is within the SLA
-        Then Percentile Should Be Below    ${cold}    99    ${SLA_COLD_START_P99}    name=Cold start
+        Then Percentile Should Be Below    ${cold}[platform]    99    ${SLA_COLD_START_P99}    name=Cold start
+        And Percentile Should Be Below    ${cold}[client]    99    ${SLA_COLD_START_P99}
+        ...    name=Cold start seen by the client
     END
 
 Warm Start Is Within The SLA
     [Documentation]    Expected: over ${START_SAMPLES} warm starts, p95 of the container start time is below
-    ...    ${SLA_WARM_START_P95}.
+    ...    ${SLA_WARM_START_P95}, as the platform records it and as the client sees it.
     [Tags]    warm-start
     GROUP    When sessions start with an agent waiting in the warm pool
         ${warm} =    When Sessions Start Warm ${START_SAMPLES} Times
     END
     GROUP    Then the warm start time is within the SLA
-        Then Percentile Should Be Below    ${warm}    95    ${SLA_WARM_START_P95}    name=Warm start
+        Then Percentile Should Be Below    ${warm}[platform]    95    ${SLA_WARM_START_P95}    name=Warm start
+        And Percentile Should Be Below    ${warm}[client]    95    ${SLA_WARM_START_P95}
+        ...    name=Warm start seen by the client
     END
 
 
 *** Keywords ***
 Sessions Start ${kind} ${count: int} Times
-    [Documentation]    Starts sessions one at a time until ${count} started ${kind}; returns their start times.
+    [Documentation]    Starts sessions one at a time until ${count} started ${kind}; returns their start times
+    ...    (platform and client).
     ${samples} =    Measure Session Starts    ${count}    ${kind.lower()}
     RETURN    ${samples}

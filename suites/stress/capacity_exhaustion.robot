@@ -17,7 +17,7 @@ Test Tags         stress    capacity-exhaustion
 *** Test Cases ***
 Full Platform Answers With Backpressure And Recovers When Load Drops
     [Documentation]    Expected: of creates sent at ${EXHAUSTION_CREATE_RATE} for ${EXHAUSTION_DURATION} to a platform
-    ...    with a small ceiling, at most ${EXHAUSTION_ACCEPT_MAX} (ceiling plus queue) are accepted and the rest get 429
+    ...    with a small ceiling, at most ${EXHAUSTION_ACCEPT_MAX} (its ceiling) are accepted and the rest get 429
     ...    capacity_exhausted with a JSON error and Retry-After (no 500, no hang); it stays healthy; accepted
     ...    sessions reach RUNNING; once deleted, no container is left and a new session runs again.
     [Tags]    backpressure    catches-no-backpressure

@@ -24,9 +24,6 @@ class CostKeywords(LibraryComponent):
     def _pricing(self) -> dict:
         return load_pricing(self.profile.text("AWS_PRICING_FILE", "") or None)
 
-    def _pricing(self) -> dict:
-        return load_pricing(self.profile.text("AWS_PRICING_FILE", "") or None)
-
     @keyword(tags=["cost"])
     def estimate_session_cost(
         self,
