@@ -31,6 +31,7 @@ DEFECTS: dict[str, str] = {
     "efs-silent-fallback": "While the workspace (EFS) is unavailable, writes go to a local folder and answer 201.",
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
+    "reaper-forgets": "The reaper acts but keeps no record of what it did (GET /admin/reaper stays empty).",
 }
 
 

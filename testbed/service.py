@@ -281,12 +281,15 @@ class SessionService:
         return port  # type: ignore[return-value]
 
     # ----- reaper: orphans, stuck sessions, expiry, idle shutdown ----------------------------------------------
-    def _record(self, action: dict[str, Any]) -> None:
+    def _record(self, action: dict[str, Any]) -> dict[str, Any]:
         action = {"time": clock.now(), **action, "applied": not action.get("skipped", False)}
         action.pop("skipped", None)
+        if self.settings.has("reaper-forgets"):  # the defect: the pass acts, the history never hears of it
+            return action
         self.actions.append(action)
         with self.reaper_log.open("a") as handle:
             handle.write(json.dumps(action) + "\n")
+        return action
 
     def reap(self) -> list[dict[str, Any]]:
         """One pass. The process table is read before the records, so a container always has its record."""
@@ -308,8 +311,7 @@ class SessionService:
                 **details,
                 "skipped": disabled and kind in ("stop-orphan-container", "fail-stuck-session"),
             }
-            self._record(entry)
-            done.append(self.actions[-1])
+            done.append(self._record(entry))
 
         for proc, sid, task in processes:
             record = records.get(sid)

@@ -102,6 +102,20 @@ def test_no_reaper(platform_factory: Factory) -> None:
         orphan.wait()
 
 
+def test_reaper_forgets(platform_factory: Factory) -> None:
+    for defect, recorded in ((), True), (("reaper-forgets",), False):
+        platform = platform_factory(*defect)
+        orphan = spawn_fake_orphan(platform, "s-ghost")
+        try:
+            actions = platform.call("POST", "/admin/reaper/run").json()["actions"]
+            assert [a["action"] for a in actions if a["sessionId"] == "s-ghost"] == ["stop-orphan-container"]
+            history = platform.call("GET", "/admin/reaper").json()["actions"]
+            assert any(a.get("sessionId") == "s-ghost" for a in history) is recorded, f"defect={defect}"
+        finally:
+            orphan.kill()
+            orphan.wait()
+
+
 def test_no_throttle_retry(platform_factory: Factory) -> None:
     for defect, expected in ((), 201), (("no-throttle-retry",), 503):
         platform = platform_factory(*defect)

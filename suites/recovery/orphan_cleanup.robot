@@ -35,7 +35,7 @@ Container Whose Session Record Vanished Is Stopped By The Reaper
     [Documentation]    Expected: when a running session's record is removed from DynamoDB behind the platform's
     ...    back (an operator's clean-up, a table restore), its container is an orphan; the next reaper pass
     ...    stops it and records what it did, and no container of the platform is left without a live session.
-    [Tags]    reaper    catches-no-reaper
+    [Tags]    reaper    catches-no-reaper    catches-reaper-forgets
     GROUP    Given a running session whose record disappears from DynamoDB
         Given A Running Session
         When Its Record Is Deleted From DynamoDB Behind The Platform's Back
@@ -46,6 +46,7 @@ Container Whose Session Record Vanished Is Stopped By The Reaper
     GROUP    Then the orphaned container is stopped
         Then The Session Has No Container Left
         And No Orphaned Container Remains
+        And The Reaper Recorded Stopping The Orphaned Container
     END
 
 Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan

@@ -562,6 +562,33 @@ class PlatformApiKeywords(LibraryComponent):
         )
         return actions
 
+    @keyword(tags=["admin"])
+    def get_reaper_actions(self) -> list:
+        """Returns what the reaper has done so far (``GET /admin/reaper``), oldest first: each action has ``action``
+        (e.g. ``stop-orphan-container``), ``sessionId``, ``time`` and ``applied``."""
+        response = self._expect(self._call("GET", "/admin/reaper"), 200)
+        return list(response.body.get("actions", []))
+
+    @keyword(tags=["admin", "assertion"])
+    def reaper_should_have_recorded(self, session: SessionRef, action: str = "stop-orphan-container") -> list:
+        """Fails unless ``GET /admin/reaper`` lists an applied ``action`` for ``session``: the platform promises that
+        the reaper records what it did (docs/platform-contract.md). Returns those actions.
+
+        Example:
+        | Reaper Should Have Recorded | ${session} | stop-orphan-container |
+        """
+        session_id = self.session_id_of(session)
+        history = self.get_reaper_actions()
+        found = [a for a in history if a.get("sessionId") == session_id and a.get("action") == action]
+        if not found:
+            raise AssertionError(
+                f"Broken promise: the reaper records what it did. GET /admin/reaper has no {action} for session "
+                f"{session_id} (it lists {len(history)} action(s): {sorted({a.get('action') for a in history})})."
+            )
+        if not all(a.get("applied") for a in found):
+            raise AssertionError(f"The reaper recorded {action} for session {session_id} but did not apply it: {found}")
+        return found
+
     def get_platform_health(self) -> dict:
         """Returns ``GET /health`` as ``{"httpStatus": ..., **body}`` without judging it."""
         response = self._call("GET", "/health")
