@@ -142,6 +142,15 @@ ensure_chromium() {
     return 0
 }
 
+libdoc_resources() {
+    # The plain-language steps, browsable like the library: results/docs/<resource>.html.
+    local resource
+    for resource in resources/*.resource; do
+        python -m robot.libdoc --pythonpath libraries "$resource" \
+            "$RESULTS/docs/$(basename "$resource" .resource).html" || return 1
+    done
+}
+
 cmd_suite() {
     local profile="local" suites=()
     while [[ $# -gt 0 ]]; do
@@ -181,6 +190,7 @@ cmd_test() {
     step "pytest" python -m pytest
     step "libdoc PlatformLibrary" python -m robot.libdoc --pythonpath libraries PlatformLibrary \
         "$RESULTS/docs/PlatformLibrary.html"
+    step "libdoc of the resource files" libdoc_resources
     step "robot --dryrun" robot --dryrun --pythonpath libraries --variablefile resources/profiles/local.py \
         --outputdir "$RESULTS/dryrun" --log NONE --report NONE suites
     step "suites (pabot, local profile)" run_suites local

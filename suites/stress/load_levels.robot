@@ -17,7 +17,8 @@ Test Tags         stress    load-levels    measurement
 A Hundred File Operations Per Second Are Served On Time
     [Documentation]    Expected: file operations (1 KiB PUT, fsynced, and GET in turn) at ${FILE_OPS_RATE} for
     ...    ${FILE_OPS_DURATION} are all answered without error, fewer than ${LOAD_DROPPED_MAX} of the sends are
-    ...    dropped, and p95 latency from the scheduled send is below ${SLA_STRESS_FILE_OPS_P95}.
+    ...    dropped, and p95 latency from the scheduled send is below ${SLA_FILE_OPS_P95}: the seed's "file
+    ...    operations p95 < 1 s at 100 ops/s" as one requirement (its bound on this profile).
     [Tags]    file-ops-rate
     GROUP    Given a running session
         Given Running Sessions For 1 Users
@@ -27,7 +28,7 @@ A Hundred File Operations Per Second Are Served On Time
     END
     GROUP    Then they are served on schedule
         Then The Load Meets    error rate below ${LOAD_ERROR_RATE_MAX}    dropped below ${LOAD_DROPPED_MAX}
-        ...    p95 below ${SLA_STRESS_FILE_OPS_P95}
+        ...    p95 below ${SLA_FILE_OPS_P95}
     END
 
 Platform Stays Stable Under Three Times The Normal Load
