@@ -412,6 +412,39 @@ def test_timeout_closes_after_delay(client: ToxiproxyClient, echo_proxy: int) ->
         assert 0.13 <= time.perf_counter() - start < 1.0
 
 
+def test_hits_count_what_a_toxic_acted_on(client: ToxiproxyClient, echo_proxy: int) -> None:
+    """A test proves its fault fired by the toxic's hits: none without traffic, some with it, none when inactive."""
+    client.add_toxic("echo", "latency", name="slow", attributes={"latency": 1})
+    client.add_toxic("echo", "latency", name="never", toxicity=0.0, attributes={"latency": 1})
+    assert client.toxic("echo", "slow")["hits"] == 0
+    with connect(echo_proxy) as sock:
+        for _ in range(3):
+            roundtrip(sock)
+    assert client.toxic("echo", "slow")["hits"] >= 3
+    assert client.toxic("echo", "never")["hits"] == 0
+
+
+def test_limit_connections_keeps_the_oldest_and_resets_the_rest(client: ToxiproxyClient, echo_proxy: int) -> None:
+    with connect(echo_proxy) as first, connect(echo_proxy) as second, connect(echo_proxy) as third:
+        for sock in (first, second, third):
+            roundtrip(sock)  # all three open before the cap
+        client.add_toxic("echo", "limit_connections", stream="upstream", name="cap", attributes={"max": 2})
+        assert roundtrip(first) < 1 and roundtrip(second) < 1  # the oldest two keep working
+        with pytest.raises((ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError, OSError)):
+            third.sendall(b"ping")
+            if not third.recv(10):
+                raise ConnectionResetError("closed")
+        fourth = connect(echo_proxy)  # a new one beyond the cap is reset at once
+        with fourth, pytest.raises((ConnectionResetError, BrokenPipeError, TimeoutError, OSError)):
+            fourth.sendall(b"ping")
+            if not fourth.recv(10):
+                raise ConnectionResetError("closed")
+        assert client.toxic("echo", "cap")["hits"] == 2
+    client.remove_toxic("echo", "cap")
+    with connect(echo_proxy) as again:
+        assert roundtrip(again) < 1
+
+
 def test_reset_peer_resets(client: ToxiproxyClient, echo_proxy: int) -> None:
     client.add_toxic("echo", "reset_peer", stream="upstream", attributes={"timeout": 50})
     with connect(echo_proxy, timeout=2) as sock:

@@ -82,12 +82,13 @@ When EFS Fails The Workspace Gives Clear Errors Keeps Its Data And Comes Back
     END
 
 At A DynamoDB Connection Limit Every Answer Is Clean And Nothing Is Half-Made
-    [Documentation]    Expected: while a third of the connections to DynamoDB are reset as soon as they are used,
-    ...    every create of a burst of 6 answers 201 or a clean 503/429 with Retry-After (no 500, no hang), every
-    ...    created session settles with matching containers, and once the limit is gone nothing is orphaned.
+    [Documentation]    Expected: while DynamoDB takes at most 2 connections from the platform (the cap is reached:
+    ...    it refuses some), every create of a burst of 6 answers 201 or a clean 503/429 with Retry-After (no 500,
+    ...    no hang), every created session settles with matching containers, and once the cap is gone nothing is
+    ...    orphaned.
     [Tags]    dynamodb-connections
-    GROUP    When DynamoDB refuses a share of the platform's connections during a burst
-        When DynamoDB Refuses A Share Of The Platform's Connections
+    GROUP    When DynamoDB caps the platform's connections during a burst
+        When DynamoDB Takes At Most 2 Connections From The Platform
         And 6 Sessions Are Created At Once
     END
     GROUP    Then every answer is clean and every session settles

@@ -254,8 +254,9 @@ class Pipe:
             chain.extend(self.orphans)
         for toxic in self.chains[self.stream]:
             state = self.conn.state(toxic)
-            if state.active:
+            if state.active and toxic.type not in CONNECTION_ONLY_TOXICS:
                 chain.append((toxic, state))
+                toxic.hits += 1
         return chain
 
     async def _process(self, queue: asyncio.Queue[tuple[float, bytes | None]]) -> None:
@@ -297,6 +298,10 @@ class Pipe:
         await tx.behaviour(toxic.type)(toxic, self.conn, state, ts, data, emit)
 
 
+# Toxics that act on connections only (when one is made), never on the data: they are no link of the chain.
+CONNECTION_ONLY_TOXICS = ("limit_connections",)
+
+
 class Connection:
     """A client socket and its upstream socket; implements what toxics may do to the connection."""
 
@@ -312,6 +317,7 @@ class Connection:
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.connector: asyncio.Task[None] | None = None
         self.closed = False
+        self.opened = time.monotonic()  # a connection limit keeps the oldest connections
 
     def side_made(self, side: Side) -> None:
         if side is self.client:
@@ -373,7 +379,15 @@ class Connection:
         state = self.state(toxic)
         if not state.active:
             return
-        if toxic.type == "timeout":
+        if toxic.type == "limit_connections":
+            # A connection may stay only while fewer than ``max`` older ones are open: the oldest ``max`` keep
+            # working, any other (already open when the limit came, or new) is reset, as at a connection cap.
+            older = sum(1 for c in self.proxy.connections if not c.closed and c.opened < self.opened)
+            if older >= toxic.attributes["max"] and not self.closed and not state.count:
+                state.count = 1  # refused once: a connection counts as one hit however often it is looked at
+                toxic.hits += 1
+                self.reset()
+        elif toxic.type == "timeout":
             self.arm_timeout(toxic)
         elif toxic.type == "limit_data" and toxic.attributes["bytes"] <= 0:
             self.close()

@@ -42,6 +42,8 @@ INT_ATTRIBUTES: dict[str, dict[str, int]] = {
     "reset_peer": {"timeout": 0},
     "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
     "limit_data": {"bytes": 0},
+    # Not a Toxiproxy toxic: at most ``max`` connections through the hop at once; a new one beyond is reset.
+    "limit_connections": {"max": 0},
 }
 
 AWS_ACTIONS = ("throttle", "throttling", "error500", "error503", "latency", "drop")
@@ -89,6 +91,9 @@ class Toxic:
     toxicity: float
     attributes: dict[str, Any]
     uid: int = field(default_factory=lambda: next(_uids))
+    # How often the toxic acted: chunks it handled on connections where it is active, connections it refused.
+    # Not in Toxiproxy's API; it is how a test proves that its fault fired at all.
+    hits: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +102,7 @@ class Toxic:
             "type": self.type,
             "stream": self.stream,
             "toxicity": self.toxicity,
+            "hits": self.hits,
         }
 
     def new_state(self) -> ToxicState:

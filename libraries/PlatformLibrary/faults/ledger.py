@@ -44,6 +44,10 @@ FILE_NAME = "active.json"
 
 # Last moment (time.monotonic) a fault was reverted in this process: recovery times count from there.
 _last_revert: dict[str, float] = {}
+# How often each toxic acted, read just before it was deleted (toxic name -> hits), and the toxic faults this
+# process reverted with their hits: a test proves its faults fired (`reverted_toxics`).
+_toxic_hits: dict[str, int] = {}
+_reverted_toxics: list[dict[str, Any]] = []
 
 
 class FaultRevertError(AssertionError):
@@ -78,6 +82,18 @@ def mark_revert() -> None:
 
 def last_revert() -> float | None:
     return _last_revert.get("at")
+
+
+def toxic_hits(toxic: dict[str, Any]) -> int:
+    """How often a toxic acted: requests it faulted for ``aws_fault``, else chunks or connections it handled."""
+    if toxic.get("type") == "aws_fault":
+        return int((toxic.get("attributes") or {}).get("hits", 0))
+    return int(toxic.get("hits", 0))
+
+
+def reverted_toxics(since: float) -> list[dict[str, Any]]:
+    """Toxic faults this process reverted since ``since`` (time.monotonic), each with ``hits`` (None: unknown)."""
+    return [r for r in _reverted_toxics if r["at"] >= since]
 
 
 class FaultLedger:
@@ -232,8 +248,11 @@ def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
     try:
         if action == "delete-toxic":
             proxy = _proxy(step, timeout)
+            with contextlib.suppress(FaultProxyError):  # gone already: its hits are unknown, the delete says why
+                _toxic_hits[step["toxic"]] = toxic_hits(proxy.toxic(step["hop"], step["toxic"]))
             result = _proxy_undo(lambda: proxy.delete_toxic(step["hop"], step["toxic"]))
-            return f"toxic {step['toxic']} on hop {step['hop']}: {result}"
+            hits = _toxic_hits.get(step["toxic"])
+            return f"toxic {step['toxic']} on hop {step['hop']} ({'?' if hits is None else hits} hits): {result}"
         if action == "enable-hop":
             proxy = _proxy(step, timeout)
             result = _proxy_undo(lambda: proxy.enable_hop_if_present(step["hop"]))
@@ -278,6 +297,16 @@ def revert_entry(ledger: FaultLedger, entry: dict[str, Any], timeout: float = 5.
         except FaultRevertError as error:
             problems.append(str(error))
     mark_revert()
+    for step in entry.get("undo", []):
+        if step.get("do") == "delete-toxic":
+            _reverted_toxics.append(
+                {
+                    "at": time.monotonic(),
+                    "id": entry["id"],
+                    "description": entry.get("description"),
+                    "hits": _toxic_hits.pop(step["toxic"], None),
+                }
+            )
     if problems:
         raise FaultRevertError(
             f"Fault {entry['id']} ({entry.get('description')}) not fully reverted: " + "; ".join(problems)

@@ -16,12 +16,15 @@ from ..sessions.api import PlatformApiKeywords, SessionRef
 from .clients import RetryingClient, timed_request
 from .fis import FisKeywords
 from .injector import FaultInjector
-from .ledger import ChaosError
+from .ledger import ChaosError, reverted_toxics
+from .ledger import toxic_hits as chaos_ledger_toxic_hits
 from .toxiproxy import FaultProxyError, ToxiproxyClient
 
 DYNAMODB_PREFIX = "DynamoDB_20120810."
 WHOLE_PLATFORM_HOPS = ("api", "dynamodb")
-TOXIC_INT_ATTRIBUTES = {"latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"}
+TOXIC_INT_ATTRIBUTES = {
+    "latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes", "max",
+}  # fmt: skip
 
 
 class ChaosNetworkKeywords(LibraryComponent):
@@ -101,6 +104,67 @@ class ChaosNetworkKeywords(LibraryComponent):
                 attrs[key] = value
         body = {"type": type, "stream": stream, "toxicity": float(toxicity), "attributes": attrs}
         return self._add_toxic(hop, body, f"{type} toxic {attrs} on the {stream} stream (toxicity {toxicity})")
+
+    @keyword(tags=["chaos", "network"])
+    def limit_connections_on_fault_proxy_hop(self, hop: str, maximum: int) -> str:
+        """Lets at most ``maximum`` connections through ``hop`` at once; a new one beyond is reset at once (what a
+        connection limit does). Connections already open stay. Returns the fault id; `Get Fault Hits` says how
+        many connections the limit refused.
+
+        Example:
+        | ${fault} = | Limit Connections On Fault Proxy Hop | dynamodb | 2 |
+        """
+        if maximum < 0:
+            raise ValueError(f"maximum must be 0 or more, got {maximum}.")
+        return self._add_toxic(
+            hop,
+            {"type": "limit_connections", "stream": "upstream", "attributes": {"max": int(maximum)}},
+            f"at most {maximum} connection(s) at once",
+        )
+
+    @keyword(tags=["chaos", "network"])
+    def get_fault_hits(self, fault: str) -> int:
+        """How often an active toxic fault acted: requests an ``aws_fault`` faulted, connections a connection limit
+        refused, chunks any other toxic handled."""
+        toxic = self._toxic_of(fault)
+        try:
+            answer = ToxiproxyClient(toxic["proxy"], self.http_timeout).toxic(toxic["hop"], toxic["name"])
+            return chaos_ledger_toxic_hits(answer)
+        except FaultProxyError as error:
+            raise ChaosError(f"Cannot read the hits of fault {fault} (toxic {toxic['name']}): {error}") from None
+
+    @keyword(tags=["chaos", "assertion"])
+    def every_injected_fault_should_have_fired(self) -> None:
+        """Fails unless every toxic fault of the current test acted at least once (faults still active and those
+        reverted during the test), and every FIS fault reached its target: a fault that never fired proves
+        nothing, so the test must not pass on it. Faults of other kinds (cgroups, files, processes, the clock)
+        are applied before their keyword returns and are not counted here.
+        """
+        unfired = []
+        for entry in self.injector.ledger.mine():
+            if entry.get("kind") == "toxic" and entry.get("toxic"):
+                toxic = entry["toxic"]
+                try:
+                    client = ToxiproxyClient(toxic["proxy"], self.http_timeout)
+                    hits = chaos_ledger_toxic_hits(client.toxic(toxic["hop"], toxic["name"]))
+                except FaultProxyError:
+                    continue  # its hop is gone (the session was deleted): nothing to judge
+                if hits == 0:
+                    unfired.append(f"{entry['id']} {entry.get('description')}")
+            elif entry.get("kind") == "fis" and entry.get("experiment"):
+                experiment = self.fis.get_fis_experiment(entry["experiment"])
+                states = [a.get("state", {}).get("status") for a in (experiment.get("actions") or {}).values()]
+                if not any(state in ("running", "completed", "stopping", "stopped") for state in states):
+                    unfired.append(f"{entry['id']} {entry.get('description')} (FIS actions: {states})")
+        for reverted in reverted_toxics(self.injector.test_started):
+            if reverted["hits"] == 0:
+                unfired.append(f"{reverted['id']} {reverted['description']} (reverted)")
+        if unfired:
+            raise AssertionError(
+                "A fault of this test never fired, so the test proved nothing about it:\n"
+                + "\n".join(f"- {u}" for u in unfired)
+            )
+        self.info("Every fault of the test fired.")
 
     @keyword(tags=["chaos", "network"])
     def cut_off_fault_proxy_hop(self, hop: str) -> str:
