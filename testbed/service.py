@@ -98,6 +98,8 @@ class SessionService:
         self.efs_root.mkdir(parents=True, exist_ok=True)
         self.reaper_log = state_dir / "reaper.jsonl"
         self.actions: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self.doubtful_creates: set[str] = set()  # creates answered 503 whose record may exist all the same
+        self.doubtful_lock = threading.Lock()
         self.reaper_lock = threading.Lock()
         self.stopped = threading.Event()
         self.expiry: dict[str, float] = {}
@@ -202,6 +204,11 @@ class SessionService:
             self.store.put_new(record)
         except StoreUnavailable as exc:
             self.runtime.release()
+            # The write may have landed with its answer lost (a one-way partition): the client is told 503, so the
+            # record must not live on; the reaper removes it once the store answers again.
+            if not self.settings.has("keep-refused-creates"):
+                with self.doubtful_lock:
+                    self.doubtful_creates.add(session_id)
             raise store_error(exc, self.settings.retry_after) from exc
         except Exception:
             self.runtime.release()
@@ -333,6 +340,16 @@ class SessionService:
                     self.runtime.stop(sid)  # the runtime must not restart what the reaper removes
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
+        with self.doubtful_lock:
+            doubtful = list(self.doubtful_creates)
+        for sid in doubtful:  # creates answered 503 whose write may have landed: the client was told no session
+            record = records.get(sid)
+            refused = record is not None and record.get("status") == "PENDING" and sid not in self.runtime.wanted
+            if refused and self.store.delete_if_status(sid, "PENDING"):
+                act("remove-refused-create", sessionId=sid, reason="its create was answered 503")
+                records.pop(sid, None)
+            with self.doubtful_lock:  # settled (a store error above keeps it for the next pass)
+                self.doubtful_creates.discard(sid)
         for sid in list(self.runtime.unsettled):  # creates that failed half-way while the store was away
             self.runtime.unsettled.discard(sid)
             record = records.get(sid)

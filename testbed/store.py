@@ -369,3 +369,18 @@ class SessionStore:
 
     def delete(self, session_id: str) -> None:
         self._call(self.client.delete_item, TableName=self.table, Key={"sessionId": {"S": session_id}})
+
+    def delete_if_status(self, session_id: str, status: str) -> bool:
+        """Delete the record only while it has ``status``; False when it is gone or has moved on."""
+        try:
+            self._call(
+                self.client.delete_item,
+                TableName=self.table,
+                Key={"sessionId": {"S": session_id}},
+                ConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": status}},
+            )
+        except Conflict:
+            return False
+        return True

@@ -116,6 +116,21 @@ def test_reaper_forgets(platform_factory: Factory) -> None:
             orphan.wait()
 
 
+def test_keep_refused_creates(platform_factory: Factory) -> None:
+    """A create answered 503 whose write landed (its answer lost) is removed by the reaper, unless the defect."""
+    for defect, left in ((), 0), (("keep-refused-creates",), 1):
+        platform = platform_factory(*defect)
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        proxies.add_toxic("dynamodb", "timeout", stream="downstream", name="answers-vanish", attributes={"timeout": 0})
+        response = platform.call("POST", "/sessions", json={"userId": "refused", "clientId": "c"})
+        assert response.status_code == 503, response.text
+        proxies.remove_toxic("dynamodb", "answers-vanish")
+        wait_for(lambda p=platform: p.call("GET", "/health").status_code == 200, timeout=15)
+        platform.call("POST", "/admin/reaper/run")
+        sessions = platform.call("GET", "/sessions", params={"userId": "refused"}).json()["sessions"]
+        assert len(sessions) == left, f"defect={defect}: {sessions}"
+
+
 def test_no_throttle_retry(platform_factory: Factory) -> None:
     for defect, expected in ((), 201), (("no-throttle-retry",), 503):
         platform = platform_factory(*defect)

@@ -1,6 +1,7 @@
 *** Settings ***
-Documentation     Network partition: the API becomes unreachable for its clients. Clients must see timeouts
-...               (not wrong answers) and get through by retrying once the partition heals; whatever happened
+Documentation     Network partition: the API becomes unreachable for its clients, or DynamoDB's answers stop
+...               reaching the platform while its requests still arrive (one-way). Clients must see timeouts or
+...               clean refusals (not wrong answers) and get through once the partition heals; whatever happened
 ...               inside the platform meanwhile, every session must be consistent afterwards.
 ...
 ...               Runs on a private platform: the partition cuts every client off.
@@ -40,4 +41,23 @@ Clients Time Out And Retry During A Partition And Find Every Session Consistent 
         Then The Retrying Client Gets Through Within The Recovery Bound
         And Every Session Of The Test Is Consistent
         And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
+    END
+
+A One-Way Partition From DynamoDB Leaves No Create Half-Made
+    [Documentation]    Expected: while DynamoDB's answers to the platform vanish (its writes still land, their
+    ...    answers never come back), every create of a burst of 4 answers a clean 503/429 with Retry-After or
+    ...    201 (no 500, no hang); once healed and after a reaper pass, a refused create left no session for its
+    ...    user, every created session settles with matching containers and no container is orphaned.
+    [Tags]    dynamodb-partition    catches-keep-refused-creates
+    GROUP    When DynamoDB's answers stop reaching the platform during a burst of creates
+        When DynamoDB's Answers To The Platform Vanish
+        And 4 Sessions Are Created At Once
+        Then Every Failed Create Was A Clean Rejection
+    END
+    GROUP    Then once it heals nothing is half-made
+        When The Fault Ends
+        And The Platform Recovers Within The Recovery Bound
+        And The Reaper Runs
+        Then The Refused Creates Left Nothing Behind
+        And Every Session Of The Test Is Consistent
     END

@@ -6,7 +6,7 @@ Documentation     Time-based faults: the platform's clock (and its containers') 
 ...               time it believes. Runs on a private platform (the clock is the whole platform's) with a 10-minute
 ...               idle timeout, so that minutes of skew alone never make a session idle, and small scaling steps.
 
-Resource          ../../resources/chaos.resource
+Resource          ../../resources/time.resource
 
 Suite Setup       Start The Chaos Suite On A Private Platform
 ...                   --set    idle_timeout=600    --set    min_capacity=2    --set    max_capacity=8
