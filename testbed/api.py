@@ -26,9 +26,10 @@ class AgentClient:
     black-holed network a retry only doubles the hang).
     """
 
-    def __init__(self, timeout: float = 3.0) -> None:
+    def __init__(self, timeout: float = 3.0, retry_timeouts: bool = False) -> None:
         self.local = threading.local()
         self.timeout = timeout
+        self.retry_timeouts = retry_timeouts  # the defect container-timeout-retried
 
     def call(self, port: int, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
         conns: dict[int, http.client.HTTPConnection] = self.local.__dict__.setdefault("conns", {})
@@ -42,13 +43,14 @@ class AgentClient:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conns.pop(port, None)
-                if attempt == 2 or method not in ("GET", "PUT", "DELETE") or isinstance(exc, TimeoutError):
+                timed_out = isinstance(exc, TimeoutError) and not self.retry_timeouts
+                if attempt == 2 or method not in ("GET", "PUT", "DELETE") or timed_out:
                     raise ApiError(503, "container_unavailable", f"container did not answer: {exc}", 1) from exc
         raise AssertionError("unreachable")
 
 
 def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
-    agents = AgentClient(service.settings.container_call_timeout)
+    agents = AgentClient(service.settings.container_call_timeout, service.settings.has("container-timeout-retried"))
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

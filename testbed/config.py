@@ -32,6 +32,7 @@ DEFECTS: dict[str, str] = {
     "slow-start": "Container cold start is ten times slower (a performance regression).",
     "unsafe-paths": "Workspace paths are not checked: '..' escapes the workspace.",
     "reaper-forgets": "The reaper acts but keeps no record of what it did (GET /admin/reaper stays empty).",
+    "container-timeout-retried": "The API retries a container that did not answer in time, so it hangs twice as long.",
     "keep-refused-creates": "A create answered 503 whose write landed anyway (answer lost) leaves its record live.",
 }
 

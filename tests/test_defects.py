@@ -116,6 +116,25 @@ def test_reaper_forgets(platform_factory: Factory) -> None:
             orphan.wait()
 
 
+def test_container_timeout_retried(platform_factory: Factory) -> None:
+    """Behind a black-holed mesh the API gives up after one container timeout; the defect waits for two."""
+    timeout = 2.0
+    for defect in ((), ("container-timeout-retried",)):
+        platform = platform_factory(*defect, container_call_timeout=timeout)
+        sid = platform.create()["sessionId"]
+        platform.wait_status(sid, "RUNNING")
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        proxies.add_toxic(f"mesh-{sid}", "timeout", stream="upstream", name="hole", attributes={"timeout": 0})
+        began = time.monotonic()
+        response = platform.call("GET", f"/sessions/{sid}/files", timeout=15)
+        took = time.monotonic() - began
+        assert response.status_code == 503 and response.json()["error"] == "container_unavailable", response.text
+        if defect:
+            assert took >= 2 * timeout, f"the defect waits for two timeouts, took {took:.2f} s"
+        else:
+            assert timeout <= took < 2 * timeout - 0.5, f"one timeout expected, took {took:.2f} s"
+
+
 def test_keep_refused_creates(platform_factory: Factory) -> None:
     """A create answered 503 whose write landed (its answer lost) is removed by the reaper, unless the defect."""
     for defect, left in ((), 0), (("keep-refused-creates",), 1):

@@ -41,6 +41,26 @@ A Broken Mesh Gives Clean 503s And The Healthy Container Is Left Alone
         And The Workspace File "${APP}" Still Contains "${APP_TEXT}"
     END
 
+A Mesh That Drops Every Request Gives 503s Within The Container Timeout
+    [Documentation]    Expected: while requests from the API to the container vanish (a black hole: nothing is
+    ...    refused, nothing answers), reads and writes still answer 503 container_unavailable with Retry-After
+    ...    within the client's timeout (the platform gives up on a silent container once, not once per retry), the
+    ...    session stays RUNNING in the same container, and once healed its files are reachable and intact.
+    [Tags]    catches-container-timeout-retried
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${APP}" Containing "${APP_TEXT}"
+    END
+    GROUP    When the mesh to its container drops every request
+        When The Service Mesh To The Session's Container Drops Every Request
+        Then File Operations Of The Session Fail Cleanly
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then once the mesh heals the files are reachable again and intact
+        When The Fault Ends
+        Then The Session's Files Are Reachable Again Within The Recovery Bound
+        And The Workspace File "${APP}" Still Contains "${APP_TEXT}"
+    END
+
 A Container Restarted Behind A Broken Mesh Is Reached Through The Same Hop Once It Heals
     [Documentation]    Expected: the container crashes behind a broken mesh and is restarted within
     ...    ${SLA_RECOVERY_MAX}; the fault stays on the session's hop, so file operations still fail cleanly; once

@@ -149,7 +149,14 @@ class ChaosCheckKeywords(LibraryComponent):
         self, method: str, session: SessionRef, path: str, data: bytes | None, error: str, retry_after: bool
     ) -> dict:
         session_id = self.session_id_of(session)
-        response = self.ctx.api.request(method, self.ctx.api.file_path(session_id, path), data=data)
+        try:
+            response = self.ctx.api.request(method, self.ctx.api.file_path(session_id, path), data=data)
+        except requests.Timeout:
+            raise AssertionError(
+                f"Broken promise: a file operation the platform cannot serve is refused at once with a clean 503. "
+                f"{method} of {path} got no answer within the client timeout ({format_seconds(self.http_timeout)}): "
+                "the API hung on the unreachable container."
+            ) from None
         body = response.body if isinstance(response.body, dict) else {}
         problem = None
         if response.status != 503 or not body.get("error") or "message" not in body:
