@@ -127,7 +127,7 @@ class PlatformLibrary(DynamicCore):
             FaultProxyKeywords(ctx, injector),
             ChaosKeywords(ctx, injector, embedded, containers),
             ChaosNetworkKeywords(ctx, injector, api, fis),
-            ChaosResourceKeywords(ctx, injector, api, containers),
+            ChaosResourceKeywords(ctx, injector, api, containers, fis),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
             LoadKeywords(ctx, api, metrics),

@@ -1,8 +1,9 @@
 *** Settings ***
 Documentation     Resource constraints on a session's container: memory pressure past its limit (the kernel
-...               kills it, the platform restarts it and the session survives), CPU throttling (slower, never
-...               restarted), EFS mount failure (clear errors, no corruption, recovery when it returns) and a
-...               DynamoDB connection limit (clean answers, nothing half-made).
+...               kills it, the platform restarts it and the session survives), CPU throttling and a busy CPU
+...               (slower, never restarted; on AWS the busy CPU is FIS aws:ecs:task-cpu-stress), EFS mount
+...               failure (clear errors, no corruption, recovery when it returns) and a DynamoDB connection limit
+...               (clean answers, nothing half-made).
 ...
 ...               Memory and CPU act through the container's cgroup; where the platform cannot use cgroups those
 ...               tests are skipped with the reason. Runs on a private platform.
@@ -14,7 +15,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    resource-constraints    needs-container-limits
+Test Tags         chaos    resource-constraints
 
 
 *** Variables ***
@@ -30,7 +31,7 @@ A Container Pushed Past Its Memory Limit Is Killed And Restarted With The Sessio
     [Documentation]    Expected: when the container's memory cgroup is filled past its limit the kernel kills the
     ...    container within ${FAULT_REACTION_TIMEOUT}; the platform restarts it within ${SLA_RECOVERY_MAX}, says
     ...    OOMKilled, counts restartCount 1 in the API and in DynamoDB, and the workspace file is intact.
-    [Tags]    memory    catches-no-memory-limit
+    [Tags]    memory    catches-no-memory-limit    needs-container-limits
     GROUP    Given a running session with a file, in a memory-limited container
         Given Containers Are Limited With Cgroups
         And A Running Session With The File "${WEIGHTS}" Containing "${WEIGHTS_TEXT}"
@@ -47,7 +48,7 @@ A CPU-Throttled Container Keeps Serving And Is Not Restarted
     [Documentation]    Expected: with the container's CPU quota at a tenth of a CPU and a busy process sharing it,
     ...    the kernel throttles it, yet it writes and reads files within the client timeout and is not restarted;
     ...    after the fault its quota is back to the old value.
-    [Tags]    cpu
+    [Tags]    cpu    needs-container-limits
     GROUP    Given a running session in a CPU-limited container
         Given Containers Are Limited With Cgroups
         And A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
@@ -62,11 +63,29 @@ A CPU-Throttled Container Keeps Serving And Is Not Restarted
         Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
     END
 
+A Container Whose CPU Is Kept Busy Keeps Serving And Is Not Restarted
+    [Documentation]    Expected: while a busy process inside the session's container keeps its CPU at 100 %, it
+    ...    writes and reads files within the client timeout and the platform leaves it running in the same
+    ...    container; once the stress ends the file is intact.
+    [Tags]    cpu    cpu-stress
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    END
+    GROUP    When its CPU is kept busy
+        When The CPU Of The Session's Container Is Kept Busy
+        Then The Container Keeps Serving Files
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then once the stress ends the file is intact
+        When The Fault Ends
+        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
+    END
+
 When EFS Fails The Workspace Gives Clear Errors Keeps Its Data And Comes Back
     [Documentation]    Expected: while the user's EFS folder is unavailable writes and reads answer 503
     ...    workspace_unavailable with a JSON body (never 201) and the container is left alone; once EFS is back
     ...    the files are reachable within ${SLA_RECOVERY_MAX}, the old content intact, refused writes absent.
-    [Tags]    efs    catches-efs-silent-fallback
+    [Tags]    efs    catches-efs-silent-fallback    needs-container-limits
     GROUP    Given a running session with a file
         Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
     END
@@ -86,7 +105,7 @@ At A DynamoDB Connection Limit Every Answer Is Clean And Nothing Is Half-Made
     ...    it refuses some), every create of a burst of 6 answers 201 or a clean 503/429 with Retry-After (no 500,
     ...    no hang), every created session settles with matching containers, and once the cap is gone nothing is
     ...    orphaned.
-    [Tags]    dynamodb-connections
+    [Tags]    dynamodb-connections    needs-dynamodb-hop
     GROUP    When DynamoDB caps the platform's connections during a burst
         When DynamoDB Takes At Most 2 Connections From The Platform
         And 6 Sessions Are Created At Once

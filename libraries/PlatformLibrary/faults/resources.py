@@ -15,6 +15,7 @@ from ..core.waiting import wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef
 from ..targets.containers import ContainerKeywords
 from ..targets.embedded import faults as local_faults
+from .fis import FisKeywords
 from .injector import FaultInjector
 from .ledger import ChaosError
 
@@ -25,12 +26,18 @@ class ChaosResourceKeywords(LibraryComponent):
     """Resource faults: memory pressure, CPU throttling, an unavailable workspace (embedded platform: cgroups)."""
 
     def __init__(
-        self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords, containers: ContainerKeywords
+        self,
+        ctx: LibraryContext,
+        injector: FaultInjector,
+        api: PlatformApiKeywords,
+        containers: ContainerKeywords,
+        fis: FisKeywords,
     ):
         super().__init__(ctx)
         self.injector = injector
         self.api = api
         self.containers = containers
+        self.fis = fis  # on AWS, pressure inside a task is a FIS stress action
         self._pressure: dict[str, dict[str, Any]] = {}
         self._cpu: dict[str, dict[str, Any]] = {}
 
@@ -161,6 +168,44 @@ class ChaosResourceKeywords(LibraryComponent):
         )
         self.containers.note_kill(session_id, pressure["container"], pressure["at"], None)
         return int(pressure["pid"])
+
+    @keyword(tags=["chaos", "resources", "cpu"])
+    def stress_session_container_cpu(self, session: SessionRef, percent: int = 100) -> str:
+        """Keeps the CPU of the session's container busy at ``percent`` % with a process inside it; returns the fault.
+
+        On the embedded platform a helper that burns CPU joins the container's CPU cgroup (limits unchanged); on
+        AWS it is the FIS action ``aws:ecs:task-cpu-stress`` on the session's task. Either way the app shares its
+        CPU with a busy neighbour, as with a build job in the user's container. `Revert Fault` stops it.
+
+        Example:
+        | ${fault} = | Stress Session Container CPU | ${session} | percent=100 |
+        """
+        if not 1 <= int(percent) <= 100:
+            raise ValueError(f"percent must be between 1 and 100, got {percent}.")
+        if not self.profile.is_embedded:
+            return self.fis.inject_session_fault(
+                "task-cpu-stress", session, f"CPU of the session's task stressed to {percent} %", percent=str(percent)
+            )
+        session_id = self.injector.guard_session(session)
+        self.container_limits_should_be_cgroups()
+        container, group = self._cgroup_of(session_id)
+        marker = f"burn-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
+        undo = [{"do": "kill-helper", "marker": marker, "pid": None}]
+        entry = self.injector.record("cpu-stress", f"CPU of session {session_id} kept busy by a helper", undo)
+        try:
+            pid, start_time, _ = local_faults.start_helper(
+                "burn",
+                marker,
+                [group.cpu_dir / "cgroup.procs"],
+                container.pid,
+                self.profile.seconds("RECOVERY_TIMEOUT"),
+            )
+            undo[0].update(pid=pid, startTime=start_time)
+            self.injector.ledger.update(entry["id"], undo=undo)
+        except Exception:
+            self.injector.undo_now(entry)
+            raise
+        return self.injector.activate(entry)
 
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
     def throttle_session_container_cpu(self, session: SessionRef, cores: float = 0.1, busy: bool = True) -> str:

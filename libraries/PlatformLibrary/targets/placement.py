@@ -31,8 +31,8 @@ EMBEDDED_ONLY = {
         "skews the platform's clock against DynamoDB's and the client's; neither ECS nor FIS can set a task's clock"
     ),
     "needs-container-limits": (
-        "pushes one container past its cgroup limits, fails its workspace folder or caps DynamoDB connections at "
-        "the hop; FIS's stress actions load a task but cannot change its limits or its EFS mount"
+        "pushes one container past its cgroup limits or lowers them, or fails its workspace folder; FIS's stress "
+        "actions load a task but cannot change its limits or its EFS mount"
     ),
     "needs-private-platform": (
         "cuts the network of a platform it started itself, so the faults hit nothing shared; a deployment is shared"
