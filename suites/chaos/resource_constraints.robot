@@ -1,9 +1,9 @@
 *** Settings ***
 Documentation     Resource constraints on a session's container: memory pressure past its limit (the kernel
-...               kills it, the platform restarts it and the session survives), CPU throttling and a busy CPU
-...               (slower, never restarted; on AWS the busy CPU is FIS aws:ecs:task-cpu-stress), EFS mount
-...               failure (clear errors, no corruption, recovery when it returns) and a DynamoDB connection limit
-...               (clean answers, nothing half-made).
+...               kills it, the platform restarts it and the session survives), CPU throttling, a busy CPU and a
+...               busy disk (slower, never restarted; on AWS FIS aws:ecs:task-cpu-stress and task-io-stress), EFS
+...               mount failure (clear errors, no corruption, recovery when it returns) and a DynamoDB connection
+...               limit (clean answers, nothing half-made).
 ...
 ...               Memory and CPU act through the container's cgroup; where the platform cannot use cgroups those
 ...               tests are skipped with the reason. Runs on a private platform.
@@ -73,6 +73,24 @@ A Container Whose CPU Is Kept Busy Keeps Serving And Is Not Restarted
     END
     GROUP    When its CPU is kept busy
         When The CPU Of The Session's Container Is Kept Busy
+        Then The Container Keeps Serving Files
+        And The Platform Leaves The Healthy Container Alone
+    END
+    GROUP    Then once the stress ends the file is intact
+        When The Fault Ends
+        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
+    END
+
+A Container Whose Disk Is Kept Busy Keeps Serving And Loses Nothing
+    [Documentation]    Expected: while a writer inside the session's container keeps the workspace's disk busy with
+    ...    fsynced writes, file writes and reads still work within the client timeout, the platform leaves the
+    ...    container running, and once the stress ends the file is intact.
+    [Tags]    io-stress
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    END
+    GROUP    When its disk is kept busy
+        When The Disk Of The Session's Workspace Is Kept Busy
         Then The Container Keeps Serving Files
         And The Platform Leaves The Healthy Container Alone
     END

@@ -207,6 +207,54 @@ class ChaosResourceKeywords(LibraryComponent):
             raise
         return self.injector.activate(entry)
 
+    @keyword(tags=["chaos", "resources", "io"])
+    def stress_session_container_io(self, session: SessionRef, percent: int = 100) -> str:
+        """Keeps the disk of the session's workspace busy with fsynced writes from inside the container; returns
+        the fault.
+
+        On the embedded platform a writer process joins the container's cgroup and writes 1 MiB blocks with
+        ``fsync`` into a file of its own in the workspace folder (removed when it stops); on AWS it is the FIS
+        action ``aws:ecs:task-io-stress`` on the session's task (``percent`` of its disk). `Revert Fault` stops it.
+
+        Example:
+        | ${fault} = | Stress Session Container IO | ${session} |
+        """
+        if not 1 <= int(percent) <= 100:
+            raise ValueError(f"percent must be between 1 and 100, got {percent}.")
+        if not self.profile.is_embedded:
+            return self.fis.inject_session_fault(
+                "task-io-stress", session, f"IO of the session's task stressed ({percent} %)", percent=str(percent)
+            )
+        session_id = self.injector.guard_session(session)
+        container = self._container_of(session_id)
+        workspace = str(self.api.get_session(session_id).get("workspace") or "")
+        if not workspace or not Path(workspace).is_dir():
+            raise ChaosError(f"Session {session_id} has no workspace folder to write in: {workspace!r}.")
+        marker = f"io-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
+        written = local_faults.io_stress_file(workspace, marker)
+        # Undone last step first: the writer is killed, then its file removed (SIGKILL leaves it behind).
+        undo = [
+            {"do": "restore-file", "path": str(written), "previous": None},
+            {"do": "kill-helper", "marker": marker, "pid": None},
+        ]
+        entry = self.injector.record("io-stress", f"disk of session {session_id} kept busy by a writer", undo)
+        try:
+            pid, start_time, _ = local_faults.start_helper(
+                "io",
+                marker,
+                [],
+                container.pid,
+                self.profile.seconds("RECOVERY_TIMEOUT"),
+                folder=workspace,
+                max_bytes=64 * 1024 * 1024,
+            )
+            undo[1].update(pid=pid, startTime=start_time)
+            self.injector.ledger.update(entry["id"], undo=undo)
+        except Exception:
+            self.injector.undo_now(entry)
+            raise
+        return self.injector.activate(entry)
+
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
     def throttle_session_container_cpu(self, session: SessionRef, cores: float = 0.1, busy: bool = True) -> str:
         """Lowers the CPU quota of the session's container to ``cores`` CPUs; returns the fault id.

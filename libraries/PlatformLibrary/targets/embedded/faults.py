@@ -248,6 +248,11 @@ def helper_pids(marker: str | None = None) -> list[int]:
     return found
 
 
+def io_stress_file(folder: str | Path, marker: str) -> Path:
+    """Where the io writer with ``marker`` writes: the revert removes it even when the writer was SIGKILLed."""
+    return Path(folder) / f".io-stress-{marker}.bin"
+
+
 def start_helper(kind: str, marker: str, cgroup_procs: list[Path], watch_pid: int, lifetime: float, **options):
     """Start a hog or burner that joins ``cgroup_procs`` and presses on the container ``watch_pid``.
 
@@ -306,7 +311,7 @@ def _join(cgroup_procs: list[str], oom_protect: bool) -> None:
 
 def _helper_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="local_faults")
-    parser.add_argument("kind", choices=("hog", "burn"))
+    parser.add_argument("kind", choices=("hog", "burn", "io"))
     parser.add_argument("--marker", required=True)
     parser.add_argument("--title", default=HELPER_TITLE)
     parser.add_argument("--watch-pid", type=int, required=True)
@@ -314,6 +319,7 @@ def _helper_main(argv: list[str]) -> int:
     parser.add_argument("--cgroup-procs", action="append", default=[])
     parser.add_argument("--max-bytes", type=int, default=512 * 1024 * 1024)
     parser.add_argument("--step-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--folder", default="", help="io: where the writer writes (the session's workspace)")
     args = parser.parse_args(argv)
     parent = os.getppid()
     _die_with_parent()
@@ -348,6 +354,22 @@ def _helper_main(argv: list[str]) -> int:
                 total += size
             else:
                 time.sleep(0.02)
+    elif args.kind == "io":
+        # fsynced 1 MiB writes into one file in the workspace, rewritten from the start past max-bytes: the disk the
+        # workspace is on stays busy, the folder never fills. The file goes when the writer stops, however it stops.
+        path = io_stress_file(args.folder or ".", args.marker)
+        block = os.urandom(1024 * 1024)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            while pressing():
+                if total >= args.max_bytes:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    total = 0
+                total += os.write(fd, block)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
     else:
         while pressing():
             end = time.monotonic() + 0.05
