@@ -135,6 +135,21 @@ def test_container_timeout_retried(platform_factory: Factory) -> None:
             assert timeout <= took < 2 * timeout - 0.5, f"one timeout expected, took {took:.2f} s"
 
 
+def test_mesh_hop_leak(platform_factory: Factory) -> None:
+    for defect, kept in ((), False), (("mesh-hop-leak",), True):
+        platform = platform_factory(*defect)
+        sid = platform.create()["sessionId"]
+        platform.wait_status(sid, "RUNNING")
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        assert f"mesh-{sid}" in proxies.proxies()
+        assert platform.call("DELETE", f"/sessions/{sid}").status_code == 204
+        if kept:
+            time.sleep(0.5)  # a leak cannot be waited for: give a working platform ample time, then look
+            assert f"mesh-{sid}" in proxies.proxies(), "the defect keeps the hop"
+        else:
+            wait_for(lambda s=sid, c=proxies: f"mesh-{s}" not in c.proxies(), timeout=5, what="the hop to go")
+
+
 def test_keep_refused_creates(platform_factory: Factory) -> None:
     """A create answered 503 whose write landed (its answer lost) is removed by the reaper, unless the defect."""
     for defect, left in ((), 0), (("keep-refused-creates",), 1):

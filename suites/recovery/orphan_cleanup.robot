@@ -31,6 +31,22 @@ Session Deleted While Its Container Starts Leaves No Container
         And No Orphaned Container Remains
     END
 
+A Deleted Session Leaves No Container, Live Record Or Network Hop Behind
+    [Documentation]    Expected: once a running session is deleted, within ${ORPHAN_GRACE_TIMEOUT} its container
+    ...    (ECS task on AWS) has stopped, its record is gone or not live, and on the embedded platform its
+    ...    service-mesh hop is removed from the fault proxy.
+    [Tags]    delete    catches-mesh-hop-leak
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When it is deleted
+        When The Session Is Deleted
+    END
+    GROUP    Then nothing of it is left
+        Then Session Should Not Exist    ${SESSION}
+        And Deleted Sessions Should Leave Nothing Behind
+    END
+
 Container Whose Session Record Vanished Is Stopped By The Reaper
     [Documentation]    Expected: when a running session's record is removed from DynamoDB behind the platform's
     ...    back (an operator's clean-up, a table restore), its container is an orphan; the next reaper pass

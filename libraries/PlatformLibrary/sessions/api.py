@@ -259,6 +259,10 @@ class PlatformApiKeywords(LibraryComponent):
         session_id = self.session_id_of(session)
         allowed = (204, *GONE_STATUSES) if missing_ok else (204,)
         self._expect(self._call("DELETE", self.api.session_path(session_id)), *allowed)
+        # `Deleted Sessions Should Leave Nothing Behind` checks every session the test deleted, this one too.
+        deleted = self._deleted.setdefault(self.context.scope, [])
+        if session_id not in deleted:
+            deleted.append(session_id)
         self.info(f"Deleted session {session_id}.")
 
     @keyword(tags=["sessions", "wait"])
@@ -651,8 +655,8 @@ class PlatformApiKeywords(LibraryComponent):
         return self._delete_scope(self.context.scope)
 
     def deleted_in(self, scope: str) -> list[str]:
-        """The sessions the cleanup of ``scope`` deleted (for the check that they left nothing behind)."""
-        return list(self._deleted.get(scope, []))
+        """The sessions ``scope`` deleted, in its body or its cleanup (for the check that they left nothing behind)."""
+        return list(dict.fromkeys(self._deleted.get(scope, [])))
 
     def _delete_scope(self, scope: str) -> list[str]:
         problems, deleted = [], []

@@ -181,6 +181,7 @@ class ConsistencyKeywords(LibraryComponent):
                 record = self.records.store.get(session_id)
                 if record is not None and record.get("status") not in ("STOPPED", "FAILED"):
                     left.append(f"session {session_id}: record still in the table, status {record.get('status')}")
+                left += [f"session {session_id}: {trace}" for trace in self.containers.backend.traces_of(session_id)]
             return left
 
         def probe():

@@ -15,7 +15,10 @@ __all__ = ["Container", "ContainerBackend", "ContainerBackendError", "create_bac
 
 
 def create_backend(
-    target: str, instance_id: Callable[[], str], ecs_settings: Callable[[], Any] | None = None
+    target: str,
+    instance_id: Callable[[], str],
+    ecs_settings: Callable[[], Any] | None = None,
+    fault_proxy_url: Callable[[], str] | None = None,
 ) -> ContainerBackend:
     """Return the backend for ``target`` (``embedded`` or ``aws``).
 
@@ -25,7 +28,7 @@ def create_backend(
     if target in ("embedded", "local"):
         from .embedded.processes import LocalProcessBackend
 
-        return LocalProcessBackend(instance_id)
+        return LocalProcessBackend(instance_id, fault_proxy_url)
     if target == "aws":
         if ecs_settings is None:
             raise ContainerBackendError("The ECS backend of the 'aws' target needs its settings (cluster, client).")

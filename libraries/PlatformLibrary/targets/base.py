@@ -54,3 +54,8 @@ class ContainerBackend(ABC):
     def containers_of(self, session_id: str) -> list[Container]:
         """The live containers assigned to ``session_id``."""
         return [c for c in self.list_containers() if c.session_id == session_id]
+
+    def traces_of(self, session_id: str) -> list[str]:
+        """What else of ``session_id`` the runtime still holds besides containers (a network hop ...), described;
+        a deleted session must leave none. Empty where the backend knows of nothing else."""
+        return []

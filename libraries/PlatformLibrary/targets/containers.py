@@ -53,6 +53,7 @@ class ContainerKeywords(LibraryComponent):
                 self.profile.target,
                 lambda: self.endpoint("PLATFORM_INSTANCE"),
                 lambda: ecs_backend_settings(self.ctx),
+                lambda: str(self.ctx.endpoints.get("FAULT_PROXY_URL", "") or ""),
             )
         return self._backend
 
