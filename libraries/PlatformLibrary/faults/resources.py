@@ -169,6 +169,29 @@ class ChaosResourceKeywords(LibraryComponent):
         self.containers.note_kill(session_id, pressure["container"], pressure["at"], None)
         return int(pressure["pid"])
 
+    def _helper_fault(
+        self, kind: str, description: str, undo: list[dict], container: Any, join: list[Path], apply=None, **options
+    ) -> str:
+        """Record a fault whose last undo step is killing a helper, ``apply`` what comes first (a cgroup write),
+        start the helper (``kind``: burn, io) and mark the fault active; a failure undoes what was applied.
+        Returns the fault id."""
+        marker = f"{kind}-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
+        helper_step = {"do": "kill-helper", "marker": marker, "pid": None}
+        undo = [*(s(marker) if callable(s) else s for s in undo), helper_step]
+        entry = self.injector.record(f"{kind}-helper", description, undo)
+        try:
+            if apply is not None:
+                apply()
+            pid, start_time, _ = local_faults.start_helper(
+                kind, marker, join, container.pid, self.profile.seconds("RECOVERY_TIMEOUT"), **options
+            )
+            helper_step.update(pid=pid, startTime=start_time)
+            self.injector.ledger.update(entry["id"], undo=undo)
+        except Exception:
+            self.injector.undo_now(entry)
+            raise
+        return self.injector.activate(entry)
+
     @keyword(tags=["chaos", "resources", "cpu"])
     def stress_session_container_cpu(self, session: SessionRef, percent: int = 100) -> str:
         """Keeps the CPU of the session's container busy at ``percent`` % with a process inside it; returns the fault.
@@ -189,23 +212,8 @@ class ChaosResourceKeywords(LibraryComponent):
         session_id = self.injector.guard_session(session)
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
-        marker = f"burn-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
-        undo = [{"do": "kill-helper", "marker": marker, "pid": None}]
-        entry = self.injector.record("cpu-stress", f"CPU of session {session_id} kept busy by a helper", undo)
-        try:
-            pid, start_time, _ = local_faults.start_helper(
-                "burn",
-                marker,
-                [group.cpu_dir / "cgroup.procs"],
-                container.pid,
-                self.profile.seconds("RECOVERY_TIMEOUT"),
-            )
-            undo[0].update(pid=pid, startTime=start_time)
-            self.injector.ledger.update(entry["id"], undo=undo)
-        except Exception:
-            self.injector.undo_now(entry)
-            raise
-        return self.injector.activate(entry)
+        description = f"CPU of session {session_id} kept busy by a helper"
+        return self._helper_fault("burn", description, [], container, [group.cpu_dir / "cgroup.procs"])
 
     @keyword(tags=["chaos", "resources", "io"])
     def stress_session_container_io(self, session: SessionRef, percent: int = 100) -> str:
@@ -230,30 +238,16 @@ class ChaosResourceKeywords(LibraryComponent):
         workspace = str(self.api.get_session(session_id).get("workspace") or "")
         if not workspace or not Path(workspace).is_dir():
             raise ChaosError(f"Session {session_id} has no workspace folder to write in: {workspace!r}.")
-        marker = f"io-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
-        written = local_faults.io_stress_file(workspace, marker)
         # Undone last step first: the writer is killed, then its file removed (SIGKILL leaves it behind).
-        undo = [
-            {"do": "restore-file", "path": str(written), "previous": None},
-            {"do": "kill-helper", "marker": marker, "pid": None},
-        ]
-        entry = self.injector.record("io-stress", f"disk of session {session_id} kept busy by a writer", undo)
-        try:
-            pid, start_time, _ = local_faults.start_helper(
-                "io",
-                marker,
-                [],
-                container.pid,
-                self.profile.seconds("RECOVERY_TIMEOUT"),
-                folder=workspace,
-                max_bytes=64 * 1024 * 1024,
-            )
-            undo[1].update(pid=pid, startTime=start_time)
-            self.injector.ledger.update(entry["id"], undo=undo)
-        except Exception:
-            self.injector.undo_now(entry)
-            raise
-        return self.injector.activate(entry)
+        remove_file = {"do": "restore-file", "path": "", "previous": None}
+
+        def file_of(marker: str) -> dict:
+            return {**remove_file, "path": str(local_faults.io_stress_file(workspace, marker))}
+
+        description = f"disk of session {session_id} kept busy by a writer"
+        return self._helper_fault(
+            "io", description, [file_of], container, [], folder=workspace, max_bytes=64 * 1024 * 1024
+        )
 
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
     def throttle_session_container_cpu(self, session: SessionRef, cores: float = 0.1, busy: bool = True) -> str:
@@ -271,27 +265,24 @@ class ChaosResourceKeywords(LibraryComponent):
         container, group = self._cgroup_of(session_id)
         previous = group.cpu_quota_text()
         wanted = group.quota_text_for(float(cores))
-        marker = f"burn-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
-        undo = [{"do": "restore-cgroup", "path": str(group.cpu_quota_file), "previous": previous}]
+        restore = {"do": "restore-cgroup", "path": str(group.cpu_quota_file), "previous": previous}
+        description = f"CPU quota of session {session_id} {previous} -> {wanted}"
+        self._cpu[session_id] = {"group": group, "previous": previous, "throttled": group.cpu_throttled()}
         if busy:
-            undo.append({"do": "kill-helper", "marker": marker, "pid": None})
-        entry = self.injector.record("cpu-throttle", f"CPU quota of session {session_id} {previous} -> {wanted}", undo)
+            return self._helper_fault(
+                "burn",
+                description,
+                [restore],
+                container,
+                [group.cpu_dir / "cgroup.procs"],
+                apply=lambda: group.cpu_quota_file.write_text(wanted),
+            )
+        entry = self.injector.record("cpu-throttle", description, [restore])
         try:
             group.cpu_quota_file.write_text(wanted)
-            if busy:
-                pid, start_time, _ = local_faults.start_helper(
-                    "burn",
-                    marker,
-                    [group.cpu_dir / "cgroup.procs"],
-                    container.pid,
-                    self.profile.seconds("RECOVERY_TIMEOUT"),
-                )
-                undo[1].update(pid=pid, startTime=start_time)
-                self.injector.ledger.update(entry["id"], undo=undo)
         except Exception:
             self.injector.undo_now(entry)
             raise
-        self._cpu[session_id] = {"group": group, "previous": previous, "throttled": group.cpu_throttled()}
         return self.injector.activate(entry)
 
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu", "assertion"])
