@@ -23,6 +23,7 @@ from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
+from .faults.toxiproxy import mesh_hop_traces
 from .load.keywords import LoadKeywords
 from .load.utilisation import UtilisationKeywords
 from .report.cost import CostKeywords
@@ -103,7 +104,9 @@ class PlatformLibrary(DynamicCore):
         ctx.api_signer = lambda: sigv4_signer(ctx)
         # Who may call whom (docs/architecture.md): each component gets the siblings it uses, nothing else.
         api = PlatformApiKeywords(ctx)
-        containers = ContainerKeywords(ctx, api)
+        containers = ContainerKeywords(
+            ctx, api, mesh_hop_traces(lambda: str(ctx.endpoints.get("FAULT_PROXY_URL", "") or ""))
+        )
         records = SessionStoreKeywords(ctx)
         embedded = EmbeddedPlatformKeywords(ctx, api)
         access = PlatformAccessKeywords(ctx)

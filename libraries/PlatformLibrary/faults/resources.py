@@ -170,7 +170,15 @@ class ChaosResourceKeywords(LibraryComponent):
         return int(pressure["pid"])
 
     def _helper_fault(
-        self, kind: str, description: str, undo: list[dict], container: Any, join: list[Path], apply=None, **options
+        self,
+        kind: str,
+        fault_kind: str,
+        description: str,
+        undo: list[dict],
+        container: Any,
+        join: list[Path],
+        apply=None,
+        **options,
     ) -> str:
         """Record a fault whose last undo step is killing a helper, ``apply`` what comes first (a cgroup write),
         start the helper (``kind``: burn, io) and mark the fault active; a failure undoes what was applied.
@@ -178,7 +186,7 @@ class ChaosResourceKeywords(LibraryComponent):
         marker = f"{kind}-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
         helper_step = {"do": "kill-helper", "marker": marker, "pid": None}
         undo = [*(s(marker) if callable(s) else s for s in undo), helper_step]
-        entry = self.injector.record(f"{kind}-helper", description, undo)
+        entry = self.injector.record(fault_kind, description, undo)
         try:
             if apply is not None:
                 apply()
@@ -213,7 +221,7 @@ class ChaosResourceKeywords(LibraryComponent):
         self.container_limits_should_be_cgroups()
         container, group = self._cgroup_of(session_id)
         description = f"CPU of session {session_id} kept busy by a helper"
-        return self._helper_fault("burn", description, [], container, [group.cpu_dir / "cgroup.procs"])
+        return self._helper_fault("burn", "cpu-stress", description, [], container, [group.cpu_dir / "cgroup.procs"])
 
     @keyword(tags=["chaos", "resources", "io"])
     def stress_session_container_io(self, session: SessionRef, percent: int = 100) -> str:
@@ -246,7 +254,7 @@ class ChaosResourceKeywords(LibraryComponent):
 
         description = f"disk of session {session_id} kept busy by a writer"
         return self._helper_fault(
-            "io", description, [file_of], container, [], folder=workspace, max_bytes=64 * 1024 * 1024
+            "io", "io-stress", description, [file_of], container, [], folder=workspace, max_bytes=64 * 1024 * 1024
         )
 
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
@@ -271,6 +279,7 @@ class ChaosResourceKeywords(LibraryComponent):
         if busy:
             return self._helper_fault(
                 "burn",
+                "cpu-throttle",
                 description,
                 [restore],
                 container,

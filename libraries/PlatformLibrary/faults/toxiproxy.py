@@ -7,6 +7,7 @@ error always names the call that failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -133,3 +134,21 @@ class ToxiproxyClient:
             if toxics:
                 problems.append(f"hop {name} has toxics {[t.get('name') for t in toxics]}")
         return problems
+
+
+def mesh_hop_traces(proxy_url: Callable[[], str]) -> Callable[[str], list[str]]:
+    """What a session still holds on the fault proxy: its service-mesh hop ``mesh-<sessionId>``, which deleting the
+    session must remove. Handed to the container backend by the library's facade (the one fault-proxy client)."""
+
+    def traces(session_id: str) -> list[str]:
+        url = proxy_url()
+        if not url:
+            return []
+        name = f"mesh-{session_id}"
+        try:
+            hop = ToxiproxyClient(url).hop(name)
+        except FaultProxyError as error:
+            return [f"the fault proxy at {url} did not answer about hop {name}: {error}"]
+        return [f"service-mesh hop {name} still routes to {hop.get('upstream')}"] if hop else []
+
+    return traces

@@ -18,7 +18,7 @@ def create_backend(
     target: str,
     instance_id: Callable[[], str],
     ecs_settings: Callable[[], Any] | None = None,
-    fault_proxy_url: Callable[[], str] | None = None,
+    traces: Callable[[str], list[str]] | None = None,
 ) -> ContainerBackend:
     """Return the backend for ``target`` (``embedded`` or ``aws``).
 
@@ -28,7 +28,7 @@ def create_backend(
     if target in ("embedded", "local"):
         from .embedded.processes import LocalProcessBackend
 
-        return LocalProcessBackend(instance_id, fault_proxy_url)
+        return LocalProcessBackend(instance_id, traces)
     if target == "aws":
         if ecs_settings is None:
             raise ContainerBackendError("The ECS backend of the 'aws' target needs its settings (cluster, client).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -39,9 +40,10 @@ def parse_signal(value: str | int) -> signal.Signals:
 class ContainerKeywords(LibraryComponent):
     """Session containers behind the backend seam (processes on the embedded platform, ECS tasks on AWS)."""
 
-    def __init__(self, ctx: LibraryContext, api: PlatformApiKeywords):
+    def __init__(self, ctx: LibraryContext, api: PlatformApiKeywords, traces: Callable[[str], list[str]] | None = None):
         super().__init__(ctx)
         self.api = api
+        self._traces = traces  # what else a session holds on the embedded platform (its mesh hop): faults/toxiproxy
         self._backend: ContainerBackend | None = None
         self._kills: dict[str, tuple[Container, float, signal.Signals | None]] = {}
         self._observation_windows: dict[str, float] = {}
@@ -53,7 +55,7 @@ class ContainerKeywords(LibraryComponent):
                 self.profile.target,
                 lambda: self.endpoint("PLATFORM_INSTANCE"),
                 lambda: ecs_backend_settings(self.ctx),
-                lambda: str(self.ctx.endpoints.get("FAULT_PROXY_URL", "") or ""),
+                self._traces,
             )
         return self._backend
 

@@ -8,7 +8,6 @@ import signal
 from collections.abc import Callable
 
 import psutil
-import requests
 
 from ..base import Container, ContainerBackend, ContainerBackendError
 
@@ -32,8 +31,8 @@ class LocalProcessBackend(ContainerBackend):
     name = "local processes"
     INSTANCE_VARIABLE = "TESTBED_INSTANCE"
 
-    def __init__(self, instance_id: Callable[[], str] | str, fault_proxy_url: Callable[[], str] | None = None):
-        self._fault_proxy_url = fault_proxy_url
+    def __init__(self, instance_id: Callable[[], str] | str, traces: Callable[[str], list[str]] | None = None) -> None:
+        self._traces = traces
         self._instance_id = instance_id if callable(instance_id) else (lambda: instance_id)
 
     @property
@@ -108,16 +107,6 @@ class LocalProcessBackend(ContainerBackend):
             raise ContainerBackendError(f"Container pid {container.pid} exited before {sig.name} arrived.") from None
 
     def traces_of(self, session_id: str) -> list[str]:
-        """The session's service-mesh hop (``mesh-<sessionId>`` on the fault proxy), which its delete must remove."""
-        if self._fault_proxy_url is None:
-            return []
-        url = self._fault_proxy_url()
-        if not url:
-            return []
-        try:
-            answer = requests.get(f"{url}/proxies/mesh-{session_id}", timeout=5)
-        except requests.RequestException as error:
-            return [f"the fault proxy at {url} did not answer about hop mesh-{session_id}: {error}"]
-        if answer.status_code == 200:
-            return [f"service-mesh hop mesh-{session_id} still routes to {answer.json().get('upstream')}"]
-        return []
+        """What the session still holds on the platform besides its process (its service-mesh hop), as the
+        ``traces`` callable the library wired in reports it."""
+        return self._traces(session_id) if self._traces is not None else []
