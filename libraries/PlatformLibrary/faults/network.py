@@ -223,12 +223,8 @@ class ChaosNetworkKeywords(LibraryComponent):
                 trafficType="ingress",
             )
         hop = self._mesh_hop(session)
-        if mode == "reset":
-            body = {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}
-        elif mode == "blackhole":
-            body = {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}
-        else:
-            raise ValueError(f"mode must be 'reset' or 'blackhole', got {mode!r}.")
+        toxic = "reset_peer" if mode == "reset" else "timeout"
+        body = {"type": toxic, "stream": "upstream", "attributes": {"timeout": 0}}
         return self._add_toxic(hop, body, f"service mesh broken ({mode})")
 
     @keyword(tags=["chaos", "network", "mesh"])
