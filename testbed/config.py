@@ -34,6 +34,7 @@ DEFECTS: dict[str, str] = {
     "reaper-forgets": "The reaper acts but keeps no record of what it did (GET /admin/reaper stays empty).",
     "container-timeout-retried": "The API retries a container that did not answer in time, so it hangs twice as long.",
     "mesh-hop-leak": "A deleted session's service-mesh hop is never removed from the fault proxy.",
+    "metrics-in-request-path": "A create publishes a metric to CloudWatch on its way and fails when CloudWatch does.",
     "keep-refused-creates": "A create answered 503 whose write landed anyway (answer lost) leaves its record live.",
 }
 

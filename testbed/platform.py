@@ -181,6 +181,9 @@ def main() -> int:
         proxies = ToxiproxyClient(f"http://127.0.0.1:{admin_port}")
         hop = proxies.create_proxy("dynamodb", "127.0.0.1:0", f"127.0.0.1:{moto_port}")
         hop_url = f"http://{hop['listen']}"
+        # The platform's own route to CloudWatch (its metrics), a hop of its own so it can fail on its own.
+        metrics_hop = proxies.create_proxy("cloudwatch", "127.0.0.1:0", f"127.0.0.1:{moto_port}")
+        metrics_url = f"http://{metrics_hop['listen']}"
         store = SessionStore(hop_url, settings)
         store.ensure_table()
         moto_url = f"http://127.0.0.1:{moto_port}"
@@ -196,7 +199,7 @@ def main() -> int:
         runtime = Runtime(
             settings, store, instance, state, ToxiproxyClient(f"http://127.0.0.1:{admin_port}"), tasks=tasks
         )
-        service = SessionService(settings, store, runtime, state, instance, moto_url)
+        service = SessionService(settings, store, runtime, state, instance, metrics_url)
         server = api.serve(service)
         api_port = server.server_address[1]
         front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{api_port}")
@@ -210,6 +213,7 @@ def main() -> int:
             "DYNAMODB_ENDPOINT_URL": moto_url,
             "DYNAMODB_HOP_URL": hop_url,
             "CLOUDWATCH_ENDPOINT_URL": moto_url,
+            "CLOUDWATCH_HOP_URL": metrics_url,
             "FAULT_PROXY_URL": f"http://127.0.0.1:{admin_port}",
             "SESSIONS_TABLE": settings.table_name,
             "ECS_CLUSTER": settings.cluster_name,

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import psutil
+from botocore.config import Config
 
 from testbed import clock
 from testbed.config import Settings
@@ -103,12 +104,15 @@ class SessionService:
         self.reaper_lock = threading.Lock()
         self.stopped = threading.Event()
         self.expiry: dict[str, float] = {}
+        # Metrics are best effort: short timeouts and one retry, so an unreachable CloudWatch only delays the
+        # metrics thread (and, with the defect metrics-in-request-path, the creates that publish on their way).
         self.cloudwatch = boto3.client(
             "cloudwatch",
             endpoint_url=cloudwatch_url,
             region_name=settings.region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            config=Config(connect_timeout=0.5, read_timeout=1.0, retries={"mode": "standard", "max_attempts": 2}),
         )
         self._store_health: tuple[float, bool] = (0.0, True)
         self._health_check = threading.Lock()  # one store check at a time
@@ -215,6 +219,11 @@ class SessionService:
             raise
         self.expiry[session_id] = record["expiresAt"]
         self.runtime.submit(session_id, str(workspace))
+        if self.settings.has("metrics-in-request-path"):  # the defect: a create waits for (and fails with) CloudWatch
+            self.cloudwatch.put_metric_data(
+                Namespace="SessionPlatform",
+                MetricData=[{"MetricName": "SessionsCreated", "Value": 1, "Unit": "Count"}],
+            )
         return public(record)
 
     def _expired(self, record: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ keywords live with their concern: ECS tasks in ``targets.aws.keywords``, FIS fau
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from robot.api.deco import keyword
@@ -119,6 +120,32 @@ class AwsKeywords(AwsComponent):
             f"latest {result['latest']}, maximum {result['maximum']}."
         )
         return result
+
+    @keyword(tags=["cloudwatch", "metrics", "wait"])
+    def wait_until_service_metrics_are_published(self, timeout: timedelta | None = None) -> float:
+        """Waits until the session service publishes a new ``CPUUtilization`` datapoint (one timestamped after this
+        keyword started) and returns the seconds it took: the platform's metrics flow again, e.g. after a
+        CloudWatch outage. Deadline: ``timeout`` or ``${RECOVERY_TIMEOUT}``.
+        """
+        since = time.time()
+        seen = {"latest": None}
+
+        def probe():
+            result = self.get_service_utilisation(
+                "CPUUtilization", timedelta(seconds=60), "Maximum", timedelta(seconds=1)
+            )
+            stamps = [p["timestamp"] for p in result["datapoints"]]
+            seen["latest"] = max(stamps) if stamps else None
+            return True if stamps and max(stamps) >= int(since) else None
+
+        waited = wait_until(
+            probe,
+            self._timeout(timeout, "RECOVERY_TIMEOUT", "30 s"),
+            self._poll(),
+            lambda: f"The service published no metric since {since:.0f} (newest datapoint: {seen['latest']}).",
+        )
+        self.info(f"Metrics published again after {format_seconds(waited.seconds)}.")
+        return waited.seconds
 
     @keyword(tags=["cloudwatch", "metrics", "assertion"])
     def service_utilisation_should_be_below(
