@@ -150,6 +150,16 @@ def test_mesh_hop_leak(platform_factory: Factory) -> None:
             wait_for(lambda s=sid, c=proxies: f"mesh-{s}" not in c.proxies(), timeout=5, what="the hop to go")
 
 
+def test_metrics_in_request_path(platform_factory: Factory) -> None:
+    """With CloudWatch a black hole, a create still succeeds; the defect makes it wait for CloudWatch and fail."""
+    for defect, expected in ((), 201), (("metrics-in-request-path",), 500):
+        platform = platform_factory(*defect)
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        proxies.add_toxic("cloudwatch", "timeout", stream="upstream", name="hole", attributes={"timeout": 0})
+        response = platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}, timeout=15)
+        assert response.status_code == expected, f"defect={defect}: {response.text}"
+
+
 def test_keep_refused_creates(platform_factory: Factory) -> None:
     """A create answered 503 whose write landed (its answer lost) is removed by the reaper, unless the defect."""
     for defect, left in ((), 0), (("keep-refused-creates",), 1):
