@@ -9,6 +9,8 @@ way the embedded platform publishes its metrics.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -125,6 +127,23 @@ def test_service_utilisation_on_aws(aws):
         library.keywords["service_utilisation_should_be_below"]("MemoryUtilization", 50)
     with pytest.raises(ValueError, match="must be one of"):
         library.keywords["get_service_utilisation"]("DiskUtilization")
+
+
+def test_wait_until_service_metrics_are_published(aws):
+    """Only a datapoint published after the wait began counts: metrics flowing again, e.g. after an outage."""
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    put_utilisation(cloudwatch, [10])  # before the wait: does not count
+    library = make_library(POLL_INTERVAL="50 ms")
+    wait = library.keywords["wait_until_service_metrics_are_published"]
+    time.sleep(1.05)  # datapoints carry whole seconds: the old one must be from an earlier second than the wait
+    with pytest.raises(AssertionError, match="published no metric since"):
+        wait(timeout=timedelta(milliseconds=300))
+    later = threading.Timer(1.2, put_utilisation, args=(cloudwatch, [30]))
+    later.start()
+    try:
+        assert 1.0 <= wait(timeout=timedelta(seconds=10)) < 10
+    finally:
+        later.cancel()
 
 
 @pytest.fixture
