@@ -6,7 +6,8 @@
     (at least one must fail). Prints the matrix; exits 1 on any miss, false alarm or unmapped defect.
     ``--profile aws-emulated`` runs the recovery and chaos suites through the AWS backends against the embedded
     platform's AWS face (one emulated deployment per run, started with the defect); a defect whose every scenario
-    is skipped on AWS (``needs-…``: what AWS cannot do) is reported ``aws-skip`` with the reason, not as a miss.
+    is skipped on AWS (``needs-…``: what AWS cannot do) is reported ``aws-skip`` with the reason, not as a miss, and
+    one the catalogue marks ``invisible_on_aws`` (no AWS API can show it) ``aws-invisible``, not run.
 ``python -m efficacy flake [--runs N] [--busy-core]``
     Runs the whole suite N times on the clean platform and lists every test that did not pass every time, with
     its failure messages, and every test that skipped at least once, with its skip messages (a measuring test
@@ -218,6 +219,13 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             problems.append(f"{name}: no scenario is tagged catches-{name}")
             continue
         print(f"  {name}: {len(tests)} scenario(s) ...", flush=True)
+        invisible = catalogue[name].get("invisible_on_aws") if profile != "local" else None
+        if invisible:  # nothing an AWS API returns can show this defect: not run, said why
+            rows.append(
+                {"defect": name, "area": catalogue[name]["area"], "verdict": "aws-invisible", "tests": len(tests),
+                 "first_failure": str(invisible)}
+            )  # fmt: skip
+            continue
         result = run_robot(name, f"catches-{name}", defects=name, profile=profile)
         failed = [t for t, s in result.statuses.items() if s == "FAIL"]
         skipped = [t for t, s in result.statuses.items() if s == "SKIP"]
@@ -262,10 +270,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         f"passed, {clean_skips} skipped, {len(false_alarms)} false alarm(s)"
     )
     caught = sum(1 for r in rows if r["verdict"] == "caught")
-    judged = [r for r in rows if r["verdict"] not in ("aws-skip", "not-in-profile")]
+    judged = [r for r in rows if r["verdict"] not in ("aws-skip", "not-in-profile", "aws-invisible")]
     print(f"profile {profile}: defects caught: {caught} of {len(judged)}", end="")
     others = len(rows) - len(judged)
-    print(f" ({others} not judged on this profile: aws-skip or not in its suites)" if others else "")
+    print(f" ({others} not judged on this profile: aws-skip, aws-invisible or not in its suites)" if others else "")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / ("matrix.json" if profile == "local" else f"matrix-{profile}.json")).write_text(
         json.dumps(

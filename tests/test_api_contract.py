@@ -133,3 +133,27 @@ def test_a_bad_contract_file_gets_a_clear_error(tmp_path, content, message):
         ApiContract.load(bad)
     with pytest.raises(ContractError, match="cannot be read"):
         ApiContract.load(tmp_path / "missing.json")
+
+
+def test_the_record_reader_translates_the_deployments_attribute_names(tmp_path):
+    """A table whose items say ``restarts`` and ``ACTIVE`` reads as ``restartCount`` and ``RUNNING``."""
+    import boto3
+    from moto import mock_aws
+    from PlatformLibrary.sessions.store import SessionStore
+
+    contract_file = tmp_path / "contract.json"
+    contract_file.write_text(json.dumps({**CONTRACT, "recordFields": {"restartCount": "restarts"}}))
+    contract = ApiContract.load(contract_file)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item={"id": {"S": "s-1"}, "restarts": {"N": "1"}, "status": {"S": "ACTIVE"}})
+        store = SessionStore("t", "us-east-1")
+        assert store.get("s-1") == {"id": "s-1", "restarts": 1, "status": "ACTIVE"}  # no contract: as stored
+        store.contract = contract
+        assert store.get("s-1") == {"id": "s-1", "restartCount": 1, "status": "RUNNING"}

@@ -8,12 +8,15 @@ changes. Example::
     {
       "paths": {"/sessions": "/v2/workspaces", "/health": "/healthz", "/admin/reaper/run": "/ops/reap"},
       "fields": {"sessionId": "id", "userId": "user", "lastFailureReason": "failure"},
-      "statuses": {"RUNNING": "ACTIVE", "STOPPED": "TERMINATED"}
+      "statuses": {"RUNNING": "ACTIVE", "STOPPED": "TERMINATED"},
+      "recordFields": {"restartCount": "restarts", "taskId": "task_arn"}
     }
 
 ``paths``: a contract path prefix -> the deployment's (the longest prefix wins, the rest of the path is kept).
 ``fields``: a contract field -> the deployment's name for it (in request and response bodies, at any depth).
 ``statuses``: a contract status -> the deployment's value of ``status``.
+``recordFields``: a contract field -> the attribute name in the deployment's DynamoDB record, where the record names
+it differently from the API (the record reader translates it back, so the consistency checks compare like with like).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("paths", "fields", "statuses")
+SECTIONS = ("paths", "fields", "statuses", "recordFields")
 
 
 class ContractError(ValueError):
@@ -35,10 +38,11 @@ class ApiContract:
     paths: tuple[tuple[str, str], ...] = ()
     fields: tuple[tuple[str, str], ...] = ()
     statuses: tuple[tuple[str, str], ...] = ()
+    record_fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_default(self) -> bool:
-        return not (self.paths or self.fields or self.statuses)
+        return not (self.paths or self.fields or self.statuses or self.record_fields)
 
     @classmethod
     def load(cls, path: str | Path | None) -> ApiContract:
@@ -65,7 +69,14 @@ class ApiContract:
             if section == "paths" and not all(k.startswith("/") and v.startswith("/") for k, v in mapping.items()):
                 raise ContractError(f"API contract file {file}: every path in 'paths' must start with '/'.")
             sections[section] = tuple(sorted(mapping.items(), key=lambda item: len(item[0]), reverse=True))
+        sections["record_fields"] = sections.pop("recordFields")
         return cls(**sections)
+
+    def record_from_deployment(self, record: dict) -> dict:
+        """A DynamoDB record with the contract's field names (and status values, as the API's ``statuses``)."""
+        fields = {theirs: ours for ours, theirs in self.record_fields}
+        statuses = {theirs: ours for ours, theirs in self.statuses}
+        return self._rename(record, fields, statuses)
 
     # ------------------------------------------------------------------ out: contract -> deployment
     def path(self, path: str) -> str:

@@ -14,6 +14,7 @@ from robot.api.deco import keyword
 from ..aws.safety import check_chaos_allowed
 from ..aws.session import clients_for
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.contract import ApiContract
 from .api import SessionRef, assert_fields
 
 # Credentials for the embedded platform's moto server; moto accepts any. Never used against AWS.
@@ -59,6 +60,7 @@ class SessionStore:
         self.client = (session.client if session is not None else boto3.client)("dynamodb", **kwargs)
         self._key_name: str | None = None
         self._deserializer = TypeDeserializer()
+        self.contract: ApiContract | None = None  # how the deployment names record attributes (API_CONTRACT_FILE)
 
     @property
     def key_name(self) -> str:
@@ -74,11 +76,13 @@ class SessionStore:
         self.client.delete_item(TableName=self.table, Key={self.key_name: {"S": session_id}})
 
     def get(self, session_id: str) -> dict | None:
+        """The record, its attribute names translated to the contract's (``recordFields`` of the contract file)."""
         answer = self.client.get_item(TableName=self.table, Key={self.key_name: {"S": session_id}}, ConsistentRead=True)
         item = answer.get("Item")
         if item is None:
             return None
-        return plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        record = plain({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        return self.contract.record_from_deployment(record) if self.contract is not None else record
 
 
 class SessionStoreKeywords(LibraryComponent):
@@ -103,6 +107,7 @@ class SessionStoreKeywords(LibraryComponent):
         key = (table, region, endpoint_url, embedded, session)
         if self._store is None or key != self._store_key:
             self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded, session), key
+        self._store.contract = self.ctx.api.contract
         return self._store
 
     def _record(self, session_id: str) -> dict | None:
