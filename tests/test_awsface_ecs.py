@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from testbed.awsface.ecs import EcsEmulator
 from testbed.awsface.server import serve
 from testbed.awsface.tasks import TaskRegistry
+from tests.platform_helpers import wait_for
 
 CLUSTER, SERVICE = "test-cluster", "session-service"
 SLEEPER = "import time\nwhile True: time.sleep(0.05)"
@@ -61,16 +62,6 @@ def _running_task(registry: TaskRegistry, procs: list, session: str | None, code
     return task, proc
 
 
-def _wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def _describe(client, arn: str) -> dict:
     return client.describe_tasks(cluster=CLUSTER, tasks=[arn], include=["TAGS"])["tasks"][0]
 
@@ -84,7 +75,7 @@ def test_a_task_follows_its_process_and_a_kill_is_an_essential_container_exit(fa
     assert described["group"] == f"service:{SERVICE}"
     assert client.list_tasks(cluster=CLUSTER)["taskArns"] == [task.arn]
     proc.send_signal(signal.SIGKILL)
-    stopped = _wait_for(lambda: (t := _describe(client, task.arn))["lastStatus"] == "STOPPED" and t)
+    stopped = wait_for(lambda: (t := _describe(client, task.arn))["lastStatus"] == "STOPPED" and t)
     assert stopped["desiredStatus"] == "STOPPED"
     assert stopped["stopCode"] == "EssentialContainerExited"
     assert stopped["containers"][0]["exitCode"] == 137
@@ -102,14 +93,14 @@ def test_stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout_and_drops_t
     answer = client.stop_task(cluster=CLUSTER, task=polite.arn, reason="chaos test")["task"]
     assert answer["desiredStatus"] == "STOPPED"
     assert answer["stoppedReason"] == "chaos test"
-    done = _wait_for(lambda: (t := _describe(client, polite.arn))["lastStatus"] == "STOPPED" and t)
+    done = wait_for(lambda: (t := _describe(client, polite.arn))["lastStatus"] == "STOPPED" and t)
     assert done["containers"][0]["exitCode"] == 143  # SIGTERM
     assert done["stopCode"] == "UserInitiated"
     assert done["tags"] == []  # ECS deletes a stopped task's tags
     began = time.monotonic()
     client.stop_task(cluster=CLUSTER, task=stubborn.arn)
     assert _describe(client, stubborn.arn)["lastStatus"] == "STOPPING"
-    _wait_for(lambda: _describe(client, stubborn.arn)["lastStatus"] == "STOPPED")
+    wait_for(lambda: _describe(client, stubborn.arn)["lastStatus"] == "STOPPED")
     assert time.monotonic() - began >= 0.45  # it lived until the stop timeout
     assert stubborn_proc.returncode == -signal.SIGKILL
     assert _describe(client, stubborn.arn)["containers"][0]["exitCode"] == 137
@@ -151,6 +142,6 @@ def test_the_library_ecs_backend_reads_the_face_unchanged(face):
     assert container.task_id == task.arn
     assert backend.is_alive(container)
     backend.kill(container, signal.SIGTERM)
-    _wait_for(lambda: not backend.is_alive(container))
+    wait_for(lambda: not backend.is_alive(container))
     # Its tags went with the stop; the backend still ties the stopped task to its session.
     assert [t["taskArn"] for t in backend.session_tasks("s-lib")] == [task.arn]
