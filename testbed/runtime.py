@@ -349,8 +349,8 @@ class Runtime:
             return
         container.route_port = self._route(session_id, container.port)
         took_ms = round((time.monotonic() - began) * 1000, 1)
-        if session_id not in self.wanted:  # deleted while starting
-            self._stop_container(session_id)
+        if session_id not in self.wanted:  # deleted while starting: its delete may have come before the hop
+            self.stop(session_id)
             return
         changes = {
             "status": "RUNNING",
@@ -379,8 +379,7 @@ class Runtime:
             with self.lock:
                 self.unsettled.add(session_id)
         if record is None:
-            self._stop_container(session_id)
-            self._forget(session_id)
+            self.stop(session_id)
             return
         with self.wake:
             wanted.starting = False
