@@ -345,4 +345,3 @@ def test_health_reports_a_store_outage(platform: Platform) -> None:
     finally:
         requests.post(hop, json={"enabled": True}, timeout=5)
     wait_for(lambda: platform.call("GET", "/health").status_code == 200, what="health to recover")
-
