@@ -20,6 +20,7 @@ from ...aws.fis import (
 )
 from ...aws.safety import ChaosGuard, ChaosRefused, run_tags
 from ...aws.session import AwsError, call, clients_for
+from ...core.waiting import WaitTimeout, wait_until
 from ..base import Container, ContainerBackendError
 from .ecs import EcsSettings
 
@@ -99,16 +100,24 @@ def kill_through_fis(ctx: LibraryContext, container: Container, sig: signal.Sign
     template = fis.create_template(request)
     try:
         experiment = fis.start(template["id"], guard.dry_run, run_tags(run.run_id, run.worker))
-        deadline = time.monotonic() + profile.seconds("FIS_START_TIMEOUT", "5 min")
-        while True:
-            current = fis.get(experiment["id"])
-            state = fis.state_of(current)
-            if state in TERMINAL_STATES:
-                break
-            if time.monotonic() > deadline:
-                fis.stop(experiment["id"])
-                raise ContainerBackendError(f"FIS experiment {experiment['id']} (kill {process}) is still {state}.")
-            time.sleep(0.05)
+        seen: dict = {}
+
+        def ended():
+            seen["experiment"] = fis.get(experiment["id"])
+            return fis.state_of(seen["experiment"]) in TERMINAL_STATES or None
+
+        try:
+            wait_until(
+                ended,
+                profile.seconds("FIS_START_TIMEOUT", "5 min"),
+                0.05,
+                lambda: f"FIS experiment {experiment['id']} (kill {process}) did not end",
+            )
+        except WaitTimeout as timeout:
+            fis.stop(experiment["id"])
+            raise ContainerBackendError(str(timeout)) from None
+        current = seen["experiment"]
+        state = fis.state_of(current)
         if state == "completed":
             logger.info(
                 f"FIS experiment {experiment['id']} ({action.action_id}) sent {sig.name} to {process} in task "
