@@ -36,6 +36,16 @@ DEFECTS: dict[str, str] = {
     "mesh-hop-leak": "A deleted session's service-mesh hop is never removed from the fault proxy.",
     "metrics-in-request-path": "A create publishes a metric to CloudWatch on its way and fails when CloudWatch does.",
     "keep-refused-creates": "A create answered 503 whose write landed anyway (answer lost) leaves its record live.",
+    "billed-after-delete": "A delete leaves the session's container draining for good: it runs, billed, after delete.",
+    "control-plane-outage-strands-pending": "A start ECS refused during an outage is never retried: it stays PENDING.",
+    "outage-exhausts-restarts": "Each RunTask ECS refuses counts as a crash: an outage uses up the restart policy.",
+    "lb-no-health-check": "The load balancer keeps a target that fails its health checks in rotation.",
+    "api-target-not-replaced": "An API target that dies is never replaced: the API runs on fewer targets for good.",
+    "lb-not-restarted": "A load balancer that fails is not brought back: the API stays unreachable.",
+    "endless-restarts": "A container that keeps crashing is restarted forever: the restart policy has no limit.",
+    "workspace-deleted-with-session": "Deleting a session deletes the user's workspace with it.",
+    "shared-workspace": "Workspaces are per client, not per user: users of one client see each other's files.",
+    "expired-record-left-running": "The reaper stops an expired session's container but leaves its record RUNNING.",
 }
 
 
@@ -56,6 +66,13 @@ class Settings:
     mesh_proxy: bool = True  # route API -> container through a fault-proxy hop per session
     container_cpu_quota: float = 1.0  # cores (a 1 vCPU Fargate task)
     container_call_timeout: float = 3.0  # the API's wait for a container's answer; then 503 container_unavailable
+    # The load balancer (an ALB) in front of the API targets (the API service's tasks)
+    api_targets: int = 2
+    lb_health_interval: float = 0.5  # seconds between health checks of a target (ALB: 5-300 s)
+    lb_health_timeout: float = 0.4  # a health check without an answer by then failed
+    lb_healthy_threshold: int = 2  # passed checks in a row before a target takes traffic again
+    lb_unhealthy_threshold: int = 2  # failed checks in a row before a target leaves rotation
+    lb_target_timeout: float = 10.0  # a target's answer later than this is 504 (the ALB's idle timeout)
     # Capacity and auto-scaling (ECS service + Application Auto Scaling)
     min_capacity: int = 8
     max_capacity: int = 24  # the ceiling: max concurrent containers

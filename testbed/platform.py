@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from testbed import api, clock
+from testbed.apitier import ApiTier
 from testbed.awsface.tasks import TaskRegistry
 from testbed.config import Settings
 from testbed.faultproxy.client import ToxiproxyClient
@@ -202,7 +203,10 @@ def main() -> int:
         service = SessionService(settings, store, runtime, state, instance, metrics_url)
         server = api.serve(service)
         api_port = server.server_address[1]
-        front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{api_port}")
+        # Clients -> fault-proxy hop "api" (the network in front of the ALB) -> load balancer -> API targets.
+        tier = ApiTier(settings, run_dir, spawn, wait_for_file, api_port)
+        tier.start()
+        front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{tier.port}")
         runtime.start()
         service.start()
         face = start_aws_face(settings, runtime, moto_url, admin_port) if tasks is not None else {}
@@ -210,6 +214,9 @@ def main() -> int:
             "PLATFORM_INSTANCE": instance,
             "PLATFORM_API_URL": f"http://{front['listen']}",
             "PLATFORM_API_DIRECT_URL": f"http://127.0.0.1:{api_port}",
+            "LOAD_BALANCER_URL": f"http://127.0.0.1:{tier.port}",
+            "LOAD_BALANCER_ADMIN_URL": f"http://127.0.0.1:{tier.admin_port}",
+            "API_TIER_FILE": str(run_dir / "api-tier.json"),
             "DYNAMODB_ENDPOINT_URL": moto_url,
             "DYNAMODB_HOP_URL": hop_url,
             "CLOUDWATCH_ENDPOINT_URL": moto_url,
@@ -224,17 +231,20 @@ def main() -> int:
             "PLATFORM_PID": os.getpid(),
             "PLATFORM_PGID": os.getpgid(0),
             "CLOCK_SKEW_FILE": str(clock_file),
+            "CONTROL_PLANE_FILE": str(runtime.control_plane.path),
             "CONTAINER_LIMITS": runtime.limits.mode,
             "DEFECTS": list(settings.defects),
             **face,
         }
         write_atomic(state / "endpoints.json", json.dumps(endpoints, indent=2))
         log.info("platform %s up: %s", instance, endpoints["PLATFORM_API_URL"])
-        while not stop.wait(0.5):
+        while not stop.wait(0.1):
             for child in (moto, proxy):
                 if child.poll() is not None:
                     log.error("%s exited with %s; stopping the platform", child.args[2], child.returncode)
                     stop.set()
+            if not stop.is_set():
+                tier.supervise()
     except Exception:
         log.exception("platform failed")
         return 1

@@ -4,6 +4,11 @@ Each session's container is a real OS process (:mod:`testbed.agent`). The runtim
 provisioned capacity (cold: image pull then process start; warm: a pre-started agent from the pool), supervises
 them (restart with backoff under a restart policy, recording restart count, status and failure reason on the
 session), stops them on delete, and scales capacity out and in.
+
+Every call a real platform makes to ECS (start a task, stop one, change the desired count) first asks the control
+plane (:mod:`testbed.controlplane`). While ECS is unavailable, a start waits with backoff (for at most
+``start_timeout``, then the session is ``FAILED``), a stop is retried until ECS answers (the container keeps running
+meanwhile, as a task does), the warm pool and the capacity stay as they are, and running containers are untouched.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from testbed import clock
 from testbed.awsface.tasks import TaskRegistry
 from testbed.cgroups import Limits
 from testbed.config import Settings
+from testbed.controlplane import ControlPlane, ControlPlaneUnavailable
 from testbed.faultproxy.client import ToxiproxyClient, ToxiproxyError
 from testbed.store import SessionStore, StoreUnavailable
 
@@ -65,6 +71,9 @@ class Wanted:
     failed_at: float = 0.0  # monotonic time the last failure was detected
     last_activity: float = field(default_factory=clock.now)
     starting: bool = False
+    claimed: bool = False  # its record went PENDING -> STARTING (a start that waited for ECS does not do it again)
+    plane_since: float | None = None  # monotonic time its current start first found ECS unavailable
+    plane_retries: int = 0
 
 
 def describe_exit(returncode: int | None, oom: bool) -> str:
@@ -108,6 +117,9 @@ class Runtime:
         self.pool: list[Container] = []
         self.pool_starting = 0
         self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
+        self.draining: set[int] = set()  # defect billed-after-delete: pids of deleted sessions' containers left running
+        self.control_plane = ControlPlane(state_dir / "control-plane")
+        self.unstopped: list[Container] = []  # containers whose StopTask ECS refused; stopped once it answers
         self.owned: dict[int, subprocess.Popen[bytes]] = {}
         self.reserved = 0  # admitted creates not yet submitted
         self.unsettled: set[str] = set()  # sessions whose last store write failed after the container started
@@ -129,6 +141,7 @@ class Runtime:
             (self._monitor_loop, "monitor"),
             (self._scale_loop, "autoscaler"),
             (self._pool_loop, "warm-pool"),
+            (self._stop_loop, "stopper"),
         ):
             threading.Thread(target=target, name=name, daemon=True).start()
 
@@ -136,9 +149,10 @@ class Runtime:
         self.stopped.set()
         with self.wake:
             self.wake.notify_all()
-            victims = list(self.containers.values()) + self.pool
+            victims = list(self.containers.values()) + self.pool + self.unstopped
             self.containers.clear()
             self.pool.clear()
+            self.unstopped.clear()
         for container in victims:
             self._terminate(container)
         for proc in self.leaked:
@@ -254,7 +268,7 @@ class Runtime:
             while b"READY\n" not in buffer:  # whole lines: unbuffered stdout may split a print in two
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self._terminate(container)
+                    self._stop_task(container)
                     raise StartFailed("container did not become ready before the start timeout")
                 if sel.select(remaining):
                     chunk = os.read(proc.stdout.fileno(), 4096)
@@ -284,7 +298,7 @@ class Runtime:
             if conn.getresponse().status != 200:
                 raise OSError("assign refused")
         except OSError:
-            self._terminate(container)
+            self._stop_task(container)
             return None
         finally:
             conn.close()
@@ -308,8 +322,12 @@ class Runtime:
                 return
             wanted.generation += 1
             task_id = f"{session_id}/{wanted.generation}"
+            warm_ready = not restart and bool(self.pool)
         began = time.monotonic()
-        if not restart:
+        # A start that needs ECS and cannot have it waits in its current state (PENDING, RESTARTING).
+        if not warm_ready and not self._run_task_accepted(session_id, restart):
+            return
+        if not restart and not wanted.claimed:
             try:
                 if self.store.transition(session_id, {"PENDING"}, {"status": "STARTING"}) is None:
                     self._forget(session_id)
@@ -317,11 +335,14 @@ class Runtime:
             except StoreUnavailable:
                 self._forget(session_id)  # the reaper marks the record failed once the store answers
                 return
+            wanted.claimed = True
         # New sessions take a warm agent when one is ready; a replacement after a crash always starts cold.
         container = None if restart else self._assign_warm(session_id, task_id, wanted.workspace)
         start_type = "warm"
         if container is None:
             start_type = "cold"
+            if warm_ready and not self._run_task_accepted(session_id, restart):
+                return  # the warm agent went to another session, and ECS is unavailable
             if self.tasks is not None:  # the task exists (PROVISIONING) from before its image pull
                 task_id = self.tasks.new_task(session_id).arn
             delay = self.settings.cold_start_delay * (10 if self.settings.has("slow-start") else 1)
@@ -383,8 +404,66 @@ class Runtime:
             return
         with self.wake:
             wanted.starting = False
+            wanted.plane_since, wanted.plane_retries = None, 0  # a later start waits its own start_timeout
             wanted.last_activity = clock.now()
             self.wake.notify_all()
+
+    def _run_task_accepted(self, session_id: str, restart: bool) -> bool:
+        """RunTask: True when ECS takes the call; otherwise the start waits for it (see `_wait_for_control_plane`)."""
+        try:
+            self.control_plane.check("RunTask")
+        except ControlPlaneUnavailable as exc:
+            self._wait_for_control_plane(session_id, restart, exc)
+            return False
+        with self.lock:
+            wanted = self.wanted.get(session_id)
+            if wanted is not None:
+                wanted.plane_since, wanted.plane_retries = None, 0
+        return True
+
+    def _wait_for_control_plane(self, session_id: str, restart: bool, exc: ControlPlaneUnavailable) -> None:
+        """Retry the start with backoff while ECS is unavailable; past ``start_timeout`` the session fails cleanly.
+
+        A refused RunTask is not a crash: it does not count against the restart policy."""
+        with self.lock:
+            wanted = self.wanted.get(session_id)
+            if wanted is None:
+                return
+            now = time.monotonic()
+            if wanted.plane_since is None:
+                wanted.plane_since = now
+            waited = now - wanted.plane_since
+            wanted.plane_retries += 1
+            retries = wanted.plane_retries
+        if restart and self.settings.has("outage-exhausts-restarts"):
+            self._on_failure(session_id, str(exc))  # the defect: each refused RunTask counts as one more crash
+            return
+        if waited >= self.settings.start_timeout:
+            log.warning("session %s: gave up its start after %.1f s: %s", session_id, waited, exc)
+            self._forget(session_id)
+            with contextlib.suppress(StoreUnavailable):  # else the reaper fails it as stuck once the store answers
+                self.store.transition(
+                    session_id,
+                    {"PENDING", "STARTING", "RESTARTING"},
+                    {
+                        "status": "FAILED",
+                        "lastFailureReason": f"{exc} (waited {waited:.1f} s)",
+                        "stoppedReason": "container control plane unavailable",
+                    },
+                )
+            return
+        if retries == 1:
+            log.warning("session %s: its start waits for the control plane: %s", session_id, exc)
+        if not restart and self.settings.has("control-plane-outage-strands-pending"):
+            return  # the defect: the refused start is never tried again
+        backoff = min(self.settings.restart_backoff_base * 2 ** (retries - 1), self.settings.restart_backoff_max)
+        # The last retry comes at the deadline, so a start that cannot be made fails on time.
+        self._start_later(min(backoff, self.settings.start_timeout - waited), session_id, restart)
+
+    def _start_later(self, delay: float, session_id: str, restart: bool) -> None:
+        timer = threading.Timer(delay, lambda: self.executor.submit(self._start, session_id, restart))
+        timer.daemon = True
+        timer.start()
 
     def _forget(self, session_id: str) -> None:
         with self.wake:
@@ -422,7 +501,8 @@ class Runtime:
             now = time.monotonic()
             while wanted.restarts and now - wanted.restarts[0] > self.settings.restart_window:
                 wanted.restarts.popleft()
-            give_up = self.settings.has("no-restart") or len(wanted.restarts) >= self.settings.restart_max
+            exhausted = len(wanted.restarts) >= self.settings.restart_max and not self.settings.has("endless-restarts")
+            give_up = self.settings.has("no-restart") or exhausted
             if not give_up:
                 wanted.restarts.append(now)
                 wanted.restart_count += 1
@@ -457,9 +537,7 @@ class Runtime:
             self.settings.restart_backoff_base * 2 ** (len(wanted.restarts) - 1),
             self.settings.restart_backoff_max,
         )
-        timer = threading.Timer(backoff, lambda: self.executor.submit(self._start, session_id, True))
-        timer.daemon = True
-        timer.start()
+        self._start_later(backoff, session_id, True)
 
     # ----- stopping ------------------------------------------------------------------------------------------
     def _terminate(self, container: Container, grace: float = 2.0) -> None:
@@ -480,16 +558,54 @@ class Runtime:
             proc.stdout.close()
         self.limits.remove(container.cgroup)
 
+    def _stop_task(self, container: Container) -> None:
+        """StopTask: stop the container now, or, while ECS is unavailable, as soon as it answers again."""
+        container.stopping = True
+        try:
+            self.control_plane.check("StopTask")
+        except ControlPlaneUnavailable as exc:
+            log.warning(
+                "container pid %d (%s) keeps running until ECS answers: %s", container.proc.pid, container.task_id, exc
+            )
+            with self.lock:
+                self.unstopped.append(container)
+            return
+        self._terminate(container)
+
+    def _stop_loop(self) -> None:
+        """Retry the stops ECS refused once it answers again (a refused StopTask leaves the task running)."""
+        while not self.stopped.wait(0.2):
+            with self.lock:
+                if not self.unstopped or not self.control_plane.available():
+                    continue
+                victims, self.unstopped = self.unstopped, []
+            for container in victims:
+                try:
+                    self._stop_task(container)
+                except Exception:  # the stopper outlives one stop that went wrong
+                    log.exception("stopping container pid %d failed", container.proc.pid)
+
     def _stop_container(self, session_id: str) -> None:
         with self.lock:
             container = self.containers.pop(session_id, None)
         if container is not None:
-            self._terminate(container)
+            self._stop_task(container)
 
-    def stop(self, session_id: str) -> None:
-        """Stop a session's container and stop caring for it (delete, idle, expiry)."""
+    def stop(self, session_id: str, drain: bool = False) -> None:
+        """Stop a session's container and stop caring for it (delete, idle, expiry).
+
+        ``drain`` is the defect billed-after-delete: the container is set to drain instead of stopped, and the drain
+        never ends; the process runs on (an ECS task billed after its session's delete) until the platform stops."""
         self._forget(session_id)
-        self._stop_container(session_id)
+        if drain:
+            with self.lock:
+                container = self.containers.pop(session_id, None)
+                if container is not None:
+                    self.draining.add(container.proc.pid)
+            if container is not None:
+                self._lose_track(container.proc)  # killed only when the platform shuts down
+        else:
+            self._stop_container(session_id)
         with self.mesh_lock:
             if self.settings.has("mesh-hop-leak"):  # the defect: the hop outlives its session
                 return
@@ -533,6 +649,11 @@ class Runtime:
             self.owned.pop(proc.pid, None)
             self.leaked.append(proc)
 
+    def draining_pids(self) -> set[int]:
+        """Containers the runtime says it is draining (defect billed-after-delete): the reaper leaves them alone."""
+        with self.lock:
+            return {proc.pid for proc in self.leaked if proc.pid in self.draining and proc.poll() is None}
+
     def owned_pids(self) -> set[int]:
         """Every agent process this runtime started and still looks after (pool, starting, running)."""
         with self.lock:
@@ -549,6 +670,8 @@ class Runtime:
     # ----- warm pool -----------------------------------------------------------------------------------------
     def _pool_loop(self) -> None:
         while not self.stopped.wait(0.05):
+            if not self.control_plane.available():  # a new agent is a RunTask: the pool waits for ECS
+                continue
             with self.lock:
                 missing = self.settings.warm_pool_size - len(self.pool) - self.pool_starting
                 if missing <= 0:
@@ -570,6 +693,8 @@ class Runtime:
     # ----- auto-scaling (Application Auto Scaling on the service's desired count) ----------------------------
     def _scale_loop(self) -> None:
         while not self.stopped.wait(0.1):
+            if not self.control_plane.available():  # a new desired count is an UpdateService call: it waits for ECS
+                continue
             now = time.monotonic()
             with self.wake:
                 desired = len(self.wanted)

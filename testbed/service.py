@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -185,7 +186,9 @@ class SessionService:
             )
         now = clock.now()
         session_id = f"s-{uuid.uuid4().hex[:16]}"
-        workspace = self.efs_root / body["clientId"] / body["userId"]
+        workspace = self.efs_root / body["clientId"]
+        if not self.settings.has("shared-workspace"):  # the defect: one folder for every user of a client
+            workspace = workspace / body["userId"]
         record = {
             "sessionId": session_id,
             "userId": body["userId"],
@@ -257,18 +260,20 @@ class SessionService:
         return {"sessions": [public(r) for r in records if not self._expired(r)]}
 
     def delete(self, session_id: str) -> None:
-        self._read(session_id)
+        record = self._read(session_id)
         try:
             self.store.transition(
                 session_id,
                 LIVE_STATES | {"STOPPED", "FAILED", "STOPPING"},
                 {"status": "STOPPING", "stoppedReason": "deleted"},
             )
-            self.runtime.stop(session_id)
+            self.runtime.stop(session_id, drain=self.settings.has("billed-after-delete"))
             self.store.delete(session_id)
         except StoreUnavailable as exc:
             raise store_error(exc, self.settings.retry_after) from exc
         self.expiry.pop(session_id, None)
+        if self.settings.has("workspace-deleted-with-session"):  # the defect: the user's files go with the session
+            shutil.rmtree(record["workspace"], ignore_errors=True)
 
     def route(self, session_id: str) -> int:
         """The port of a session's ready container, or the reason there is none."""
@@ -319,6 +324,8 @@ class SessionService:
         records = {r["sessionId"]: r for r in self.store.scan()}
         tracked = self.runtime.tracked_pids()
         owned = self.runtime.owned_pids()
+        draining = self.runtime.draining_pids()  # the runtime says it is stopping them (billed-after-delete)
+        plane_up = self.runtime.control_plane.available()
         now = clock.now()
 
         def act(kind: str, **details: Any) -> None:
@@ -330,6 +337,8 @@ class SessionService:
             done.append(self._record(entry))
 
         for proc, sid, task in processes:
+            if proc.pid in draining:
+                continue
             record = records.get(sid)
             if sid == "-":
                 if proc.pid in owned:  # a warm-pool agent, starting, waiting or being handed out
@@ -342,6 +351,8 @@ class SessionService:
             elif tracked.get(sid) not in (None, proc.pid):
                 reason = "second container for one session"
             else:
+                continue
+            if not plane_up:  # stopping it is a StopTask: it waits for ECS (the runtime retries its own stops)
                 continue
             act("stop-orphan-container", sessionId=sid, taskId=task, pid=proc.pid, reason=reason)
             if not disabled:
@@ -380,7 +391,8 @@ class SessionService:
                 continue
             if self._expired(record):
                 self.runtime.stop(sid)
-                self.store.transition(sid, LIVE_STATES, {"status": "STOPPED", "stoppedReason": "expired"})
+                if not self.settings.has("expired-record-left-running"):  # the defect: the record is never closed
+                    self.store.transition(sid, LIVE_STATES, {"status": "STOPPED", "stoppedReason": "expired"})
                 act("stop-expired-session", sessionId=sid)
                 continue
             if (

@@ -16,7 +16,7 @@ from PlatformLibrary.aws.cost import (
     task_size,
 )
 
-from tests.test_aws_support import Deployment, make_library, mocked_aws, use_fake_credentials
+from tests.test_aws_support import Deployment, component, make_library, mocked_aws, use_fake_credentials
 
 PRICES = {
     "currency": "USD",
@@ -133,3 +133,93 @@ def test_prices_agree_with_the_reports_price_file():
     assert report["currency"] == ours["currency"] and report["region"] == ours["region"]
     usage = SessionUsage(3600, 1, 2, dynamodb_reads=10, dynamodb_writes=5)
     assert session_cost(usage, report, day)["total"] == session_cost(usage, ours, day)["total"]
+
+
+COST_VALUES = {
+    "TYPICAL_SESSION_DURATION": "1 h",
+    "TASK_VCPU": 1.0,
+    "TASK_MEMORY_GB": 2.0,
+    "COST_BUDGET_PER_SESSION": 0.25,
+    "ORPHAN_GRACE_TIMEOUT": "300 ms",
+}
+
+
+def stop(aws: Deployment, task: str, at: datetime) -> None:
+    model = aws.model(task)
+    model.stopped_at = at
+    model.last_status = model.desired_status = "STOPPED"
+
+
+def test_a_sessions_billed_ecs_tasks_price_a_typical_session_within_budget():
+    """On AWS the session's tasks are read from ECS (pullStartedAt .. stoppedAt), stopped ones too."""
+    with mocked_aws():
+        aws = Deployment()
+        now = datetime.now(UTC)
+        task = aws.run_task("s-1")
+        aws.set_timestamps(task, now - timedelta(seconds=30), pull=0, pulled=5, started=8)  # billed from now-30
+        library = make_library(**COST_VALUES)
+        component(library, "create_session").note_lifecycle(
+            "s-1",
+            created=(now - timedelta(seconds=31)).timestamp(),
+            running=(now - timedelta(seconds=20)).timestamp(),
+            deleted=(now - timedelta(seconds=5)).timestamp(),
+        )
+        library.keywords["watch_session_billing"]("s-1")
+        stop(aws, task, now - timedelta(seconds=3))
+        billing = library.keywords["wait_until_session_billing_ends"]("s-1")
+        assert not billing["open"] and [t["task"] for t in billing["tasks"]] == [task]
+        assert billing["source"] == "ECS tasks, as recorded"
+        cost = library.keywords["get_typical_session_cost"](billing)
+        # 27 s billed, 15 s of them in use: a typical hour of use is billed 3612 s.
+        assert cost["billedSeconds"] == 3612 and cost["startupSeconds"] == pytest.approx(10, abs=0.01)
+        assert cost["afterDeleteSeconds"] == pytest.approx(2, abs=0.01) and cost["bounded"]
+        prices = price_set_for(load_pricing())["fargate"]["linux_x86"]
+        assert cost["total"] == pytest.approx(3612 / 3600 * (prices["vcpuHour"] + 2 * prices["gbHour"]), abs=1e-6)
+        assert cost["pricingFile"] == str(DEFAULT_PRICING_FILE)  # no PRICING_FILE: the AWS price file
+        library.keywords["session_cost_should_be_within_budget"](cost)
+
+
+def test_a_task_still_running_after_the_delete_fails_the_budget():
+    with mocked_aws():
+        aws = Deployment()
+        now = datetime.now(UTC)
+        task = aws.run_task("s-2")
+        aws.set_timestamps(task, now - timedelta(seconds=30), pull=0, pulled=5, started=8)
+        library = make_library(**COST_VALUES)
+        component(library, "create_session").note_lifecycle(
+            "s-2",
+            created=(now - timedelta(seconds=31)).timestamp(),
+            running=(now - timedelta(seconds=20)).timestamp(),
+            deleted=(now - timedelta(seconds=5)).timestamp(),
+        )
+        library.keywords["watch_session_billing"]("s-2")
+        billing = library.keywords["wait_until_session_billing_ends"]("s-2")  # 300 ms, then open
+        assert billing["open"] and billing["tasks"][0]["end"] is None
+        cost = library.keywords["get_typical_session_cost"](billing)
+        assert not cost["withinBudget"] and not cost["bounded"]
+        with pytest.raises(AssertionError, match=r"Cost per session not bounded by the 0.25 USD budget: billing did"):
+            library.keywords["session_cost_should_be_within_budget"](cost)
+
+
+def test_billing_needs_a_watch_and_the_sessions_moments(tmp_path):
+    with mocked_aws():
+        Deployment()
+        library = make_library(**COST_VALUES)
+        with pytest.raises(AssertionError, match="was not watched"):
+            library.keywords["wait_until_session_billing_ends"]("s-3")
+        library.keywords["watch_session_billing"]("s-3")
+        with pytest.raises(AssertionError, match="has no created, running, deleted moment"):
+            library.keywords["wait_until_session_billing_ends"]("s-3")
+
+
+def test_the_profiles_price_file_prices_the_typical_session(tmp_path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(PRICES))
+    billing = {"sessionId": "s", "tasks": [{"task": "t", "start": 0.0, "end": 20.0}], "created": 0.0}
+    billing |= {"running": 5.0, "deleted": 15.0, "until": 21.0, "source": "test"}
+    library = make_library(PRICING_FILE=str(prices), **COST_VALUES)
+    cost = library.keywords["get_typical_session_cost"](billing)
+    assert cost["pricingFile"] == str(prices) and cost["pricesValidFrom"] == "2025-01-01"
+    assert cost["total"] == pytest.approx(3610 / 3600 * (0.08 + 2 * 0.008), abs=1e-6)
+    cheaper = library.keywords["get_typical_session_cost"](billing, vcpu=0.5, memory_gb=1, budget=0.01)
+    assert cheaper["total"] == pytest.approx(cost["total"] / 2, abs=1e-6) and not cheaper["withinBudget"]

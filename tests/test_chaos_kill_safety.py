@@ -156,6 +156,7 @@ def test_sigkill_during_cpu_throttling_then_next_run_leaves_nothing(tmp_path):
         ("resource_constraints", "When EFS Fails*", "workspace-unavailable"),
         ("time_faults", "A Session Is Stopped For Idleness*", "clock-skew"),
         ("service_mesh_failure", "A Broken Mesh Gives*", "toxic"),
+        ("control_plane_unavailability", "Running Sessions Keep Serving*", "control-plane-outage"),
     ],
 )
 def test_sigkill_in_the_middle_of_a_fault_then_next_run_leaves_nothing(tmp_path, suite, test, kind):
@@ -175,6 +176,9 @@ def test_sigkill_in_the_middle_of_a_fault_then_next_run_leaves_nothing(tmp_path,
         skew = float(Path(step["path"]).read_text())
         assert skew > 0, "the clock should still be skewed"
         print(f"platform clock still skewed by {skew:+.0f} s")
+    elif kind == "control-plane-outage":
+        assert Path(step["path"]).read_text().strip() == "ServiceUnavailable", "ECS should still be unavailable"
+        print("container control plane still unavailable")
     else:
         toxics = requests.get(f"{step['proxy']}/proxies/{step['hop']}/toxics", timeout=5).json()
         assert [t["name"] for t in toxics] == [step["toxic"]], "the toxic should still be there"
@@ -186,3 +190,6 @@ def test_sigkill_in_the_middle_of_a_fault_then_next_run_leaves_nothing(tmp_path,
     elif kind == "clock-skew":
         assert not Path(step["path"]).exists()
         print("clock-skew file removed")
+    elif kind == "control-plane-outage":
+        assert not Path(step["path"]).exists()
+        print("control-plane file removed")

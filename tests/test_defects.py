@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -301,3 +303,173 @@ def test_efs_silent_fallback(platform_factory: Factory) -> None:
             assert response.status_code == expected, f"defect={defect}: {response.text}"
         finally:
             moved.rename(workspace)
+
+
+def api_tier(platform: Platform) -> dict:
+    return json.loads(Path(platform.endpoints["API_TIER_FILE"]).read_text())
+
+
+def lb_targets(platform: Platform) -> list[dict]:
+    return requests.get(f"{platform.endpoints['LOAD_BALANCER_ADMIN_URL']}/targets", timeout=5).json()["targets"]
+
+
+def test_lb_no_health_check(platform_factory: Factory) -> None:
+    """A frozen target leaves rotation: every read answers once it is unhealthy, unless the defect keeps it."""
+    for defect, lost in ((), 0), (("lb-no-health-check",), 3):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        wait_for(lambda p=platform: all(t["state"] == "healthy" for t in lb_targets(p)), what="targets healthy")
+        frozen = api_tier(platform)["targets"][0]
+        os.kill(frozen["pid"], signal.SIGSTOP)
+        try:
+            wait_for(
+                lambda p=platform, f=frozen: (
+                    next(t for t in lb_targets(p) if t["id"] == f["id"])["state"] == "unhealthy"
+                ),
+                timeout=5,
+                what="the frozen target unhealthy",
+            )
+            failed = 0
+            for _ in range(6):
+                try:
+                    platform.call("GET", f"/sessions/{sid}", timeout=0.5).raise_for_status()
+                except requests.RequestException:
+                    failed += 1
+            assert failed == lost, f"defect={defect}: {failed} of 6 reads failed"
+        finally:
+            os.kill(frozen["pid"], signal.SIGCONT)
+
+
+def test_api_target_not_replaced(platform_factory: Factory) -> None:
+    for defect, replaced in ((), True), (("api-target-not-replaced",), False):
+        platform = platform_factory(*defect)
+        killed = api_tier(platform)["targets"][0]
+        os.kill(killed["pid"], signal.SIGKILL)
+        if replaced:
+            wait_for(
+                lambda p=platform, k=killed: (
+                    k["id"] not in {t["id"] for t in lb_targets(p)}
+                    and sum(t["state"] == "healthy" for t in lb_targets(p)) == 2
+                ),
+                timeout=5,
+                what="a healthy replacement",
+            )
+            assert api_tier(platform)["replaced"][0]["old"] == killed["id"]
+        else:
+            wait_for(
+                lambda p=platform, k=killed: (
+                    next(t for t in lb_targets(p) if t["id"] == k["id"])["state"] == "unhealthy"
+                ),
+                timeout=5,
+                what="the dead target unhealthy",
+            )
+            assert stays(lambda p=platform: sum(t["state"] == "healthy" for t in lb_targets(p)) == 1, 1.5)
+
+
+def test_lb_not_restarted(platform_factory: Factory) -> None:
+    for defect, back in ((), True), (("lb-not-restarted",), False):
+        platform = platform_factory(*defect)
+        os.kill(api_tier(platform)["loadBalancer"]["pid"], signal.SIGKILL)
+
+        def answers(p: Platform = platform) -> bool:
+            try:
+                return p.call("GET", "/health", timeout=0.5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        if back:
+            wait_for(answers, timeout=5, what="the API back behind a new load balancer")
+        else:
+            time.sleep(0.5)  # a missing restart cannot be waited for: let the API fail for a moment first
+            assert stays(lambda: not answers(), 1.5)
+
+
+def test_billed_after_delete(platform_factory: Factory) -> None:
+    """A deleted session's container stops; the defect leaves it running (the reaper too) until the platform stops."""
+    for defect, kept in ((), False), (("billed-after-delete",), True):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        proc = platform.container(sid)
+        assert platform.call("DELETE", f"/sessions/{sid}").status_code == 204
+        assert platform.call("GET", f"/sessions/{sid}").status_code == 404
+        if kept:
+            platform.call("POST", "/admin/reaper/run")
+            # A leak cannot be waited for: give a working platform ample time, then look.
+            assert stays(lambda p=proc: p.is_running() and p.status() != "zombie", 1.0), "the defect keeps it running"
+            assert platform.containers(sid) == [proc], "it is still the deleted session's container"
+        else:
+            wait_for(lambda p=proc: not p.is_running() or p.status() == "zombie", timeout=5, what="its stop")
+
+
+def test_control_plane_outage_strands_pending(platform_factory: Factory) -> None:
+    for defect, starts in ((), True), (("control-plane-outage-strands-pending",), False):
+        platform = platform_factory(*defect, warm_pool_size=0)
+        plane = Path(platform.endpoints["CONTROL_PLANE_FILE"])
+        plane.write_text("ServiceUnavailable")
+        sid = platform.create()["sessionId"]
+
+        def pending(p: Platform = platform, s: str = sid) -> bool:
+            return p.session(s)["status"] == "PENDING"
+
+        assert stays(pending, 0.5)  # RunTask refused
+        plane.unlink()
+        if starts:
+            platform.wait_status(sid, "RUNNING")
+        else:
+            assert stays(pending, 2.5), f"defect={defect}"
+
+
+def test_outage_exhausts_restarts(platform_factory: Factory) -> None:
+    platform = platform_factory("outage-exhausts-restarts")
+    sid = running_session(platform)
+    plane = Path(platform.endpoints["CONTROL_PLANE_FILE"])
+    plane.write_text("ServiceUnavailable")
+    platform.container(sid).send_signal(signal.SIGKILL)
+    body = platform.wait_status(sid, "FAILED", timeout=8)  # five refused restarts back off for about 3 s
+    assert body["stoppedReason"] == "restart policy exhausted"
+    assert "container control plane unavailable" in body["lastFailureReason"]
+    plane.unlink()
+
+
+def test_endless_restarts(platform_factory: Factory) -> None:
+    """Past restart_max crashes in the window the session is FAILED, unless the defect restarts it again."""
+    for defect, final in ((), "FAILED"), (("endless-restarts",), "RUNNING"):
+        platform = platform_factory(*defect, restart_max=1, restart_backoff_base=0.05)
+        sid = running_session(platform)
+        for crash in (1, 2):
+            platform.container(sid).kill()
+            if crash == 1:
+                platform.wait_status(sid, "RUNNING", restartCount=1)
+        platform.wait_status(sid, final, **({"restartCount": 2} if final == "RUNNING" else {}))
+
+
+def test_workspace_deleted_with_session(platform_factory: Factory) -> None:
+    for defect, kept in ((), True), (("workspace-deleted-with-session",), False):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        assert platform.call("PUT", f"/sessions/{sid}/files/keep.txt", data=b"x").status_code == 201
+        workspace = Path(platform.session(sid)["workspace"])
+        assert platform.call("DELETE", f"/sessions/{sid}").status_code == 204
+        assert (workspace / "keep.txt").exists() is kept
+
+
+def test_shared_workspace(platform_factory: Factory) -> None:
+    for defect, shared in ((), False), (("shared-workspace",), True):
+        platform = platform_factory(*defect)
+        first = platform.create("alice", "acme")["workspace"]
+        second = platform.create("bob", "acme")["workspace"]
+        assert (first == second) is shared
+
+
+def test_expired_record_left_running(platform_factory: Factory) -> None:
+    """A reaper pass past the TTL closes the record (STOPPED, expired), unless the defect leaves it RUNNING."""
+    for defect, status in ((), "STOPPED"), (("expired-record-left-running",), "RUNNING"):
+        platform = platform_factory(*defect, session_ttl=4.0)
+        sid = running_session(platform)
+        store = SessionStore(platform.endpoints["DYNAMODB_ENDPOINT_URL"], Settings())
+        wait_for(
+            lambda p=platform, s=sid: not p.containers(s), timeout=10, what="the expired session's container to stop"
+        )
+        platform.call("POST", "/admin/reaper/run")
+        record = store.get(sid)
+        assert record is not None and record["status"] == status, f"defect={defect}: {record}"

@@ -15,6 +15,7 @@ from .core.http_client import PlatformApiClient
 from .core.machine import MachineKeywords
 from .core.profile import Profile
 from .core.tracking import SessionTracker
+from .faults.balancer import LoadBalancerKeywords
 from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
@@ -128,6 +129,7 @@ class PlatformLibrary(DynamicCore):
             access,
             injector,
             FaultProxyKeywords(ctx, injector),
+            LoadBalancerKeywords(ctx, injector),
             ChaosKeywords(ctx, injector, embedded, containers),
             ChaosNetworkKeywords(ctx, injector, api, fis),
             ChaosResourceKeywords(ctx, injector, api, containers, fis),
@@ -137,7 +139,7 @@ class PlatformLibrary(DynamicCore):
             UtilisationKeywords(ctx, embedded, metrics),
             ecs,
             fis,
-            CostKeywords(ctx, ecs),
+            CostKeywords(ctx, ecs, api, containers),
             AwsKeywords(ctx),
             TestPlacement(ctx),
             ctx.run,

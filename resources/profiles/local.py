@@ -47,6 +47,11 @@ CONCURRENT_SESSIONS = 20
 CONCURRENT_REQUEST_TIMEOUT = "20 s"
 
 # --- SLAs: the numbers the assertions compare against -----------------------------------------------------
+# How long a target failing its health checks may stay in the load balancer's rotation (interval 0.5 s x 2 failed
+# checks + 0.4 s check timeout, and a poll).
+LB_DETECTION_TIMEOUT = "3 s"
+# Restarts a crashing session gets before it is FAILED (the embedded platform's restart_max (in restart_window, 60 s)).
+RESTART_MAX = 5
 SLA_RECOVERY_MAX = "10 s"
 # The suite's recovery time and the platform's own record (lastRecoveryMs) must agree: the platform's clock starts
 # when it detects the crash (its monitor polls every 20 ms, and a container sent SIGTERM must exit first), the
@@ -165,6 +170,21 @@ CHAOS_CLOCK_SKEW = "5 min"
 CHAOS_TIME_MARGIN = "5 s"
 # How long a fault is held and watched before it is reverted (a polled window that must hold, not a sleep).
 CHAOS_OBSERVATION_WINDOW = "1 s"
+
+# --- Cost per session (seed: "cost per session < $0.25"; suites/performance/session_cost.robot) ----------------
+# A typical session: a user keeps it this long, in one Fargate task of this size (the task definition's cpu and
+# memory), priced with today's set of this dated price file. The asserted cost is the measured billed time of a
+# session beyond its active use (start-up, the tail after its delete) plus this duration, priced. The embedded
+# platform's containers stand in for tasks of this size: they are processes, and their cgroup limits (256 MB) are
+# no Fargate size.
+COST_BUDGET_PER_SESSION = 0.25
+TYPICAL_SESSION_DURATION = "1 h"
+TASK_VCPU = 1.0
+TASK_MEMORY_GB = 2.0
+PRICING_FILE = str(_PROJECT / "resources" / "pricing.json")
+# The cost suite's private platform: no warm pool, so the session's task is its own, billed from its create (a
+# warm-pool task is billed from its own start, however long it waited for a session).
+COST_PLATFORM = ["warm_pool_size=0"]
 
 # --- Results ------------------------------------------------------------------------------------------------
 METRICS_DIR = str(_PROJECT / "results" / "metrics")

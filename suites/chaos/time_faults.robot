@@ -44,11 +44,11 @@ Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
         Then The Platform Restarts The Container Within The Recovery Bound
     END
 
-A Session Just Before Its TTL Is Live And Just After It Is Expired While Its Item Still Reads Back
+A Session Just Before Its TTL Is Live And Just After It Is Expired On Every Route
     [Documentation]    Expected: a session used until ${CHAOS_TIME_MARGIN} before expiresAt is served as RUNNING;
-    ...    ${CHAOS_TIME_MARGIN} after expiresAt the API answers 410 session_expired although DynamoDB still returns
-    ...    the item, and a reaper pass stops its container without leaving an orphan.
-    [Tags]    ttl    catches-serve-expired
+    ...    ${CHAOS_TIME_MARGIN} after expiresAt GET and file routes answer 410, the user's list leaves it out, and a
+    ...    reaper pass stops its container and marks its record STOPPED (stoppedReason expired), leaving no orphan.
+    [Tags]    ttl    catches-serve-expired    catches-expired-record-left-running
     GROUP    Given a running session
         Given A Running Session
     END
@@ -56,9 +56,9 @@ A Session Just Before Its TTL Is Live And Just After It Is Expired While Its Ite
         When The User Keeps Working Until ${CHAOS_TIME_MARGIN} Before The Session's TTL
         Then The Session Is Still Live
     END
-    GROUP    Then once the clock passes the TTL the session is expired while its item still reads back
+    GROUP    Then once the clock passes the TTL the session is expired on every route
         When The Platform Clock Passes The Session's TTL By ${CHAOS_TIME_MARGIN}
-        Then The Session Is Expired For Clients While Its Item Still Reads Back
+        Then The Session Is Expired On Every Route
     END
 
 A Session Is Stopped For Idleness Only Once The Idle Timeout Has Passed

@@ -66,6 +66,95 @@ class ChaosCheckKeywords(LibraryComponent):
             time.sleep(self.profile.seconds("POLL_INTERVAL"))
         self.info(f"Session {session_id} kept running in pid {pid} for {format_seconds(seconds)} ({checks} checks).")
 
+    @keyword(tags=["chaos", "control-plane", "assertion"])
+    def session_should_wait_for_the_control_plane(
+        self, session: SessionRef, status: str, window: timedelta | None = None
+    ) -> None:
+        """Fails unless, for the whole ``window`` (default ``${CHAOS_OBSERVATION_WINDOW}``), the session waits in
+        ``status`` (``PENDING`` for a new session, ``RESTARTING`` after a crash) with restartCount unchanged and no
+        container. Why: a start the container control plane refused is retried until it answers or the start
+        timeout passes; it is neither dropped nor counted as a crash. The session is first given
+        ``${FAULT_REACTION_TIMEOUT}`` to get to ``status`` (a crash takes a moment to be noticed); the window is
+        polled, not slept through.
+
+        Example:
+        | Session Should Wait For The Control Plane | ${session} | PENDING | 5 s |
+        """
+        session_id = self.session_id_of(session)
+        seconds = window.total_seconds() if window is not None else self.profile.seconds("CHAOS_OBSERVATION_WINDOW")
+        seen: dict[str, dict] = {}
+
+        def reached():
+            seen["session"] = self.api.get_session(session_id)
+            return seen["session"] if seen["session"]["status"] == status else None
+
+        first = wait_until(
+            reached,
+            self.profile.seconds("FAULT_REACTION_TIMEOUT"),
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: f"Session {session_id} never became {status}: it is {seen['session']['status']}",
+            lambda: (
+                f"Session {session_id} became {seen['session']['status']} instead of waiting {status}: "
+                f"lastFailureReason {seen['session'].get('lastFailureReason')!r}"
+                if seen["session"]["status"] in TERMINAL_STATUSES
+                else None
+            ),
+        ).value
+        began = time.monotonic()
+        end = began + seconds
+        checks = 0
+        while True:
+            current = self.api.get_session(session_id)
+            pids = [c.pid for c in self.containers.backend.containers_of(session_id)]
+            checks += 1
+            if current["status"] != status or current["restartCount"] != first["restartCount"] or pids:
+                raise AssertionError(
+                    f"Broken promise: a session whose start the container control plane refused waits ({status}, "
+                    "no container, restartCount unchanged) until the control plane answers or the start timeout "
+                    f"passes. Session {session_id} was {current['status']} after "
+                    f"{format_seconds(time.monotonic() - began)} of the {format_seconds(seconds)} window: "
+                    f"restartCount {first['restartCount']} -> {current['restartCount']}, containers {pids or 'none'}, "
+                    f"lastFailureReason {current.get('lastFailureReason')!r}, "
+                    f"stoppedReason {current.get('stoppedReason')!r}."
+                )
+            if time.monotonic() >= end:
+                break
+            time.sleep(self.profile.seconds("POLL_INTERVAL"))
+        self.info(f"Session {session_id} waited {status} for {format_seconds(seconds)} ({checks} checks).")
+
+    @keyword(tags=["embedded-only", "chaos", "control-plane", "wait"])
+    def wait_until_warm_pool_is_refilled(self, timeout: timedelta | None = None) -> float:
+        """Waits until the warm pool holds its ``warm_pool_size`` agents and no other unassigned agent runs;
+        returns the seconds it took.
+
+        ``warmPool`` of ``GET /capacity`` counts the agents ready for a session; the unassigned agents in the
+        process table (``session=-``) must be exactly as many: one more is an agent the platform lost track of.
+        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``.
+
+        Example:
+        | ${seconds} = | Wait Until Warm Pool Is Refilled |
+        """
+        size = int(self.embedded.get_embedded_platform_setting("warm_pool_size"))
+        seen: dict[str, int] = {}
+
+        def probe():
+            seen["pool"] = int(self.api.get_capacity()["warmPool"])
+            seen["agents"] = sum(1 for c in self.containers.backend.list_containers() if c.session_id is None)
+            return True if seen["pool"] == size and seen["agents"] == size else None
+
+        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
+        waited = wait_until(
+            probe,
+            deadline,
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: (
+                f"The warm pool was not refilled: it holds {seen.get('pool')} of {size} agents, and "
+                f"{seen.get('agents')} unassigned agent(s) run"
+            ),
+        )
+        self.info(f"The warm pool holds its {size} agents (after {format_seconds(waited.seconds)}).")
+        return waited.seconds
+
     @keyword(tags=["chaos", "workspace", "wait"])
     def wait_until_workspace_is_reachable(self, session: SessionRef, timeout: timedelta | None = None) -> float:
         """Waits until the session's files can be listed again (200); returns the seconds since the last revert.

@@ -8,7 +8,7 @@ undo it, step by step, without the process that injected it:
 | step ``do`` | what reverting does |
 | ``delete-toxic`` | ``DELETE /proxies/<hop>/toxics/<toxic>`` on the fault proxy (gone already: fine) |
 | ``enable-hop`` | ``POST /proxies/<hop>`` ``{"enabled": true}`` |
-| ``restore-file`` | puts back a file's earlier content, or removes it (the clock-skew file) |
+| ``restore-file`` | puts back a file's earlier content, or removes it (the clock-skew and control-plane files) |
 | ``restore-cgroup`` | writes the old value back into a cgroup control file (a removed cgroup needs nothing) |
 | ``kill-helper`` | SIGKILLs a hog or burner process, checked by pid, start time and marker |
 | ``move-back`` | renames a workspace folder back to where it belongs |
@@ -266,6 +266,8 @@ def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
                 pids = local_faults.helper_pids(step["marker"])
                 return "; ".join(local_faults.kill_helper(p, None, step["marker"]) for p in pids) or "no helper ran"
             return local_faults.kill_helper(int(step["pid"]), step.get("startTime"), step["marker"])
+        if action == "resume-process":
+            return local_faults.resume_process(int(step["pid"]), step.get("startTime"))
         if action == "move-back":
             return local_faults.move_workspace_back(Path(step["original"]), Path(step["moved"]))
         if action == "stop-fis-experiment":

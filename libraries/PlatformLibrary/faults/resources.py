@@ -1,4 +1,5 @@
-"""Chaos keywords for resource faults: memory pressure and CPU throttling in the container's cgroup, EFS loss."""
+"""Chaos keywords for resource faults: memory pressure and CPU throttling in the container's cgroup, EFS loss,
+and the loss of the container control plane (the ECS API) the platform starts and stops containers through."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ MIB = 1024 * 1024
 
 
 class ChaosResourceKeywords(LibraryComponent):
-    """Resource faults: memory pressure, CPU throttling, an unavailable workspace (embedded platform: cgroups)."""
+    """Resource faults: memory pressure, CPU throttling, an unavailable workspace (embedded platform: cgroups), an
+    unavailable container control plane (embedded platform: its control-plane file)."""
 
     def __init__(
         self,
@@ -348,6 +350,39 @@ class ChaosResourceKeywords(LibraryComponent):
         )
         try:
             local_faults.move_workspace_away(workspace, moved)
+        except Exception:
+            self.injector.undo_now(entry)
+            raise
+        return self.injector.activate(entry)
+
+    @keyword(tags=["embedded-only", "chaos", "control-plane"])
+    def make_container_control_plane_unavailable(self, error: str = "ServiceUnavailable") -> str:
+        """Makes the platform's container control plane (the ECS API) unavailable; returns the fault id.
+
+        Every call the platform makes to it (RunTask for a cold start, a replacement or a warm-pool agent,
+        StopTask, the desired count of scaling) then fails with ``error``, as ECS answers during an outage of its
+        API: ``ServiceUnavailable`` or ``ThrottlingException``. Containers already running keep running: an ECS
+        outage does not stop tasks. The error is written into the platform's ``CONTROL_PLANE_FILE``;
+        `Revert Fault` puts back what the file held. Embedded only: AWS has no fault that makes the ECS API
+        unavailable (FIS acts on tasks, not on the API).
+
+        Example:
+        | ${fault} = | Make Container Control Plane Unavailable |
+        | ${fault} = | Make Container Control Plane Unavailable | error=ThrottlingException |
+        """
+        if error not in local_faults.CONTROL_PLANE_ERRORS:
+            raise ValueError(
+                f"error must be one of {', '.join(local_faults.CONTROL_PLANE_ERRORS)} (as ECS answers), got {error!r}."
+            )
+        self.injector.guard_whole_platform("A container control plane outage")
+        path = Path(str(self.endpoint("CONTROL_PLANE_FILE")))
+        entry = self.injector.record(
+            "control-plane-outage",
+            f"container control plane unavailable: ECS answers {error} (file {path})",
+            [{"do": "restore-file", "path": str(path), "previous": local_faults.read_optional(path)}],
+        )
+        try:
+            local_faults.make_control_plane_unavailable(path, error)
         except Exception:
             self.injector.undo_now(entry)
             raise

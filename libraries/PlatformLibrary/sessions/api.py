@@ -86,6 +86,8 @@ class PlatformApiKeywords(LibraryComponent):
     def __init__(self, ctx: LibraryContext):
         super().__init__(ctx)
         self._deleted: dict[str, list[str]] = {}  # scope -> sessions its cleanup deleted
+        # session id -> when (epoch s) this client sent its create, first saw it RUNNING, sent its delete
+        self._lifecycle: dict[str, dict[str, float]] = {}
 
     @property
     def api(self) -> PlatformApiClient:
@@ -131,6 +133,7 @@ class PlatformApiKeywords(LibraryComponent):
         | Log | ${session}[sessionId] |
         """
         user_id, client_id = self._default_ids(user_id, client_id)
+        sent = time.time()
         response = self._expect(
             self._call("POST", "/sessions", json_body={"userId": user_id, "clientId": client_id}), 201
         )
@@ -138,6 +141,7 @@ class PlatformApiKeywords(LibraryComponent):
         if not isinstance(session, dict) or "sessionId" not in session:
             raise ApiError(f"POST /sessions answered 201 without a session object: {response.text[:300]!r}")
         self._track(session["sessionId"])
+        self.note_lifecycle(session["sessionId"], created=sent)
         self.info(
             f"Created session {session['sessionId']} for user {user_id} ({session.get('status')}) "
             f"in {format_seconds(response.seconds)}."
@@ -258,7 +262,9 @@ class PlatformApiKeywords(LibraryComponent):
         """
         session_id = self.session_id_of(session)
         allowed = (204, *GONE_STATUSES) if missing_ok else (204,)
+        sent = time.time()
         self._expect(self._call("DELETE", self.api.session_path(session_id)), *allowed)
+        self.note_lifecycle(session_id, deleted=sent)
         # `Deleted Sessions Should Leave Nothing Behind` checks every session the test deleted, this one too.
         deleted = self._deleted.setdefault(self.context.scope, [])
         if session_id not in deleted:
@@ -277,8 +283,38 @@ class PlatformApiKeywords(LibraryComponent):
         | ${seconds} = | Wait Until Session Is Running | ${session} | timeout=2 min |
         """
         waited = self._wait_for_status(session, ("RUNNING",), timeout)
+        self.note_lifecycle(self.session_id_of(session), running=time.time())
         self.info(f"Session {self.session_id_of(session)} RUNNING after {format_seconds(waited.seconds)}.")
         return waited.seconds
+
+    def note_lifecycle(self, session_id: str, **moments: float) -> None:
+        """Remembers when (epoch seconds) this client sent a session's create (``created``), first saw it
+        ``RUNNING`` (``running``) and sent its delete (``deleted``); a moment already noted is kept (the first)."""
+        noted = self._lifecycle.setdefault(session_id, {})
+        for name, value in moments.items():
+            noted.setdefault(name, float(value))
+
+    def lifecycle_of(self, session_id: str) -> dict[str, float]:
+        """The moments `note_lifecycle` remembered for the session (``created``, ``running``, ``deleted``)."""
+        return dict(self._lifecycle.get(session_id, {}))
+
+    @keyword(tags=["sessions", "wait"])
+    def wait_until_session_has_status(
+        self, session: SessionRef, *statuses: str, timeout: timedelta | None = None
+    ) -> dict:
+        """Waits until the session has one of ``statuses``, whatever it passes on the way, and returns it.
+
+        For outcomes a fault should end in (``FAILED`` after the restart budget); the deadline is ``timeout`` or
+        ``${SESSION_SETTLE_TIMEOUT}``, and the failure shows the last answer (status, restartCount).
+
+        Example:
+        | ${session} = | Wait Until Session Has Status | ${SESSION} | FAILED |
+        """
+        if not statuses:
+            raise ValueError("Name at least one status to wait for, e.g. FAILED.")
+        deadline = timeout if timeout is not None else timedelta(seconds=self.profile.seconds("SESSION_SETTLE_TIMEOUT"))
+        waited = self._wait_for_status(session, tuple(statuses), deadline, stop_on_terminal=False)
+        return waited.value
 
     @keyword(tags=["sessions", "wait"])
     def wait_until_session_is_gone(self, session: SessionRef, timeout: timedelta | None = None) -> float:

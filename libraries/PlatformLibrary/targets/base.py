@@ -6,6 +6,8 @@ import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from ..aws.cost import BilledTask
+
 
 class ContainerBackendError(RuntimeError):
     ROBOT_SUPPRESS_NAME = True
@@ -54,6 +56,16 @@ class ContainerBackend(ABC):
     def containers_of(self, session_id: str) -> list[Container]:
         """The live containers assigned to ``session_id``."""
         return [c for c in self.list_containers() if c.session_id == session_id]
+
+    def wall_clock_start(self, container: Container) -> float:
+        """When ``container`` started, on this machine's wall clock (epoch seconds, as ``time.time()``)."""
+        return container.started_at
+
+    def billed_tasks(self, session_id: str) -> list[BilledTask] | None:
+        """Every container that served ``session_id``, ended ones too, with when its billing started and ended, where
+        the runtime keeps that record (ECS does: stopped tasks stay describable for about an hour); ``None`` where it
+        keeps none (a process that has exited is gone): the caller must watch the session (``targets.billing``)."""
+        return None
 
     def traces_of(self, session_id: str) -> list[str]:
         """What else of ``session_id`` the runtime still holds besides containers (a network hop ...), described;

@@ -34,6 +34,14 @@ EMBEDDED_ONLY = {
         "pushes one container past its cgroup limits or lowers them, or fails its workspace folder; FIS's stress "
         "actions load a task but cannot change its limits or its EFS mount"
     ),
+    "needs-control-plane": (
+        "makes the container control plane (the ECS API: RunTask, StopTask, UpdateService) unavailable to the "
+        "platform; AWS has no fault for that: FIS acts on tasks, instances and networks, not on the ECS API"
+    ),
+    "needs-api-tier": (
+        "kills or freezes the API's targets and its load balancer as processes; on AWS they are an ECS service and an "
+        "ALB the suite does not own (an ALB node cannot be killed, and the deployment contract names no API service)"
+    ),
     "needs-private-platform": (
         "cuts the network of a platform it started itself, so the faults hit nothing shared; a deployment is shared"
     ),

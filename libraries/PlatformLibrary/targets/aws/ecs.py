@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...aws.cost import BilledTask, fargate_billed_seconds
 from ..base import Container, ContainerBackend, ContainerBackendError
 
 SESSION_TAG = "sessionId"
@@ -127,7 +128,17 @@ def billed_seconds(task: dict, now: float | None = None, minimum: float = 60.0) 
     if start is None:
         return 0.0
     end = _epoch(task.get("stoppedAt")) or _epoch(task.get("executionStoppedAt")) or (now or time.time())
-    return max(minimum, end - start)
+    return float(fargate_billed_seconds(start, max(start, end), minimum))
+
+
+def billed_task(task: dict) -> BilledTask | None:
+    """A task's billed span as ECS records it: from ``pullStartedAt`` (else ``startedAt``) to ``stoppedAt`` (else
+    ``executionStoppedAt``; ``None`` while it runs). ``None`` for a task that never started pulling: not billed."""
+    start = _epoch(task.get("pullStartedAt")) or _epoch(task.get("startedAt"))
+    if start is None:
+        return None
+    end = _epoch(task.get("stoppedAt")) or _epoch(task.get("executionStoppedAt"))
+    return BilledTask(str(task.get("taskArn")), start, end)
 
 
 class EcsTaskBackend(ContainerBackend):
@@ -269,3 +280,9 @@ class EcsTaskBackend(ContainerBackend):
         """Every task that served ``session_id`` (stopped ones too: ECS keeps them for about an hour)."""
         tag = self.settings.session_tag
         return [t for t in self.tasks(include_stopped=include_stopped) if session_of(t, tag) == session_id]
+
+    def billed_tasks(self, session_id: str) -> list[BilledTask]:
+        """What Fargate bills of the session: each of its tasks, running or stopped, from ``pullStartedAt`` to
+        ``stoppedAt`` as ECS records them."""
+        spans = (billed_task(t) for t in self.session_tasks(session_id, include_stopped=True))
+        return [s for s in spans if s is not None]

@@ -12,7 +12,7 @@ from typing import Any
 
 from robot.api.deco import keyword
 
-from ...aws.cost import architecture_of, load_pricing, price_set_for, task_size
+from ...aws.cost import architecture_of, load_pricing, price_set_for, profile_pricing_file, task_size
 from ...aws.observe import epoch
 from ...aws.session import AwsComponent, AwsError, call
 from ...core.base import LibraryContext
@@ -92,14 +92,14 @@ class EcsKeywords(AwsComponent):
 
     @keyword(tags=["aws-only", "ecs", "cost"])
     def get_session_task_usage(self, session: SessionRef) -> dict:
-        """Returns what the session's tasks used: ``taskSeconds`` (Fargate-billed: image pull start to stop, at
-        least a minute per task; a running task counts until now), ``vcpu``, ``memoryGb``, ``architecture``
-        and ``tasks`` (how many)."""
+        """Returns what the session's tasks used: ``taskSeconds`` (Fargate-billed: image pull start to stop, per
+        second rounded up, at least a minute per task; a running task counts until now), ``vcpu``, ``memoryGb``,
+        ``architecture`` and ``tasks`` (how many)."""
         session_id = self.session_id_of(session)
         tasks = self._ecs.session_tasks(session_id, include_stopped=True)
         if not tasks:
             raise AssertionError(f"Session {session_id} has no ECS task (stopped tasks are kept about an hour).")
-        minimum = billing_minimum(load_pricing(self.profile.text("AWS_PRICING_FILE", "") or None))
+        minimum = billing_minimum(load_pricing(profile_pricing_file(self.profile)))
         definitions: dict[str, dict] = {}
         seconds = vcpu_seconds = gb_seconds = 0.0
         architecture = "linux_x86"

@@ -5,7 +5,8 @@
 * CPU throttling: the container's CPU quota in its cgroup is lowered (and a CPU burner joins the cgroup so the
   quota bites), the old value is restored afterwards;
 * EFS mount failure: the user's workspace folder is renamed away and back;
-* clock skew: seconds written into the platform's clock-skew file.
+* clock skew: seconds written into the platform's clock-skew file;
+* container control plane outage: an ECS error code written into the platform's control-plane file.
 
 Helper processes (hog, burner) are started as ``python <this file> hog|burn ...``; they only need the standard
 library, die with the process that started them (``PR_SET_PDEATHSIG``), stop as soon as the container they press
@@ -155,6 +156,21 @@ def restore_file(path: Path, previous: str | None) -> str:
     return f"restored {path}"
 
 
+# The ECS API's retryable common errors the platform's control plane answers with while it is "down".
+CONTROL_PLANE_ERRORS = ("ServiceUnavailable", "ThrottlingException")
+
+
+def make_control_plane_unavailable(path: Path, error: str) -> None:
+    """Write ``error`` into the platform's control-plane file: every ECS call of the platform fails with it."""
+    if error not in CONTROL_PLANE_ERRORS:
+        raise LocalFaultError(
+            f"Unknown ECS error {error!r}; the control plane answers with one of {', '.join(CONTROL_PLANE_ERRORS)}."
+        )
+    if not path.parent.is_dir():
+        raise LocalFaultError(f"The platform's state folder {path.parent} does not exist: is the platform running?")
+    write_atomic(path, f"{error}\n")
+
+
 def write_cgroup_value(path: Path, value: str) -> str:
     """Write a cgroup control file; a cgroup that is gone (container replaced) needs no restoring."""
     try:
@@ -230,6 +246,14 @@ def kill_helper(pid: int, start_time: float | None, marker: str, timeout: float 
     if alive(pid, start_time):
         raise LocalFaultError(f"Helper pid {pid} did not die after SIGKILL within {timeout} s.")
     return f"killed helper pid {pid}"
+
+
+def resume_process(pid: int, start_time: float | None) -> str:
+    """SIGCONT a process a fault froze (SIGSTOP), but only when the pid still names the process that was frozen."""
+    if not alive(pid, start_time):
+        return f"frozen pid {pid} is gone"
+    os.kill(pid, signal.SIGCONT)
+    return f"pid {pid} resumed"
 
 
 def helper_pids(marker: str | None = None) -> list[int]:

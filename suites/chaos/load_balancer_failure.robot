@@ -1,0 +1,121 @@
+*** Settings ***
+Documentation     The API runs as several targets behind a load balancer (an ALB on AWS; on the embedded platform
+...               testbed/loadbalancer.py in front of API target processes, health-checked on GET /health). One
+...               target dies, one hangs, the load balancer itself fails: the API must keep or regain its address,
+...               route only to healthy targets, get back to its full count of targets, and keep every session.
+...               Embedded only: on AWS the targets and the ALB are managed (the suite cannot kill an ALB node, and a
+...               deployment's API service is not named in the deployment contract).
+
+Resource          ../../resources/chaos.resource
+
+Suite Setup       Start The Chaos Suite On A Private Platform
+Suite Teardown    End The Chaos Suite
+Test Setup        Begin Chaos Test
+Test Teardown     End Chaos Test
+
+Test Tags         chaos    load-balancer    needs-api-tier
+
+
+*** Variables ***
+${NOTES}         notes/balancer.txt
+${NOTES_TEXT}    written before the API tier failed
+
+
+*** Test Cases ***
+When One API Target Dies The API Keeps Answering And The Target Is Replaced
+    [Documentation]    Expected: after one of the API targets is SIGKILLed, it leaves rotation within
+    ...    ${LB_DETECTION_TIMEOUT}, the platform replaces it and the load balancer has its full count of healthy
+    ...    targets again within ${SLA_RECOVERY_MAX}; then every request
+    ...    through the load balancer is answered, and the session with its file is intact.
+    [Tags]    recovery    catches-api-target-not-replaced
+    GROUP    Given a running session behind a load balancer with all its targets healthy
+        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+        And All API Targets Are Healthy
+    END
+    GROUP    When one API target dies
+        When One API Target Is Killed
+        Then The Failed Target Leaves Rotation Within The Detection Bound
+    END
+    GROUP    Then the platform replaces it and the API answers every request
+        Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+        And Every API Request Should Be Answered    ${SESSION}
+        And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
+    END
+
+A Hung API Target Leaves Rotation And The API Keeps Answering
+    [Documentation]    Expected: an API target that stops answering (SIGSTOP) fails its health checks and leaves
+    ...    rotation within ${LB_DETECTION_TIMEOUT}; from then on every request is answered within 1 s by the
+    ...    healthy targets. Once it answers again it returns to rotation within ${SLA_RECOVERY_MAX}.
+    [Tags]    catches-lb-no-health-check
+    GROUP    Given a running session behind a load balancer with all its targets healthy
+        Given A Running Session
+        And All API Targets Are Healthy
+    END
+    GROUP    When one API target hangs
+        When One API Target Hangs
+        Then The Failed Target Leaves Rotation Within The Detection Bound
+        And Every API Request Should Be Answered    ${SESSION}
+    END
+    GROUP    Then once it answers again it is back in rotation
+        When The Fault Ends
+        Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+    END
+
+When The Load Balancer Fails The API Comes Back On Its Address
+    [Documentation]    Expected: after the load balancer is SIGKILLed, the API answers on the same address again
+    ...    within ${SLA_RECOVERY_MAX}, with its full count of healthy targets, and the session with its file is intact.
+    [Tags]    recovery    catches-lb-not-restarted
+    GROUP    Given a running session behind a load balancer with all its targets healthy
+        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+        And All API Targets Are Healthy
+    END
+    GROUP    When the load balancer fails
+        When The Load Balancer Is Killed
+    END
+    GROUP    Then the API is back on its address with every session
+        Then The API Answers On Its Address Again Within The Recovery Bound
+        And The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+        And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
+    END
+
+
+*** Keywords ***
+All API Targets Are Healthy
+    [Documentation]    Every registered API target is healthy (at least two); their count goes to \${TARGETS}.
+    ${targets} =    Get Load Balancer Targets
+    ${count} =    Get Length    ${targets}
+    Should Be True    ${count} >= 2    The API must run on at least two targets behind its load balancer: ${targets}
+    Wait Until Load Balancer Has Healthy Targets    ${count}    timeout=${LB_DETECTION_TIMEOUT}
+    VAR    ${TARGETS} =    ${count}    scope=TEST
+
+One API Target Is Killed
+    [Documentation]    SIGKILLs a healthy API target.
+    ${name} =    Kill API Target
+    VAR    ${TARGET_ID} =    ${name}    scope=TEST
+
+One API Target Hangs
+    [Documentation]    SIGSTOPs a healthy API target (reverted with SIGCONT when the fault ends).
+    ${name} =    Pick Healthy API Target
+    ${fault} =    Freeze API Target    ${name}
+    VAR    ${TARGET_ID} =    ${name}    scope=TEST
+    VAR    ${FAULT} =    ${fault}    scope=TEST
+
+The Load Balancer Is Killed
+    [Documentation]    SIGKILLs the load balancer in front of the API targets.
+    Kill Load Balancer
+
+The Failed Target Leaves Rotation Within The Detection Bound
+    [Documentation]    The load balancer takes the failed target out of rotation (unhealthy, or replaced) within
+    ...    \${LB_DETECTION_TIMEOUT}.
+    ${seconds} =    Wait Until API Target Leaves Rotation    ${TARGET_ID}    timeout=${LB_DETECTION_TIMEOUT}
+    Record Metric    lb_target_detection_time    ${seconds}    unit=s
+
+The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+    [Documentation]    \${TARGETS} targets healthy within the recovery deadline, the time held to the recovery SLA.
+    ${seconds} =    Wait Until Load Balancer Has Healthy Targets    ${TARGETS}    timeout=${RECOVERY_TIMEOUT}
+    Record The Recovery    api_target_recovery_time    ${seconds}
+
+The API Answers On Its Address Again Within The Recovery Bound
+    [Documentation]    GET /health answers at the API's address again; the time held to the recovery SLA.
+    ${seconds} =    Wait Until The API Answers Through The Load Balancer    timeout=${RECOVERY_TIMEOUT}
+    Record The Recovery    load_balancer_recovery_time    ${seconds}

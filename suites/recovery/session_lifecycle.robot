@@ -1,0 +1,137 @@
+*** Settings ***
+Documentation     What the platform promises over a session's whole life: a container that keeps crashing ends
+...               FAILED after the restart policy's budget instead of crashing forever, a user's workspace outlives
+...               the session (the next session of that user finds its files), and one user sees nothing of
+...               another's sessions or files.
+
+Resource          ../../resources/platform.resource
+
+Suite Setup       Ensure Platform Is Running
+Suite Teardown    Stop Embedded Platform If Started By Suite
+Test Setup        Begin Test Sharing The Platform
+Test Teardown     Clean Up The Test
+
+Test Tags         recovery    session-lifecycle
+
+
+*** Variables ***
+${NOTES}         notes/plan.txt
+${NOTES_TEXT}    kept across sessions
+
+
+*** Test Cases ***
+A Container That Keeps Crashing Ends FAILED After The Restart Budget
+    [Documentation]    Expected: the platform restarts a crashed container ${RESTART_MAX} times in a row; the next
+    ...    crash within the restart window makes the session FAILED with stoppedReason "restart policy exhausted",
+    ...    lastFailureReason naming the crash, and no container left.
+    [Tags]    catches-endless-restarts
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When its container crashes as often as the restart policy allows, and once more
+        When The Container Crashes ${RESTART_MAX} Times And Is Restarted Each Time
+        And The Session Container Is Killed With SIGKILL
+    END
+    GROUP    Then the session ends FAILED and leaves no container
+        Then The Session Ends FAILED Because The Restart Policy Is Exhausted
+        And The Session Has No Container Left
+    END
+
+A User's Workspace Outlives The Session
+    [Documentation]    Expected: after a session is deleted, the next session of the same user and client finds the
+    ...    file written in the first one, unchanged (workspaces live on EFS and outlive sessions).
+    [Tags]    catches-workspace-deleted-with-session
+    GROUP    Given a session with a file in its workspace
+        Given A Running Session
+        And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
+    END
+    GROUP    When the session ends and the user starts a new one
+        When The Session Is Deleted
+        And The Same User Starts A New Session
+    END
+    GROUP    Then the new session finds the file
+        Then The New Session Finds "${NOTES}" Containing "${NOTES_TEXT}"
+    END
+
+One User Sees Nothing Of Another User's Sessions Or Files
+    [Documentation]    Expected: two users of one client each have a session; neither user's list of sessions
+    ...    shows the other's, their workspaces differ, and the second user's workspace neither lists nor serves
+    ...    the first user's file.
+    [Tags]    workspace-isolation    catches-shared-workspace
+    GROUP    Given one user's session with a file
+        Given A Running Session
+        And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
+        VAR    ${FIRST} =    ${SESSION}    scope=TEST
+    END
+    GROUP    When another user of the same client starts a session
+        When Another User Of The Same Client Starts A Session
+    END
+    GROUP    Then neither sees the other's sessions or files
+        Then Neither User Lists The Other's Session
+        And The Second User Sees None Of The First User's Files
+    END
+
+
+*** Keywords ***
+The Container Crashes ${times: int} Times And Is Restarted Each Time
+    [Documentation]    Kills the container of \${SESSION} ${times} times, each time after the platform restarted it.
+    FOR    ${crash}    IN RANGE    1    ${times} + 1
+        The Session Container Is Killed With SIGKILL
+        Wait Until Container Restarted    ${SESSION}    ${OLD_PID}
+        Session Should Have    ${SESSION}    status=RUNNING    restartCount=${crash}
+    END
+
+The Session Ends FAILED Because The Restart Policy Is Exhausted
+    [Documentation]    The session settles FAILED (not restarted again) with the reasons in the API and DynamoDB.
+    TRY
+        Wait Until Session Has Status    ${SESSION}    FAILED
+    EXCEPT    AS    ${error}
+        Fail    The restart policy allows ${RESTART_MAX} restarts; one more crash must end the session FAILED: ${error}
+    END
+    Session Field Should Contain    ${SESSION}    stoppedReason    restart policy
+    Session Record Field Should Contain    ${SESSION}    lastFailureReason    SIGKILL
+
+The Same User Starts A New Session
+    [Documentation]    Waits until the deleted \${SESSION} is gone, then starts the same user's next session in
+    ...    \${SESSION}.
+    Wait Until Session Is Gone    ${SESSION}
+    ${next} =    Create Session    user_id=${SESSION}[userId]    client_id=${SESSION}[clientId]
+    Wait Until Session Is Running    ${next}
+    VAR    ${SESSION} =    ${next}    scope=TEST
+
+The New Session Finds "${path}" Containing "${content}"
+    [Documentation]    The file written in the user's last session is in the new one, unchanged.
+    TRY
+        Workspace File Should Have Content    ${SESSION}    ${path}    ${content}
+    EXCEPT    AS    ${error}
+        Fail    The user's workspace did not outlive the session (a workspace is kept for the user's next one): ${error}
+    END
+
+Another User Of The Same Client Starts A Session
+    [Documentation]    A second user of \${FIRST}'s client gets a running session, kept in \${SESSION}.
+    ${other} =    Create Session    user_id=${FIRST}[userId]-other    client_id=${FIRST}[clientId]
+    Wait Until Session Is Running    ${other}
+    VAR    ${SESSION} =    ${other}    scope=TEST
+
+Neither User Lists The Other's Session
+    [Documentation]    GET /sessions?userId=... of each user lists its own session and not the other's.
+    ${first_list} =    List Sessions Of User    ${FIRST}[userId]
+    ${second_list} =    List Sessions Of User    ${SESSION}[userId]
+    ${first_ids} =    Evaluate    [s["sessionId"] for s in $first_list]
+    ${second_ids} =    Evaluate    [s["sessionId"] for s in $second_list]
+    Should Not Contain    ${first_ids}    ${SESSION}[sessionId]
+    ...    msg=User ${FIRST}[userId] is shown another user's session
+    Should Not Contain    ${second_ids}    ${FIRST}[sessionId]
+    ...    msg=User ${SESSION}[userId] is shown another user's session
+
+The Second User Sees None Of The First User's Files
+    [Documentation]    The two sessions have different workspaces; the second one's file list is empty of the
+    ...    first user's file, and reading it there answers 404.
+    ${first} =    Get Session    ${FIRST}
+    ${second} =    Get Session    ${SESSION}
+    Should Not Be Equal    ${first}[workspace]    ${second}[workspace]
+    ...    msg=Two users share one workspace (${second}[workspace]): each user's files must be private
+    ${files} =    List Workspace Files    ${SESSION}
+    ${paths} =    Evaluate    [f["path"] for f in $files]
+    Should Not Contain    ${paths}    ${NOTES}    msg=User ${SESSION}[userId] can list another user's file ${NOTES}
+    Workspace File Should Not Exist    ${SESSION}    ${NOTES}
