@@ -79,13 +79,23 @@ run_suites() {
     log "Running ${suites[*]} on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
     rm -rf "$out/metrics" "$out/pabot_results"
     mkdir -p "$out"
+    # pabot shows a worker's console only when its suite ends; the library writes live progress (each test as it
+    # starts and ends, load runs, long waits) to this file instead, and the console follows it while pabot runs.
+    export PLATFORM_PROGRESS_FILE="$out/progress.log"
+    : >"$PLATFORM_PROGRESS_FILE"
+    tail -n +1 -F "$PLATFORM_PROGRESS_FILE" 2>/dev/null &
+    local follower=$!
     # Two phases (suites/pabot-ordering.txt): first every suite without a measurement, four processes on two cores
     # (they mostly wait for recovery and timeouts, so four overlap well), longest first; then, after #WAIT, the
     # suites with tests tagged measurement one after another, so nothing CPU-heavy runs beside a measurement.
     pabot --processes "${PABOT_PROCESSES:-4}" "${ordering[@]}" \
         --pythonpath libraries --variablefile "$variables" \
         --metadata "Resilience report:[resilience-report.html|resilience-report.html]" \
+        --tagstatexclude 'catches-*' --tagstatexclude 'needs-*' \
         --outputdir "$out" --xunit xunit.xml ${ROBOT_OPTIONS[@]+"${ROBOT_OPTIONS[@]}"} "${suites[@]}" || status=$?
+    kill "$follower" 2>/dev/null || true
+    wait "$follower" 2>/dev/null || true
+    unset PLATFORM_PROGRESS_FILE
     if [[ "$profile" == "aws-emulated" ]]; then
         stop_emulated_deployment
     fi

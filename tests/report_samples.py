@@ -1,16 +1,69 @@
-"""Sample metrics of a two-process run, as the library writes them, for the report tests."""
+"""Sample metrics of a two-process run, as the library writes them, and the output.xml of its tests, for the
+report tests."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import robot
 from PlatformLibrary.load.engine import LoadRun
-from PlatformLibrary.load.results import new_histogram
+from PlatformLibrary.load.results import IntervalSeries, new_histogram
+from PlatformLibrary.load.utilisation import UtilisationSampler
+
+# The tests of the sample run (suite file sample.robot, so long names start with "Sample."): one passes, one fails
+# while its numbers look fine, one is skipped, two load tests pass, a recovery test passes, and a test outside the
+# scorecard fails. Every other target of the scorecard has no test: NOT RUN.
+SUITE = """*** Test Cases ***
+Cold Start Is Within The SLA
+    [Tags]    performance    cold-start
+    Log    measured
+
+Warm Start Is Within The SLA
+    [Tags]    performance    warm-start
+    Fail    Warm start seen by the client: max over 4 samples was 312.0 ms, allowed is below 300.0 ms.
+
+Session Creation Latency Is Within The SLA
+    [Tags]    performance    session-creation
+    Skip    The machine was too busy to measure: reference round trip p50 1.9 ms over 200 (limit 1 ms).
+
+File Operation Latency Is Within The SLA
+    [Tags]    performance    file-ops
+    Log    measured
+
+A Hundred File Operations Per Second Are Served On Time
+    [Tags]    stress    file-ops-rate
+    Log    measured
+
+Container Killed With SIGKILL Is Restarted With The Workspace Intact
+    [Tags]    recovery    container-crash
+    Log    recovered
+
+Paths That Climb Out Of The Workspace Are Refused
+    [Tags]    workspace-isolation
+    Fail    p95 was 900 ms
+"""
+TEST_OF = {
+    "container_cold_start": "Sample.Cold Start Is Within The SLA",
+    "container_warm_start": "Sample.Warm Start Is Within The SLA",
+    "session_creation": "Sample.Session Creation Latency Is Within The SLA",
+    "recovery_time": "Sample.Container Killed With SIGKILL Is Restarted With The Workspace Intact",
+}
+LOAD_TEST_OF = {
+    101: "Sample.File Operation Latency Is Within The SLA",
+    202: "Sample.A Hundred File Operations Per Second Are Served On Time",
+}
+
+
+def write_sample_output(folder: Path) -> Path:
+    """Runs the sample suite with Robot Framework; returns its output.xml."""
+    (folder / "sample.robot").write_text(SUITE)
+    robot.run(str(folder / "sample.robot"), outputdir=str(folder), log="NONE", report="NONE", stdout=None)
+    return folder / "output.xml"
 
 
 def write_sample_metrics(folder: Path) -> Path:
-    """Writes ``<folder>/metrics`` as two pabot workers (pids 101 and 202) would and a small output.xml."""
+    """Writes ``<folder>/metrics`` as two pabot workers (pids 101 and 202) would and the tests' output.xml."""
     metrics = folder / "metrics"
     metrics.mkdir(parents=True)
     lines = {101: [], 202: []}
@@ -39,13 +92,11 @@ def write_sample_metrics(folder: Path) -> Path:
                     "tags": {},
                     "profile": "local",
                     "run": "abc123",
-                    "suite": "S",
-                    "test": "T",
+                    "suite": "Sample",
+                    "test": TEST_OF.get(name, "Sample.Other"),
                     "pid": pid,
                 }
             )
-    for pid, records in lines.items():
-        (metrics / f"{pid}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     for pid, (ok, slow) in {101: (900, 0), 202: (95, 5)}.items():
         result = LoadRun("file-ops", action=lambda i: "ok", rate=1, duration=1).result
         corrected, service = new_histogram(), new_histogram()
@@ -62,14 +113,79 @@ def write_sample_metrics(folder: Path) -> Path:
             {"t": 0, "sent": ok, "ok": ok, "errors": 0, "dropped": 0},
             {"t": 1, "sent": slow, "ok": slow, "errors": 0, "dropped": 0},
         ]
+        result.started_at = 1000.0 + pid
+        result.series = sample_series(ok, slow, 3 if pid == 202 else 0, seconds=3)
+        lines[pid].append(latency_bound(pid, result.started_at))
         result.extra = {"scenario": "file-ops", "apiCalls": {"file": ok + slow, "create": 3}}
-        record = {"kind": "load_run", "pid": pid, "run": "abc123", "profile": "local", **result.summary()}
+        record = {
+            "kind": "load_run",
+            "pid": pid,
+            "run": "abc123",
+            "profile": "local",
+            "suite": "Sample",
+            "test": LOAD_TEST_OF[pid],
+            **result.summary(),
+        }
         (metrics / f"loadruns-{pid}.jsonl").write_text(json.dumps(record) + "\n")
         (metrics / f"hist-load.file-ops-{pid}.hdr").write_bytes(corrected.encode() + b"\n")
         (metrics / f"hist-load.file-ops.service-{pid}.hdr").write_bytes(service.encode() + b"\n")
-    (folder / "output.xml").write_text(
-        "<robot><suite name='S'><test name='A'><status status='PASS'/></test>"
-        "<test name='B'><status status='FAIL'>p95 was 900 ms</status></test><status status='FAIL'/></suite>"
-        "<statistics><total><stat pass='1' fail='1' skip='0'>All Tests</stat></total></statistics></robot>"
-    )
+    for pid, records in lines.items():
+        (metrics / f"{pid}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (metrics / "utilisation-101.jsonl").write_text(json.dumps(utilisation_window()) + "\n")
+    write_sample_output(folder)
     return metrics
+
+
+def sample_series(ok: int, slow: int, errors: int, seconds: int) -> IntervalSeries:
+    """A run's per-interval series as the engine keeps it: answers spread evenly over ``seconds``, the slow ones
+    (900 ms) and the ``errors`` last, one request in flight at a time."""
+    series = IntervalSeries(1.0, horizon=seconds + 1)
+    total = ok + slow
+    for i in range(total):
+        t = i * seconds / total
+        series.sent(t, 1)
+        series.answered(t + 0.001, 900_000 if i >= ok else 2000 + i, i < total - errors, 0)
+    series.finish(float(seconds))
+    return series
+
+
+def latency_bound(pid: int, started_at: float) -> dict:
+    """What ``Load Should Meet Thresholds`` records for ``p95 below 50 ms`` on the run of process ``pid``."""
+    return {
+        "ts": 2.0,
+        "name": "load_latency_bound",
+        "value": 0.05,
+        "unit": "s",
+        "tags": {"load": "file-ops", "statistic": "p95", "started_at": f"{started_at:.6f}"},
+        "profile": "local",
+        "run": "abc123",
+        "suite": "Sample",
+        "test": LOAD_TEST_OF[pid],
+        "pid": pid,
+    }
+
+
+def utilisation_window() -> dict:
+    """A sampling window as ``Stop Resource Sampling`` writes it: 20 samples of 0.5 s, CPU rising and falling with
+    the load (so its max and mean differ), memory creeping up."""
+    sampler = UtilisationSampler(None, "", 0.5, 512 * 2**20, 0.5)
+    for i in range(21):
+        busy = 0 < i < 15
+        cpu = 10.0 + (45.0 if busy else 0.0) + i
+        sampler.add(
+            {"t": 0.5 * i, "cpu": cpu, "memory": 20.0 + i, "hostCpu": cpu / 4, "hostMemory": 1.5, "containers": 2}
+        )
+    return {
+        "ts": 3.0,
+        "kind": "utilisation",
+        "profile": "local",
+        "run": "abc123",
+        "suite": "Sample",
+        "test": "Sample.Other",
+        "pid": 101,
+        "source": "psutil",
+        "startedAt": 1500.0,
+        "intervalS": 0.5,
+        "summary": sampler.summary(),
+        "points": sampler.series(),
+    }

@@ -44,6 +44,20 @@ def test_open_load_writes_summary_and_histograms_for_the_report(library, tmp_pat
     assert record["extra"]["apiCalls"] == {"health": 50}
     names = sorted(p.name.rsplit("-", 1)[0] for p in metrics.glob("hist-*.hdr"))
     assert names == ["hist-load.health", "hist-load.health.service"]
+    # Over time, for the report's charts: one point per second of the half-second run (and the drain).
+    points = record["series"]["points"]
+    assert 1 <= len(points) <= 2 and sum(p["answers"] for p in points) == 50
+
+
+def test_a_latency_threshold_is_recorded_as_the_bound_drawn_over_its_run(library, tmp_path):
+    result = keyword(library, "run_constant_arrival_rate_load")("health", "50/s", timedelta(seconds=0.2))
+    keyword(library, "load_should_meet_thresholds")(result, "p95 below 2 s", "error rate below 1 %")
+    records = [
+        json.loads(line) for p in (tmp_path / "metrics").glob("[0-9]*.jsonl") for line in p.read_text().splitlines()
+    ]
+    (bound,) = [r for r in records if r["name"] == "load_latency_bound"]  # the error rate is no latency bound
+    assert bound["value"] == 2.0 and bound["unit"] == "s"
+    assert bound["tags"] == {"load": "health", "statistic": "p95", "started_at": f"{result.started_at:.6f}"}
 
 
 def test_thresholds_pass_and_fail_with_measured_versus_allowed(library):
@@ -75,3 +89,11 @@ def test_scenarios_that_need_a_session_say_so(library):
     with pytest.raises(ValueError, match="Unknown load scenario"):
         keyword(library, "run_constant_arrival_rate_load")("nope", "1/s", timedelta(seconds=1))
     assert keyword(library, "scale_rate")("50/s", 3) == "150/s"
+
+
+def test_a_load_result_logs_as_one_short_line() -> None:
+    """log.html shows ``${LOAD} = ...``: what was measured, never the histogram objects inside."""
+    from PlatformLibrary.load.results import LoadResult
+
+    text = repr(LoadResult("file-ops", "open", 100.0, 10.0, 4))
+    assert text.startswith("<LoadResult Load 'file-ops'") and "HdrHistogram" not in text and len(text) < 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -16,7 +17,16 @@ from PlatformLibrary.load.engine import (
     ramping_schedule,
     schedule_count,
 )
-from PlatformLibrary.load.results import check_threshold, merge_histograms, new_histogram, parse_duration, parse_rate
+from PlatformLibrary.load.results import (
+    MAX_SERIES_POINTS,
+    IntervalSeries,
+    check_threshold,
+    latency_bound,
+    merge_histograms,
+    new_histogram,
+    parse_duration,
+    parse_rate,
+)
 from PlatformLibrary.report.metrics import load_histograms, save_histogram
 
 HEALTH = HttpRequest("GET", "/health")
@@ -139,6 +149,10 @@ def test_thresholds_say_measured_versus_allowed(target):
     assert not passed and "send rate of load 't' was 100.00/s, allowed is above 200/s" in message
     with pytest.raises(ValueError, match="Unknown threshold"):
         check_threshold(result, "p95 is fine")
+    # The latency bounds the report draws over a run's latency: percentiles, mean and max held below a time.
+    assert latency_bound("p95 below 50 ms") == ("p95", 0.05)
+    assert latency_bound("max at most 2 s") == ("max", 2.0)
+    assert latency_bound("error rate below 1 %") is None and latency_bound("rate above 90/s") is None
 
 
 def test_client_parses_chunked_and_close_delimited_answers():
@@ -177,3 +191,85 @@ def test_a_stopped_run_counts_what_it_never_sent_as_dropped(target):
     assert result.stopped_early == "enough"
     assert result.sent + result.dropped == result.scheduled == 500
     assert result.dropped > 300
+
+
+# ---------------------------------------------------------------------------------------------------------- over time
+def test_open_model_keeps_latency_throughput_and_in_flight_per_second(target):
+    result = LoadRun("series", base_url=target, scenario=lambda i: HEALTH, rate=200, duration=3).run()
+    series = result.summary()["series"]
+    points = series["points"]
+    assert series["intervalS"] == 1.0
+    assert 3 <= len(points) <= 4  # one point per second; the drain may add a short last one
+    assert [p["t"] for p in points] == [float(i) for i in range(len(points))]
+    assert sum(p["sent"] for p in points) == result.sent == 600
+    assert sum(p["answers"] for p in points) == result.completed and sum(p["ok"] for p in points) == result.ok
+    for p in points[:3]:
+        assert 150 <= p["answers"] <= 250 and p["throughput"] == p["answers"], p  # 200/s, a busy machine aside
+        assert p["percentilesUndefined"] == []  # about 200 answers define p99
+        assert 0 < p["p50Ms"] <= p["p95Ms"] <= p["p99Ms"] <= p["maxMs"]
+        assert p["inFlightMax"] >= 1 and 0 < p["inFlightMean"] <= p["inFlightMax"]
+        assert p["p99Ms"] <= result.max() * 1000
+
+
+def test_the_series_shows_a_stall_where_it_happened(stalling_target):
+    """The target stops answering for 0.5 s at the end of every 1.5 s: some second's p99 carries the stall, and the
+    requests in flight pile up to the limit while it lasts."""
+    result = LoadRun(
+        "stall", base_url=stalling_target, scenario=lambda i: HEALTH, rate=50, duration=3, max_vus=10
+    ).run()
+    points = result.summary()["series"]["points"]
+    worst = max(p["maxMs"] or 0 for p in points)
+    assert worst > 300, points
+    assert min(p["p50Ms"] for p in points if p["answers"]) < 100, points
+    assert max(p["inFlightMax"] for p in points) == 10, points
+
+
+def test_a_closed_model_has_its_users_in_flight(target):
+    result = LoadRun(
+        "users", base_url=target, scenario=lambda i: HEALTH, model="closed", users=3, duration=1.5, pace=0.02
+    ).run()
+    points = result.summary()["series"]["points"]
+    assert max(p["inFlightMax"] for p in points) <= 3
+    assert all(0 <= p["inFlightMean"] <= 3 for p in points)
+    assert sum(p["answers"] for p in points) == result.completed
+
+
+def test_a_percentile_over_too_few_answers_is_the_intervals_max():
+    series = IntervalSeries(1.0, horizon=3)
+    for k, micros in enumerate((1000, 2000, 50_000)):  # three answers in the first second
+        series.sent(0.1 * k, 1)
+        series.answered(0.1 * k + 0.05, micros, True, 0)
+    for k in range(120):  # then 120 answers in the second one
+        series.sent(1 + k / 200, 1)
+        series.answered(1 + k / 200 + 0.001, 1000 + k, True, 0)
+    series.finish(2.0)
+    first, second = series.points
+    assert first["percentilesUndefined"] == ["p95", "p99"]
+    assert first["p95Ms"] == first["p99Ms"] == first["maxMs"] == 50.0 and first["p50Ms"] < 50
+    assert second["percentilesUndefined"] == [] and second["answers"] == 120
+    assert second["p99Ms"] <= second["maxMs"] == pytest.approx(1.119)
+
+
+def test_the_series_is_bounded_in_points():
+    """60 s at 1 s intervals are 60 points; a run of three hours gets wider intervals and never more than the cap;
+    seconds without an answer are points of their own (no answers, in flight held)."""
+    minute = IntervalSeries(1.0, horizon=60)
+    for k in range(600):
+        minute.sent(k / 10, 1)
+        minute.answered(k / 10 + 0.01, 1000, True, 0)
+    minute.finish(60.0)
+    assert len(minute.points) == 60 and [p["t"] for p in minute.points] == [float(s) for s in range(60)]
+    long = IntervalSeries(1.0, horizon=3 * 3600 + 11, max_points=MAX_SERIES_POINTS)
+    assert long.width == 32.0
+    for k in range(0, 3 * 3600, 7):
+        long.sent(k, 1)
+        long.answered(k + 0.5, 1000, k % 2 == 0, 0)
+    long.finish(3 * 3600.0)
+    assert len(long.points) == math.ceil(3 * 3600 / 32) <= MAX_SERIES_POINTS
+    gap = IntervalSeries(1.0, horizon=5)
+    gap.sent(0.2, 1)
+    gap.answered(3.5, 3_300_000, True, 0)  # in flight for 3.3 s, answered in the fourth second
+    gap.finish(3.6)
+    assert [p["answers"] for p in gap.points] == [0, 0, 0, 1]
+    assert [p["inFlightMax"] for p in gap.points] == [1, 1, 1, 1]
+    assert gap.points[1]["inFlightMean"] == pytest.approx(1.0) and gap.points[1]["p99Ms"] is None

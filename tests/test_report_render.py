@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from PlatformLibrary.report.build import main
+from PlatformLibrary.report.scorecard import TARGETS
 
 from tests.report_samples import write_sample_metrics
 
@@ -65,10 +66,39 @@ def test_charts_render_in_headless_chromium(page, tmp_path):
     expected = re.search(r'data-charts-expected="(\d+)"', dom)
     rendered = re.search(r'data-charts-rendered="(\d+)"', dom)
     assert expected and rendered, "the page's script did not run"
-    assert int(expected.group(1)) >= 5
+    assert int(expected.group(1)) >= 12  # performance, 3 per load run, percentiles, utilisation, recovery, ...
     assert rendered.group(1) == expected.group(1), f"{rendered.group(1)} of {expected.group(1)} charts rendered"
     assert 'data-rendered="no"' not in dom
     assert dom.count("<svg") == int(expected.group(1))
+    # Each chart drew every series it announces: the browser measured a non-empty box for each line, point or bar.
+    charts = re.findall(r'<figure class="chart" data-chart="([\w-]+)" data-series="(\d+)"[^>]*data-drawn="(\d+)"', dom)
+    assert len(charts) == int(expected.group(1))
+    for chart_id, announced, drawn in charts:
+        assert int(announced) > 0 and drawn == announced, f"{chart_id}: {drawn} of {announced} series drew"
+    kinds = {chart_id for chart_id, _, _ in charts}
+    assert {"run-1-latency", "run-1-throughput", "run-1-users", "utilisation-1", "latency-percentiles"} <= kinds
+    # The count is a debug line in the footer, not in the page's header.
+    footer = dom.split("<footer>", 1)[1]
+    assert f"{expected.group(1)} of {expected.group(1)} charts rendered" in footer
+    assert "charts rendered" not in dom.split("<footer>", 1)[0]
+
+
+def test_every_scorecard_row_is_shown_with_its_verdict(page, tmp_path):
+    done = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    overall = re.search(r'<div id="verdict" class="(\w+)" data-verdict="(\w+)">(\w+)</div>', dom)
+    assert overall and overall.groups() == ("FAIL", "FAIL", "FAIL"), "the overall verdict is not at the top"
+    assert dom.index('id="verdict"') < dom.index('id="scorecard"') < dom.index('id="failed-tests"')
+    rows = dict(re.findall(r'<tr data-row="([\w-]+)" data-verdict="([\w ]+)">', dom))
+    assert list(rows) == [t.key for t in TARGETS], "every target of the seed has its row, in order"
+    assert set(rows.values()) == {"pass", "fail", "skipped", "not run"}
+    for key, verdict in rows.items():
+        row = dom[dom.index(f'data-row="{key}"') :].split("</tr>", 1)[0]
+        assert f'<span class="v {verdict.replace(" ", "-")}">{verdict}</span>' in row, key
+    assert rows["warm-start"] == "fail" and rows["session-creation"] == "skipped" and rows["cost"] == "not run"
+    assert 'href="log.html#s1-t2"' in dom  # the warm start row links to its test in log.html
+    assert 'id="stand-in"' in dom and "<b>local</b>" in dom
 
 
 def test_screenshot_is_not_blank(page, tmp_path):

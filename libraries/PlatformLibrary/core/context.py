@@ -10,8 +10,11 @@ import os
 import re
 import secrets
 import threading
+import time
 
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
+
+from . import progress
 
 _ID_ALLOWED = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -48,9 +51,16 @@ class RunContext:
             self._test_index += 1
             self._sequence = 0
         self.current_test = result.full_name
+        self._test_started = time.monotonic()
+        if os.environ.get(progress.ENV):  # under run.sh: which test each worker is on, as it starts
+            progress.console(f"start {result.full_name}", self.worker)
 
     def end_test(self, data, result):
         self.current_test = None
+        if os.environ.get(progress.ENV):
+            took = progress.duration(time.monotonic() - getattr(self, "_test_started", time.monotonic()))
+            message = f": {result.message.splitlines()[0][:160]}" if result.status != "PASS" and result.message else ""
+            progress.console(f"{result.status:<4}  {result.full_name} ({took}){message}", self.worker)
 
     @property
     def worker(self) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from . import progress
 from .profile import format_seconds
+
+# A wait still going after this long says so on the console (under run.sh), and again after as long.
+PROGRESS_EVERY_S = 10.0
 
 T = TypeVar("T")
 
@@ -43,12 +48,17 @@ def wait_until(
     start = time.monotonic()
     deadline = start + timeout
     attempts = 0
+    reported = start
     while True:
         attempts += 1
         value = probe()
         now = time.monotonic()
         if value is not None:
             return Waited(value, now - start, attempts)
+        if now - reported >= PROGRESS_EVERY_S and os.environ.get(progress.ENV):  # a long wait shows it is alive
+            reported = now
+            waited = f"{format_seconds(now - start)} of {format_seconds(timeout)}"
+            progress.console(f"  waiting {waited}, not yet: {describe()}")
         if fail_fast is not None:
             reason = fail_fast()
             if reason:

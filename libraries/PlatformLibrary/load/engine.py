@@ -11,7 +11,9 @@ Latency is measured from each request's *intended* send time (corrected for coor
 does): a stalled target that holds back the sender shows up in the percentiles instead of hiding. The service
 time from the actual send is kept beside it (``uncorrected``) so the two can be compared. Percentiles come from
 HdrHistogram (microseconds, 3 significant digits); histograms of several runs or processes are merged with
-``HdrHistogram.add``, never averaged.
+``HdrHistogram.add``, never averaged. Interval by interval (1 s by default) a run also keeps latency percentiles,
+answers per second and requests in flight over time (``results.IntervalSeries``, bounded in points), for the
+report's charts.
 
 Every run is bounded in count (the schedule is finite; the closed model has an iteration cap) and in time (a hard
 deadline of duration + drain timeout); everything it starts it stops.
@@ -20,7 +22,7 @@ Requests go over a minimal HTTP/1.1 keep-alive client on asyncio (one connection
 or, for composite actions (create a session, wait until it runs, delete it), through a plain Python callable run
 in a bounded thread pool.
 
-Why about 740 lines: the schedules, the asyncio client and the run loop share one run's timing state (intended
+Why about 790 lines: the schedules, the asyncio client and the run loop share one run's timing state (intended
 send times, busy connections, the drain deadline). What a run measured and how it is judged (``LoadResult``,
 histograms, thresholds) is in ``results``.
 """
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .results import MAX_REQUESTS_PER_RUN, MAX_RUN_SECONDS, LoadResult, new_histogram, to_micros
+from .results import MAX_REQUESTS_PER_RUN, MAX_RUN_SECONDS, IntervalSeries, LoadResult, new_histogram, to_micros
 
 
 def tls_context(ca_bundle: str | None = None, verify: bool = True) -> ssl.SSLContext:
@@ -327,6 +329,7 @@ class LoadRun:
         ca_bundle: str | None = None,
         verify_tls: bool = True,
         signer: Callable[[str, str, dict[str, str], bytes], dict[str, str]] | None = None,
+        series_interval: float = 1.0,
     ) -> None:
         if (scenario is None) == (action is None):
             raise ValueError("Give exactly one of scenario (HTTP requests) or action (a callable).")
@@ -398,6 +401,8 @@ class LoadRun:
         self.result = LoadResult(name, model, target_rate, total, users if model == "closed" else self.max_vus)
         self.result.scheduled = self.scheduled
         self.result.late_threshold = float(late_threshold)
+        # Per interval over time (latency, answers/s, in flight), bounded: the run's hard deadline fits its points.
+        self._series = self.result.series = IntervalSeries(series_interval, total + self.request_timeout + 1.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -522,6 +527,8 @@ class LoadRun:
                 {"t": s, "sent": v[0], "ok": v[1], "errors": v[2], "dropped": v[3]}
                 for s, v in sorted(self._seconds.items())
             ]
+            if self._t0:
+                self._series.finish(loop.time() - self._t0)
             await asyncio.sleep(0)
 
     async def _report_loop(self) -> None:
@@ -662,6 +669,7 @@ class LoadRun:
             self.send_times.append(now - self._t0)
         self._second(due)[0] += 1
         self._in_flight += 1
+        self._series.sent(now - self._t0, self._in_flight)
         if self.action is not None:
             future = self.loop.run_in_executor(self._pool, self._run_action, index)
             future.add_done_callback(lambda f: self._action_done(f, index, due, now, waiter))
@@ -770,6 +778,7 @@ class LoadRun:
         bucket = self._second(due)
         bucket[1 if category == "ok" else 2] += 1
         self._in_flight -= 1
+        self._series.answered(end - self._t0, corrected, category == "ok", self._in_flight)
         if self._queue:
             self._next_from_queue()
         if not self._in_flight and not self._queue:

@@ -22,9 +22,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from robot.api import logger
 from robot.api.deco import keyword
 
+from ..core import progress
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.contract import ApiContract
 from ..core.http_client import api_auth_headers, api_tls_verify
@@ -33,7 +33,7 @@ from ..core.waiting import wait_until
 from ..report.metrics import MetricsKeywords, save_histogram
 from ..sessions.api import PlatformApiKeywords
 from .engine import Answer, HttpRequest, LoadRun, Stage, categorize
-from .results import LoadResult, check_threshold, format_rate, parse_rate
+from .results import LATENCY_BOUND_METRIC, LoadResult, check_threshold, format_rate, latency_bound, parse_rate
 
 SCENARIOS = {
     "health": "GET /health",
@@ -101,7 +101,7 @@ class LoadKeywords(LibraryComponent):
         return [self.session_id_of(s) for s in items]
 
     def _progress(self, snap: dict[str, Any]) -> None:
-        logger.console(
+        progress.console(
             f"  [load {snap['name']}] {snap['elapsed']:5.1f}/{snap['duration']:g} s  sent {snap['sent']} "
             f"({snap['rate']:.1f}/s)  ok {snap['ok']}  errors {snap['errors']}  dropped {snap['dropped']}  "
             f"late {snap['late']}  in flight {snap['inFlight']}  p95 {snap['p95'] * 1000:.1f} ms"
@@ -317,7 +317,7 @@ class LoadKeywords(LibraryComponent):
 
     def _execute(self, run: LoadRun, state: dict[str, Any], background: bool) -> LoadResult | LoadHandle:
         what = f"{run.model} {format_rate(run.result.target_rate) if run.result.target_rate else ''}".strip()
-        logger.console(
+        progress.console(
             f"\n  [load {run.name}] {state['scenario']}: {what}, {run.result.duration:g} s, "
             f"{run.scheduled or run.iterations} requests at most"
         )
@@ -344,7 +344,7 @@ class LoadKeywords(LibraryComponent):
             metrics.record_metric("session_container_seconds", seconds, unit="s", load=run.name)
         self._persist(result)
         self._last[self.context.scope] = result
-        logger.console(f"  [load {run.name}] done: {result.describe()}")
+        progress.console(f"  [load {run.name}] done: {result.describe()}")
         self.info(result.describe())
         self.debug(json.dumps(result.summary(), default=str)[:20000])
         return result
@@ -620,11 +620,26 @@ class LoadKeywords(LibraryComponent):
         for expression in thresholds:
             passed, message = check_threshold(result, expression)
             (passes if passed else failures).append(message)
+            self._note_latency_bound(result, expression)
         self._metrics.check_conditions(" ".join(failures or passes), passed=not failures)
         for message in passes:
             self.info(f"OK: {message}")
         if failures:
             raise AssertionError("\n".join(failures) if len(failures) > 1 else failures[0])
+
+    def _note_latency_bound(self, result: LoadResult, expression: str) -> None:
+        """Records a latency bound asserted on ``result`` (metric ``load_latency_bound``, tagged with the run's name
+        and start) so the report draws it over that run's latency over time: the bound the test held it to."""
+        bound = latency_bound(expression)
+        if bound is not None:
+            self._metrics.record_metric(
+                LATENCY_BOUND_METRIC,
+                bound[1],
+                unit="s",
+                load=result.name,
+                statistic=bound[0],
+                started_at=f"{result.started_at:.6f}",
+            )
 
     @keyword("p${percentile:[0-9.]+} below ${limit}", tags=["load", "assertion", "sla"])
     def percentile_below(self, percentile: str, limit: str) -> None:

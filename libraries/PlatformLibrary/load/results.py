@@ -15,7 +15,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from ..report.metrics import defined_statistic
+from ..report.metrics import defined_statistic, samples_needed
 
 # Histograms in microseconds from 1 us to 1 hour at 3 significant digits: every histogram of the suite has the
 # same shape, so any two can be added.
@@ -24,6 +24,11 @@ HIST_HIGHEST = 3_600_000_000
 HIST_DIGITS = 3
 MAX_REQUESTS_PER_RUN = 2_000_000
 MAX_RUN_SECONDS = 3 * 3600.0
+# The per-interval series of a run: at most this many points (a longer run gets wider intervals).
+MAX_SERIES_POINTS = 600
+SERIES_PERCENTILES = (50, 95, 99)
+# A latency bound a test asserted on a run (recorded by ``Load Should Meet Thresholds``, drawn by the report).
+LATENCY_BOUND_METRIC = "load_latency_bound"
 
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*([a-z]+))?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -64,6 +69,124 @@ def format_rate(per_second: float) -> str:
     return f"{per_second:g}/s"
 
 
+# ------------------------------------------------------------------------------------------------------------- series
+class IntervalSeries:
+    """What a run did interval by interval (1 s by default), for the charts over time Locust, k6 and Gatling draw:
+    latency percentiles, answers per second and requests in flight (the users busy at that moment).
+
+    Answers are counted in the interval they *came back* in (as k6 and Locust do), so an interval closes once time
+    has moved past it: only one small histogram is ever open, and the series holds at most ``max_points`` points
+    (the interval doubles until the run's ``horizon`` fits). A percentile of an interval is given only over enough
+    answers to define it (``samples_needed``: p95 20, p99 100); over fewer its value is the interval's max and
+    ``percentilesUndefined`` says so. Called from the engine's event loop only.
+    """
+
+    def __init__(self, interval: float = 1.0, horizon: float = 0.0, max_points: int = MAX_SERIES_POINTS) -> None:
+        if interval <= 0 or max_points < 1:
+            raise ValueError(
+                f"A series needs an interval above 0 and at least one point, got {interval}, {max_points}."
+            )
+        width = float(interval)
+        while horizon / width > max_points:
+            width *= 2
+        self.width, self.max_points = width, max_points
+        self.points: list[dict[str, Any]] = []
+        # Per interval: 2 significant digits are plenty for a chart and keep closing an interval well under 1 ms.
+        self._hist = HdrHistogram(HIST_LOWEST, HIST_HIGHEST, 2)
+        self._index = 0
+        self._edge = width if max_points > 1 else math.inf  # where the open interval ends
+        self._level = 0  # requests in flight now
+        self._since = 0.0  # when the level last changed (or the interval began)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._hist.reset()
+        self._top = self._sent = self._ok = self._errors = 0
+        self._peak, self._area = self._level, 0.0
+
+    def _advance(self, t: float) -> float:
+        """Closes every interval before the one ``t`` falls in (the last interval takes what comes later)."""
+        t = max(0.0, t)
+        index = min(int(t // self.width), self.max_points - 1)
+        while self._index < index:
+            self._close((self._index + 1) * self.width)
+            self._index += 1
+            self._reset()
+        self._edge = math.inf if self._index == self.max_points - 1 else (self._index + 1) * self.width
+        self._area += self._level * (t - self._since)
+        self._since = t
+        return t
+
+    # The two calls below run once per request on the engine's loop: the common case (still in the open interval)
+    # is a comparison and a few additions.
+    def sent(self, t: float, in_flight: int) -> None:
+        if 0.0 <= t < self._edge:
+            self._area += self._level * (t - self._since)
+            self._since = t
+        else:
+            self._advance(t)
+        self._sent += 1
+        self._level = in_flight
+        if in_flight > self._peak:
+            self._peak = in_flight
+
+    def answered(self, t: float, micros: int, ok: bool, in_flight: int) -> None:
+        if 0.0 <= t < self._edge:
+            self._area += self._level * (t - self._since)
+            self._since = t
+        else:
+            self._advance(t)
+        self._hist.record_value(micros)
+        if micros > self._top:
+            self._top = micros
+        if ok:
+            self._ok += 1
+        else:
+            self._errors += 1
+        self._level = in_flight
+
+    def finish(self, t: float) -> None:
+        """Closes the last interval at ``t`` (the run's end); no event may follow."""
+        t = self._advance(t)
+        if self._index and not (self._sent or self._ok or self._errors):
+            return  # the run ended just after an interval began: nothing happened in it
+        self._close(max(t, self._index * self.width + 1e-9))
+
+    def _close(self, end: float) -> None:
+        start = self._index * self.width
+        self._area += self._level * (end - self._since)
+        self._since = end
+        answers = self._ok + self._errors
+        point: dict[str, Any] = {
+            "t": round(start, 3),
+            "sent": self._sent,
+            "answers": answers,
+            "ok": self._ok,
+            "errors": self._errors,
+            "throughput": round(answers / self.width, 3),
+            "inFlightMean": round(self._area / (end - start), 3),
+            "inFlightMax": self._peak,
+        }
+        undefined = []
+        if answers:
+            top = self._top / 1000
+            values = self._hist.get_percentile_to_value_dict(list(SERIES_PERCENTILES))
+            for pct in SERIES_PERCENTILES:
+                if answers < samples_needed(pct):
+                    undefined.append(f"p{pct}")
+                    point[f"p{pct}Ms"] = round(top, 3)  # the max stands in, as the SLA assertions do
+                else:  # a bucket's upper edge may pass the max: clamped
+                    point[f"p{pct}Ms"] = round(min(values[pct] / 1000, top), 3)
+            point["maxMs"] = round(top, 3)
+        else:
+            point.update({f"p{pct}Ms": None for pct in SERIES_PERCENTILES} | {"maxMs": None})
+        point["percentilesUndefined"] = undefined
+        self.points.append(point)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"intervalS": self.width, "maxPoints": self.max_points, "points": self.points}
+
+
 # ------------------------------------------------------------------------------------------------------------ results
 @dataclass
 class LoadResult:
@@ -87,6 +210,7 @@ class LoadResult:
     uncorrected: HdrHistogram = field(default_factory=new_histogram)
     by_name: dict[str, HdrHistogram] = field(default_factory=dict)
     timeline: list[dict[str, float]] = field(default_factory=list)
+    series: IntervalSeries | None = None  # per interval: latency percentiles, answers/s, in flight
     started_at: float = 0.0  # wall clock
     elapsed: float = 0.0
     send_window: float = 0.0  # first intended send to last actual send
@@ -200,9 +324,14 @@ class LoadResult:
                 for name, h in self.by_name.items()
             },
             "timeline": self.timeline,
+            "series": self.series.as_dict() if self.series is not None else None,
             "stoppedEarly": self.stopped_early,
             **({"extra": self.extra} if self.extra else {}),
         }
+
+    def __repr__(self) -> str:
+        """Short, for the log: what was measured, not every histogram object (``${LOAD} = <LoadResult ...>``)."""
+        return f"<LoadResult {self.describe()}>"
 
     def describe(self) -> str:
         rate = f" at {format_rate(self.target_rate)}" if self.target_rate else ""
@@ -268,6 +397,18 @@ def parse_duration(value: Any) -> float:
 
 def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def latency_bound(expression: str) -> tuple[str, float] | None:
+    """``("p95", 0.05)`` for a latency threshold such as ``p95 below 50 ms`` (a percentile, mean or max held below
+    a time): the bound the report draws over a run's latency; ``None`` for any other threshold."""
+    match = _THRESHOLD.match(str(expression))
+    if not match or match.group("op").lower() not in ("below", "under", "at most"):
+        return None
+    metric = match.group("metric").lower()
+    if not (metric in ("mean", "max") or (metric.startswith("p") and metric != "p")):
+        return None
+    return metric, parse_duration(match.group("limit").strip())
 
 
 def check_threshold(result: LoadResult, expression: str) -> tuple[bool, str]:
