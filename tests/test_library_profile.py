@@ -96,3 +96,17 @@ def test_an_empty_api_url_on_aws_names_the_environment_variable_to_set():
     endpoints = Endpoints(Profile(variables={"TARGET": "aws", "PROFILE": "aws", "PLATFORM_API_URL": ""}))
     with pytest.raises(EndpointsError, match=r"set the environment variable ALB_URL .* --variable PLATFORM_API_URL"):
         endpoints.get("PLATFORM_API_URL")
+
+
+def test_stress_bounds_are_tied_to_the_normal_slas() -> None:
+    """'Stable at 3x load' is held to the normal p95 bounds times STRESS_SLA_FACTOR, on every profile."""
+    import runpy
+
+    for name in ("local", "aws", "aws_emulated"):
+        values = runpy.run_path(str(Path(__file__).resolve().parents[1] / "resources" / "profiles" / f"{name}.py"))
+        factor = values["STRESS_SLA_FACTOR"]
+        for stress, normal in (
+            ("SLA_STRESS_API_P95", "SLA_API_P95"),
+            ("SLA_STRESS_MIX_FILE_OPS_P95", "SLA_FILE_OPS_P95"),
+        ):
+            assert to_seconds(values[stress]) == pytest.approx(factor * to_seconds(values[normal])), (name, stress)

@@ -160,17 +160,21 @@ def load_throughput(evidence: Evidence) -> Measured | None:
 
 
 def load_stability(evidence: Evidence) -> Measured | None:
-    """Peak rate, latency and errors of the row's load run under stress."""
+    """Each load run of the stress mix (reads, file operations, lifecycles): its p95 at its rate, then the errors
+    and drops of all of them; the number is the reads' p95 (the first run), as the bound's first figure."""
     runs = [r for r in evidence.loads if r.get("completed")]
     if not runs:
         return None
-    run = max(runs, key=lambda r: _run_latency(r, 95)[0])
-    value, count = _run_latency(run, 95)
-    rate = run.get("targetRate")
-    at = f" at {float(rate):.3g}/s" if rate else ""
-    latency = percentile_text(95, count, value, "ms")
-    text = f"{latency}{at}, {run.get('errors', 0)} errors, {run.get('dropped', 0)} dropped"
-    return Measured(text, value, "ms", count)
+    parts = []
+    for run in runs:
+        value, count = _run_latency(run, 95)
+        rate = run.get("targetRate")
+        at = f" at {float(rate):.3g}/s" if rate else ""
+        parts.append(f"{run.get('name', 'load')}: {percentile_text(95, count, value, 'ms')}{at}")
+    errors = sum(int(r.get("errors", 0) or 0) for r in runs)
+    dropped = sum(int(r.get("dropped", 0) or 0) for r in runs)
+    value, count = _run_latency(runs[0], 95)
+    return Measured(f"{'; '.join(parts)}; {errors} errors, {dropped} dropped", value, "ms", count)
 
 
 def load_concurrency(evidence: Evidence) -> Measured | None:
@@ -338,10 +342,11 @@ TARGETS: tuple[Target, ...] = (
         "three-times-load",
         load_stability,
         bound(
-            "{0} x {1}: p95 < {2}, errors < {3}",
+            "{0} x the normal mix: p95 < {1} (reads), < {2} (files), < {3} (lifecycles), errors < {4}",
             "STRESS_LOAD_FACTOR",
-            "NORMAL_API_RATE",
             "SLA_STRESS_API_P95",
+            "SLA_STRESS_MIX_FILE_OPS_P95",
+            "SLA_SESSION_CYCLE_P95",
             "LOAD_ERROR_RATE_MAX",
         ),
     ),
