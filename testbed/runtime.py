@@ -710,6 +710,8 @@ class Runtime:
                     self._surplus_since = self._surplus_since or now
                     if now - self._surplus_since >= s.scale_in_delay:
                         target = max(self.capacity - s.scale_out_step, s.min_capacity, desired)
+                        if s.has("scale-in-below-load"):  # the defect: two steps down, whatever still runs
+                            target = max(self.capacity - 2 * s.scale_out_step, s.min_capacity)
                         self._scale(target, desired, "scale-in")
                         self._surplus_since = now
                 else:

@@ -473,3 +473,23 @@ def test_expired_record_left_running(platform_factory: Factory) -> None:
         platform.call("POST", "/admin/reaper/run")
         record = store.get(sid)
         assert record is not None and record["status"] == status, f"defect={defect}: {record}"
+
+
+def test_scale_in_below_load(platform_factory: Factory) -> None:
+    """A scale-in never takes capacity below the sessions it serves, unless the defect cuts two steps blindly."""
+    for defect, lowest in ((), 4), (("scale-in-below-load",), 2):
+        platform = platform_factory(
+            *defect, min_capacity=2, max_capacity=8, scale_out_step=2, scale_in_delay=0.3, warm_pool_size=0
+        )
+        sids = [platform.create(f"u{i}")["sessionId"] for i in range(6)]
+        for sid in sids:
+            platform.wait_status(sid, "RUNNING")
+        for sid in sids[3:]:
+            assert platform.call("DELETE", f"/sessions/{sid}").status_code == 204
+        seen = wait_for(
+            lambda p=platform: (
+                [a for a in p.call("GET", "/capacity").json()["activities"] if a["kind"] == "scale-in"] or None
+            ),
+            what="a scale-in",
+        )
+        assert seen[0]["to"] == lowest, f"defect={defect}: {seen}"

@@ -81,8 +81,9 @@ A Session Is Stopped For Idleness Only Once The Idle Timeout Has Passed
 Sessions Created While The Platform Scales In All Start
     [Documentation]    Expected: after scaling out for 6 sessions, they end while 5 new sessions are created one by
     ...    one; the platform scales in during that window, every create answers 201 or a clean rejection, every
-    ...    new session runs, capacity never falls below the running containers and nothing is orphaned.
-    [Tags]    scaling    catches-no-scale-out
+    ...    new session runs, capacity never falls below the running containers (sampled every poll interval through
+    ...    the window) and nothing is orphaned.
+    [Tags]    scaling    catches-no-scale-out    catches-scale-in-below-load
     GROUP    Given the platform has scaled out for a burst
         Given The Platform Has Scaled Out For A Burst Of 6 Sessions
     END

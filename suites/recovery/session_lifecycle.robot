@@ -104,7 +104,8 @@ The New Session Finds "${path}" Containing "${content}"
     TRY
         Workspace File Should Have Content    ${SESSION}    ${path}    ${content}
     EXCEPT    AS    ${error}
-        Fail    The user's workspace did not outlive the session (a workspace is kept for the user's next one): ${error}
+        Fail
+        ...    The user's workspace did not outlive the session (a workspace is kept for the user's next one): ${error}
     END
 
 Another User Of The Same Client Starts A Session

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
@@ -293,6 +296,23 @@ class ChaosTimeKeywords(LibraryComponent):
                 if a.get("kind") == "scale-in" and self._activity_key(a) not in known and a["time"] >= window_start
             ]
 
+        # The invariant is watched for the whole window, not only at its end: a scale-in that cuts below the running
+        # containers and a scale-out that repairs it later would leave the end looking healthy.
+        sampling = threading.Event()
+        capacity_url = f"{self.endpoint('PLATFORM_API_URL')}/capacity"
+
+        def sample() -> None:
+            with requests.Session() as client:
+                while not sampling.wait(self.profile.seconds("POLL_INTERVAL")):
+                    with contextlib.suppress(requests.RequestException, ValueError):
+                        seen = client.get(capacity_url, timeout=self.http_timeout).json()
+                        capacities.append(
+                            {"at": round(self._since_test_start(self.get_platform_clock()), 3)}
+                            | {k: seen.get(k) for k in ("capacity", "desired", "running", "pending")}
+                        )
+
+        sampler = threading.Thread(target=sample, name="capacity-sampler", daemon=True)
+        sampler.start()
         started = time.perf_counter()
         create()  # the window opens before any surplus exists
         for session_id in remaining:
@@ -301,7 +321,6 @@ class ChaosTimeKeywords(LibraryComponent):
 
         def surplus_or_scale_in():
             seen = api.get_capacity()
-            capacities.append({k: seen.get(k) for k in ("capacity", "desired", "running", "pending")})
             return seen if in_window(seen) or self._has_surplus(seen, step, floor) else None
 
         confirmed = wait_until(
@@ -318,7 +337,6 @@ class ChaosTimeKeywords(LibraryComponent):
         next_create = time.monotonic() + interval.total_seconds()
         while len(successes) + len(failures) < count:
             capacity = api.get_capacity()
-            capacities.append({k: capacity.get(k) for k in ("capacity", "desired", "running", "pending")})
             found = in_window(capacity)
             if found and not scale_ins:
                 note(f"scale-in seen ({self._describe_capacity(capacity, False)})")
@@ -330,6 +348,16 @@ class ChaosTimeKeywords(LibraryComponent):
                 create()
                 next_create = time.monotonic() + interval.total_seconds()
             time.sleep(self.profile.seconds("POLL_INTERVAL"))
+        # Watched on until every new session has settled, so the scale-out a cut below the load needs is seen too.
+        with contextlib.suppress(AssertionError):
+            wait_until(
+                lambda: True if api.get_capacity()["pending"] == 0 else None,
+                self.profile.seconds("SESSION_SETTLE_TIMEOUT"),
+                self.profile.seconds("POLL_INTERVAL"),
+                lambda: "sessions still pending",
+            )
+        sampling.set()
+        sampler.join(self.http_timeout + 1)
         result = ConcurrentCreateResult(count, successes, failures, time.perf_counter() - started)
         timeline.append(self._describe_scalings(api.get_capacity()))
         summary = "times from the test's start: " + "; ".join(timeline)
@@ -361,6 +389,36 @@ class ChaosTimeKeywords(LibraryComponent):
         )
         self.info(f"Capacity reached {sessions} slots after {format_seconds(waited.seconds)}.")
         return waited.seconds
+
+    @keyword(tags=["chaos", "scaling", "assertion"])
+    def capacity_should_have_covered_the_running_containers_throughout(self, race: dict) -> int:
+        """Fails when a scale-in of ``race`` (`Create Sessions While The Platform Scales In`) went below the sessions
+        wanted at that moment, or when any capacity sample (every poll interval through the whole window) had more
+        containers running than capacity provisioned: a scale-in never cuts below the load, at any moment of the
+        window, not only at its end.
+        Returns the number of samples checked.
+        """
+        samples = list(race.get("capacities") or [])
+        if not samples:
+            raise AssertionError("The race recorded no capacity sample: nothing shows the invariant held.")
+        below = [a for a in race.get("scaleIns") or [] if a.get("to", 0) < a.get("desired", 0)]
+        if below:
+            raise AssertionError(
+                "A scale-in cut capacity below the sessions it served: "
+                + "; ".join(f"{a['from']} -> {a['to']} with {a['desired']} sessions wanted" for a in below)
+                + f" ({race.get('summary', '')})"
+            )
+        cut = [s for s in samples if (s.get("running") or 0) > (s.get("capacity") or 0)]
+        if cut:
+            first, worst = cut[0], max(cut, key=lambda s: s["running"] - s["capacity"])
+            raise AssertionError(
+                f"A scale-in cut capacity below the running containers in {len(cut)} of {len(samples)} samples: "
+                f"first at {first['at']:+.2f} s ({first['running']} running on {first['capacity']}), worst "
+                f"{worst['running']} running on {worst['capacity']} at {worst['at']:+.2f} s (times from the test's "
+                f"start; {race.get('summary', '')})"
+            )
+        self.info(f"Capacity covered the running containers in all {len(samples)} samples of the window.")
+        return len(samples)
 
     @keyword(tags=["chaos", "scaling", "assertion"])
     def capacity_should_cover_running_sessions(self) -> dict:
