@@ -130,6 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     (state / "settings.json").write_text(settings.to_json())
     (state / "clock-skew").unlink(missing_ok=True)
+    (state / "clock-skew-containers").unlink(missing_ok=True)
     log = open(state / "platform.log", "ab")  # noqa: SIM115 - handed to the child
     env = {**os.environ, "TESTBED_STATE_DIR": str(state), "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.Popen(

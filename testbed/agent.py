@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--efs-silent-fallback", action="store_true")
     args = parser.parse_args(argv)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # A container's clock: the platform host's skew plus the containers' own (testbed/clock.py).
+    clock.set_skew_file(os.environ.get("TESTBED_CLOCK_FILE", ""), os.environ.get("TESTBED_CONTAINER_CLOCK_FILE", ""))
 
     state = AgentState(args.instance, args.unsafe_paths, args.efs_silent_fallback)
     setproctitle.setproctitle(f"testbed-agent instance={args.instance} session=- task=-")

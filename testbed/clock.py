@@ -1,9 +1,11 @@
-"""The platform's wall clock, skewable from outside the code through a file.
+"""The platform's wall clock, skewable from outside the code through files.
 
 Every time-based decision (TTL, idle timeout, timestamps) reads :func:`now`. A fault injector writes a number of
-seconds into the clock-skew file; the platform and its containers see their clock moved by that much, the way a
-host with a drifting clock would. Timers and timeouts use ``time.monotonic`` and are not affected, as on a real host
-where NTP skew leaves the monotonic clock alone.
+seconds into a clock-skew file; the process sees its clock moved by that much, the way a host with a drifting clock
+would. The platform reads ``clock-skew`` (``CLOCK_SKEW_FILE``), its containers that file plus their own,
+``clock-skew-containers`` (``CONTAINER_CLOCK_SKEW_FILE``), so a container's clock can run apart from the platform's.
+Timers and timeouts use ``time.monotonic`` and are not affected, as on a real host where NTP skew leaves the
+monotonic clock alone.
 """
 
 from __future__ import annotations
@@ -11,33 +13,37 @@ from __future__ import annotations
 import os
 import time
 
-_SKEW_FILE = os.environ.get("TESTBED_CLOCK_FILE", "")
-_cache: tuple[float, float] = (-1.0, 0.0)  # (mtime, skew)
+_SKEW_FILES: list[str] = [f for f in os.environ.get("TESTBED_CLOCK_FILE", "").split(os.pathsep) if f]
+_cache: dict[str, tuple[int, float]] = {}  # file -> (mtime, skew)
 
 
-def set_skew_file(path: str) -> None:
-    global _SKEW_FILE, _cache
-    _SKEW_FILE = path
-    _cache = (-1.0, 0.0)
+def set_skew_file(*paths: str) -> None:
+    """The files this process's clock follows (their skews add up)."""
+    global _SKEW_FILES
+    _SKEW_FILES = [p for p in paths if p]
+    _cache.clear()
 
 
-def skew() -> float:
-    """Current skew in seconds (0 when the file is absent or unreadable)."""
-    global _cache
-    if not _SKEW_FILE:
-        return 0.0
+def _file_skew(path: str) -> float:
     try:
-        mtime = os.stat(_SKEW_FILE).st_mtime_ns
+        mtime = os.stat(path).st_mtime_ns
     except OSError:
         return 0.0
-    if mtime != _cache[0]:
+    cached = _cache.get(path)
+    if cached is None or cached[0] != mtime:
         try:
-            with open(_SKEW_FILE) as handle:
+            with open(path) as handle:
                 value = float(handle.read().strip() or 0)
         except (OSError, ValueError):
             value = 0.0
-        _cache = (mtime, value)
-    return _cache[1]
+        cached = (mtime, value)
+        _cache[path] = cached
+    return cached[1]
+
+
+def skew() -> float:
+    """Current skew in seconds (0 when no file is present or readable)."""
+    return sum(_file_skew(path) for path in _SKEW_FILES)
 
 
 def now() -> float:

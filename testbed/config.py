@@ -46,6 +46,7 @@ DEFECTS: dict[str, str] = {
     "workspace-deleted-with-session": "Deleting a session deletes the user's workspace with it.",
     "shared-workspace": "Workspaces are per client, not per user: users of one client see each other's files.",
     "expired-record-left-running": "The reaper stops an expired session's container but leaves its record RUNNING.",
+    "idle-from-container-clock": "Idleness is judged by the container's clock, so a container running ahead stops it.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
 }
 

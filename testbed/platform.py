@@ -131,6 +131,7 @@ def main() -> int:
         **os.environ,
         "TESTBED_INSTANCE": instance,
         "TESTBED_CLOCK_FILE": str(clock_file),
+        "TESTBED_CONTAINER_CLOCK_FILE": str(state / "clock-skew-containers"),
         "TESTBED_STATE_DIR": str(state),
         "PYTHONPATH": str(PROJECT_ROOT),
     }
@@ -231,6 +232,7 @@ def main() -> int:
             "PLATFORM_PID": os.getpid(),
             "PLATFORM_PGID": os.getpgid(0),
             "CLOCK_SKEW_FILE": str(clock_file),
+            "CONTAINER_CLOCK_SKEW_FILE": str(state / "clock-skew-containers"),
             "CONTROL_PLANE_FILE": str(runtime.control_plane.path),
             "CONTAINER_LIMITS": runtime.limits.mode,
             "DEFECTS": list(settings.defects),

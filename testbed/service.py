@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import http.client
 import json
 import logging
 import re
@@ -414,6 +415,8 @@ class SessionService:
             wanted = self.runtime.wanted.get(sid)
             if status == "RUNNING" and wanted is not None and not self.settings.has("no-idle-shutdown"):
                 last = max(wanted.last_activity, float(record.get("lastActivityAt") or 0))
+                if self.settings.has("idle-from-container-clock"):  # the defect: the container's clock decides
+                    now = self._container_clock(sid) or now
                 if now - last > self.settings.idle_timeout:
                     self.runtime.stop(sid)
                     self.store.transition(
@@ -423,6 +426,20 @@ class SessionService:
                     )
                     act("stop-idle-session", sessionId=sid, idleSeconds=round(now - last, 3))
         return done
+
+    def _container_clock(self, session_id: str) -> float | None:
+        """What time the session's container believes it is (its /health), for the defect idle-from-container-clock."""
+        port = self.runtime.container_port(session_id)
+        if port is None:
+            return None
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+        try:
+            conn.request("GET", "/health")
+            return float(json.loads(conn.getresponse().read())["time"])
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
 
     def _reaper_loop(self) -> None:
         last_flush = time.monotonic()

@@ -493,3 +493,13 @@ def test_scale_in_below_load(platform_factory: Factory) -> None:
             what="a scale-in",
         )
         assert seen[0]["to"] == lowest, f"defect={defect}: {seen}"
+
+
+def test_idle_from_container_clock(platform_factory: Factory) -> None:
+    """Containers hours ahead of the platform stop nothing, unless the defect judges idleness on their clock."""
+    for defect, status in ((), "RUNNING"), (("idle-from-container-clock",), "STOPPED"):
+        platform = platform_factory(*defect, idle_timeout=600, reaper_interval=3600)
+        sid = running_session(platform)
+        Path(platform.endpoints["CONTAINER_CLOCK_SKEW_FILE"]).write_text("7200\n")
+        platform.call("POST", "/admin/reaper/run")
+        assert platform.session(sid)["status"] == status, f"defect={defect}"

@@ -19,8 +19,10 @@ Test Tags         chaos    time-faults    needs-platform-clock
 
 
 *** Variables ***
-${FILE}         skew/a.txt
-${FILE_TEXT}    written before the skew
+# Past the suite's idle timeout (10 min) and the TTL (1 h), so a platform that read a container's clock would act.
+${CONTAINER_CLOCK_SKEW}    2 h
+${FILE}                    skew/a.txt
+${FILE_TEXT}               written before the skew
 
 
 *** Test Cases ***
@@ -42,6 +44,22 @@ Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
         Then The Workspace File "${FILE}" Still Contains "${FILE_TEXT}"
         When The Session Container Is Killed With SIGKILL
         Then The Platform Restarts The Container Within The Recovery Bound
+    END
+
+Containers Whose Clocks Run Hours Apart From The Platform's Change Nothing It Decides
+    [Documentation]    Expected: with every container's clock ${CONTAINER_CLOCK_SKEW} ahead of the platform's (past the
+    ...    idle timeout and the TTL), then ${CONTAINER_CLOCK_SKEW} behind, a reaper pass stops nothing, the session
+    ...    runs on in the same container with its file, and new sessions get the platform's times: idleness,
+    ...    expiry and timestamps are decided on the platform's clock, never a container's.
+    [Tags]    clock-skew    catches-idle-from-container-clock
+    GROUP    Given a running session with a file
+        Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
+    END
+    GROUP    When the containers' clocks run hours ahead, then hours behind
+        When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Ahead Of The Platform's
+        Then The Platform Still Decides On Its Own Clock
+        When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Behind Of The Platform's
+        Then The Platform Still Decides On Its Own Clock
     END
 
 A Session Just Before Its TTL Is Live And Just After It Is Expired On Every Route

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 from robot.api.deco import keyword
 
@@ -65,7 +66,43 @@ class ChaosTimeKeywords(LibraryComponent):
         | ${fault} = | Skew Platform Clock | -5 min |
         """
         self.injector.guard_whole_platform("Clock skew")
-        path = self._skew_file()
+        fault = self._write_skew(self._skew_file(), offset, "platform clock")
+        self.info(f"Platform time is now {self.get_platform_clock():.3f}.")
+        return fault
+
+    @keyword(tags=["embedded-only", "chaos", "time"])
+    def skew_container_clocks(self, offset: timedelta) -> str:
+        """Moves the clock of every container of the platform by ``offset`` against the platform's own (which
+        stays as it is); returns the fault id. A container's clock is the platform host's plus this offset.
+
+        The platform must decide idleness, expiry and timestamps on its own clock: a container running ahead or
+        behind changes none of them. Calls in one test replace each other's offset.
+
+        Example:
+        | ${fault} = | Skew Container Clocks | 15 min |
+        """
+        self.injector.guard_whole_platform("Clock skew of the containers")
+        return self._write_skew(Path(str(self.endpoint("CONTAINER_CLOCK_SKEW_FILE"))), offset, "container clocks")
+
+    @keyword(tags=["embedded-only", "chaos", "time"])
+    def get_container_clock(self, session: SessionRef) -> float:
+        """What time the session's container believes it is (epoch seconds, from its own ``/health``): proof that a
+        container clock skew took effect inside the container."""
+        session_id = self.session_id_of(session)
+        instance = str(self.endpoint("PLATFORM_INSTANCE"))
+        for proc in psutil.process_iter(["cmdline"]):
+            command = " ".join(proc.info.get("cmdline") or [])
+            if f"instance={instance} session={session_id} " not in command:
+                continue
+            with contextlib.suppress(psutil.Error):
+                ports = [c.laddr.port for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+                for port in ports:
+                    answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=self.http_timeout)
+                    return float(answer.json()["time"])
+        raise ChaosError(f"No container of session {session_id} answers on this platform (instance {instance}).")
+
+    def _write_skew(self, path: Path, offset: timedelta, what: str) -> str:
+        """Writes ``offset`` into the skew file ``path``, one ledger entry per file and test (restored on revert)."""
         seconds = offset.total_seconds()
         existing = [
             e for e in self.injector.ledger.mine() if e.get("kind") == "clock-skew" and e.get("file") == str(path)
@@ -75,7 +112,7 @@ class ChaosTimeKeywords(LibraryComponent):
         else:
             entry = self.injector.record(
                 "clock-skew",
-                f"platform clock skewed (file {path})",
+                f"{what} skewed (file {path})",
                 [{"do": "restore-file", "path": str(path), "previous": local_faults.read_optional(path)}],
             )
             self.injector.ledger.update(entry["id"], file=str(path))
@@ -85,10 +122,8 @@ class ChaosTimeKeywords(LibraryComponent):
             self.injector.undo_now(entry)
             raise
         self.injector.injected_at = time.monotonic()
-        self.injector.ledger.update(
-            entry["id"], state="active", description=f"platform clock skewed by {seconds:+.3f} s"
-        )
-        self.info(f"Platform clock skewed by {seconds:+.3f} s (platform time {self.get_platform_clock():.3f}).")
+        self.injector.ledger.update(entry["id"], state="active", description=f"{what} skewed by {seconds:+.3f} s")
+        self.info(f"{what[0].upper()}{what[1:]} skewed by {seconds:+.3f} s.")
         return entry["id"]
 
     def _set_platform_clock(self, target: float) -> str:
