@@ -47,6 +47,8 @@ DEFECTS: dict[str, str] = {
     "shared-workspace": "Workspaces are per client, not per user: users of one client see each other's files.",
     "expired-record-left-running": "The reaper stops an expired session's container but leaves its record RUNNING.",
     "idle-from-container-clock": "Idleness is judged by the container's clock, so a container running ahead stops it.",
+    "ended-session-retryable": "File calls to a FAILED or STOPPED session answer 503 + Retry-After instead of 409.",
+    "unchecked-ids": "userId and clientId are not checked: any string (spaces, '/', '..') names a workspace.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
 }
 

@@ -25,7 +25,8 @@ from testbed.runtime import Runtime
 from testbed.store import LIVE_STATES, SessionStore, StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger("testbed.service")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# An id names a folder of the workspace path (<EFS_ROOT>/<clientId>/<userId>): '.' and '..' would name another one.
+ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$")
 AGENT_TITLE = re.compile(r"testbed-agent instance=(\S+) session=(\S+) task=(\S+)")
 PUBLIC_FIELDS = (
     "sessionId",
@@ -168,11 +169,11 @@ class SessionService:
             raise ApiError(400, "invalid_request", "body must be a JSON object with userId and clientId")
         for name in ("userId", "clientId"):
             value = body.get(name)
-            if not isinstance(value, str) or not ID_PATTERN.match(value):
+            if not isinstance(value, str) or not (ID_PATTERN.match(value) or self.settings.has("unchecked-ids")):
                 raise ApiError(
                     400,
                     "invalid_request",
-                    f"{name} is required: 1-64 characters of letters, digits, '_', '.', '-'",
+                    f"{name} is required: 1-64 characters of letters, digits, '_', '.', '-' (not '.' or '..')",
                 )
         unknown = sorted(set(body) - {"userId", "clientId"})
         if unknown:
@@ -297,6 +298,8 @@ class SessionService:
                 self.settings.retry_after,
             )
         if status != "RUNNING":
+            if self.settings.has("ended-session-retryable"):  # the defect: clients are told to retry for ever
+                raise ApiError(503, "container_unavailable", f"session {session_id} is {status}", 1)
             raise ApiError(409, "session_not_running", f"session {session_id} is {status}")
         self.expiry[session_id] = float(record["expiresAt"])
         self.runtime.touch(session_id)

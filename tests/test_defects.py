@@ -503,3 +503,20 @@ def test_idle_from_container_clock(platform_factory: Factory) -> None:
         Path(platform.endpoints["CONTAINER_CLOCK_SKEW_FILE"]).write_text("7200\n")
         platform.call("POST", "/admin/reaper/run")
         assert platform.session(sid)["status"] == status, f"defect={defect}"
+
+
+def test_ended_session_retryable(platform_factory: Factory) -> None:
+    """A file call to a FAILED session is 409 session_not_running, unless the defect says 503 retry later."""
+    for defect, expected in ((), 409), (("ended-session-retryable",), 503):
+        platform = platform_factory(*defect, restart_max=0)
+        sid = running_session(platform)
+        platform.container(sid).kill()
+        platform.wait_status(sid, "FAILED")
+        assert platform.call("PUT", f"/sessions/{sid}/files/x.txt", data=b"x").status_code == expected
+
+
+def test_unchecked_ids(platform_factory: Factory) -> None:
+    for defect, expected in ((), 400), (("unchecked-ids",), 201):
+        platform = platform_factory(*defect)
+        response = platform.call("POST", "/sessions", json={"userId": "bad id", "clientId": "qa"})
+        assert response.status_code == expected, f"defect={defect}: {response.text}"

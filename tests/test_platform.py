@@ -45,7 +45,14 @@ def test_up_refuses_unknown_defect_and_setting(tmp_path: Path) -> None:
 
 
 def test_create_validates_input(platform: Platform) -> None:
-    for body in ({}, {"userId": "u1"}, {"userId": "../x", "clientId": "c"}, {"userId": "u", "clientId": "c", "x": 1}):
+    dots = ({"userId": "..", "clientId": "c"}, {"userId": "u", "clientId": "."})  # each names another folder
+    for body in (
+        {},
+        {"userId": "u1"},
+        {"userId": "../x", "clientId": "c"},
+        {"userId": "u", "clientId": "c", "x": 1},
+        *dots,
+    ):
         response = platform.call("POST", "/sessions", json=body)
         assert response.status_code == 400, body
         assert response.json()["error"] == "invalid_request" and response.json()["message"]

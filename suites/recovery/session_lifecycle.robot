@@ -23,8 +23,9 @@ ${NOTES_TEXT}    kept across sessions
 A Container That Keeps Crashing Ends FAILED After The Restart Budget
     [Documentation]    Expected: the platform restarts a crashed container ${RESTART_MAX} times in a row; the next
     ...    crash within the restart window makes the session FAILED with stoppedReason "restart policy exhausted",
-    ...    lastFailureReason naming the crash, and no container left.
-    [Tags]    catches-endless-restarts
+    ...    lastFailureReason naming the crash, and no container left; a file call then answers 409
+    ...    session_not_running (final, no retry).
+    [Tags]    catches-endless-restarts    catches-ended-session-retryable
     GROUP    Given a running session
         Given A Running Session
     END
@@ -35,6 +36,7 @@ A Container That Keeps Crashing Ends FAILED After The Restart Budget
     GROUP    Then the session ends FAILED and leaves no container
         Then The Session Ends FAILED Because The Restart Policy Is Exhausted
         And The Session Has No Container Left
+        And Its Files Are Refused Because It Is Not Running
     END
 
 A User's Workspace Outlives The Session
@@ -90,6 +92,13 @@ The Session Ends FAILED Because The Restart Policy Is Exhausted
     END
     Session Field Should Contain    ${SESSION}    stoppedReason    restart policy
     Session Record Field Should Contain    ${SESSION}    lastFailureReason    SIGKILL
+
+Its Files Are Refused Because It Is Not Running
+    [Documentation]    A file write to the ended \${SESSION} answers 409 session_not_running: final, no retry.
+    ${answer} =    Try To Write Workspace File    ${SESSION}    after-the-end.txt    late
+    Should Be Equal As Integers    ${answer}[status]    409
+    ...    msg=Broken promise: an ended session's files answer 409 session_not_running; got ${answer}[status]
+    Should Be Equal    ${answer}[error]    session_not_running
 
 The Same User Starts A New Session
     [Documentation]    Waits until the deleted \${SESSION} is gone, then starts the same user's next session in
