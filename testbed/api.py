@@ -98,7 +98,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
                     with service.store.bulkhead.requests():  # store calls of a request are shed under overload
                         self._route(method)
                 except StoreUnavailable as exc:  # store trouble no operation answered itself (a reaper run)
-                    raise store_error(exc, service.settings.retry_after) from exc
+                    raise store_error(exc, service.settings) from exc
             except ApiError as exc:
                 headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
                 self._send(exc.status, {"error": exc.code, "message": exc.message}, headers=headers)

@@ -49,6 +49,7 @@ DEFECTS: dict[str, str] = {
     "idle-from-container-clock": "Idleness is judged by the container's clock, so a container running ahead stops it.",
     "ended-session-retryable": "File calls to a FAILED or STOPPED session answer 503 + Retry-After instead of 409.",
     "unchecked-ids": "userId and clientId are not checked: any string (spaces, '/', '..') names a workspace.",
+    "overload-as-outage": "A busy store is answered 503 store_unavailable instead of 429 overloaded.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
 }
 

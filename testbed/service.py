@@ -57,12 +57,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
-def store_error(exc: StoreUnavailable, retry_after: int) -> ApiError:
+def store_error(exc: StoreUnavailable, settings: Settings) -> ApiError:
     """The answer to a session-store call that did not succeed: 429 ``overloaded`` when the platform had more
     store calls in hand than the store serves in time (it is busy, not down), else 503 ``store_unavailable``."""
-    if isinstance(exc, StoreOverloaded):
-        return ApiError(429, "overloaded", f"platform overloaded, retry later: {exc}", retry_after)
-    return ApiError(503, "store_unavailable", f"session store unavailable: {exc}", retry_after)
+    if isinstance(exc, StoreOverloaded) and not settings.has("overload-as-outage"):  # the defect: busy = down
+        return ApiError(429, "overloaded", f"platform overloaded, retry later: {exc}", settings.retry_after)
+    return ApiError(503, "store_unavailable", f"session store unavailable: {exc}", settings.retry_after)
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +218,7 @@ class SessionService:
             if not self.settings.has("keep-refused-creates"):
                 with self.doubtful_lock:
                     self.doubtful_creates.add(session_id)
-            raise store_error(exc, self.settings.retry_after) from exc
+            raise store_error(exc, self.settings) from exc
         except Exception:
             self.runtime.release()
             raise
@@ -247,7 +247,7 @@ class SessionService:
         try:
             record = self.store.get(session_id)
         except StoreUnavailable as exc:
-            raise store_error(exc, self.settings.retry_after) from exc
+            raise store_error(exc, self.settings) from exc
         if record is None:
             raise ApiError(404, "not_found", f"no session {session_id}")
         return record
@@ -258,7 +258,7 @@ class SessionService:
         try:
             records = self.store.by_user(user_id)
         except StoreUnavailable as exc:
-            raise store_error(exc, self.settings.retry_after) from exc
+            raise store_error(exc, self.settings) from exc
         return {"sessions": [public(r) for r in records if not self._expired(r)]}
 
     def delete(self, session_id: str) -> None:
@@ -272,7 +272,7 @@ class SessionService:
             self.runtime.stop(session_id, drain=self.settings.has("billed-after-delete"))
             self.store.delete(session_id)
         except StoreUnavailable as exc:
-            raise store_error(exc, self.settings.retry_after) from exc
+            raise store_error(exc, self.settings) from exc
         self.expiry.pop(session_id, None)
         if self.settings.has("workspace-deleted-with-session"):  # the defect: the user's files go with the session
             shutil.rmtree(record["workspace"], ignore_errors=True)

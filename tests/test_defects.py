@@ -520,3 +520,13 @@ def test_unchecked_ids(platform_factory: Factory) -> None:
         platform = platform_factory(*defect)
         response = platform.call("POST", "/sessions", json={"userId": "bad id", "clientId": "qa"})
         assert response.status_code == expected, f"defect={defect}: {response.text}"
+
+
+def test_overload_as_outage() -> None:
+    """A store call refused for want of a slot is 429 overloaded, unless the defect calls it an outage (503)."""
+    from testbed.service import store_error
+    from testbed.store import StoreOverloaded
+
+    for defect, status in ((), 429), (("overload-as-outage",), 503):
+        answer = store_error(StoreOverloaded("all 8 slots busy"), Settings(defects=list(defect)))
+        assert answer.status == status, f"defect={defect}"

@@ -15,6 +15,13 @@ Test Teardown     End Chaos Test
 Test Tags         chaos    circuit-breaker    needs-dynamodb-hop
 
 
+*** Variables ***
+# Eight store calls in flight (store_max_concurrency) at 400 ms each serve 20 reads/s: 60/s is three times that.
+${SLOW_READ}            400 ms
+${OVERLOAD_RATE}        60/s
+${OVERLOAD_DURATION}    3 s
+
+
 *** Test Cases ***
 During A DynamoDB Outage The API Fails Fast And The Circuit Closes After Recovery
     [Documentation]    Expected: within ${FAULT_REACTION_TIMEOUT} of the outage lookups answer 503 store_unavailable
@@ -34,3 +41,33 @@ During A DynamoDB Outage The API Fails Fast And The Circuit Closes After Recover
         And The Session Still Exists
         And A New Session Is Created And Reaches RUNNING
     END
+
+A Busy Store Is Overload, Not An Outage
+    [Documentation]    Expected: with every DynamoDB read of the platform taking ${SLOW_READ}, session reads at
+    ...    ${OVERLOAD_RATE} for ${OVERLOAD_DURATION} get only 200 and 429 overloaded (some of each, never 503 or
+    ...    500), and GET /health stays ok with the circuit closed: overload is not an outage.
+    [Tags]    overload    catches-overload-as-outage
+    GROUP    Given a running session
+        Given A Running Session
+    END
+    GROUP    When the store is slow and the session is read faster than it can answer
+        When Every DynamoDB Read Of The Platform Takes ${SLOW_READ}
+        And The Session Is Read At ${OVERLOAD_RATE} For ${OVERLOAD_DURATION}
+    END
+    GROUP    Then the platform answers overload, not an outage
+        Then A Busy Store Should Have Been Answered As Overload    ${LOAD}
+        And Platform Should Be Healthy
+    END
+
+
+*** Keywords ***
+Every DynamoDB Read Of The Platform Takes ${latency}
+    [Documentation]    Each GetItem the platform sends is held ${latency} on the dynamodb hop (the store is busy).
+    ${fault} =    Inject AWS Fault    latency    target=GetItem    latency=${latency}
+    VAR    ${FAULT} =    ${fault}    scope=TEST
+
+The Session Is Read At ${rate} For ${duration}
+    [Documentation]    GET /sessions/{id} of \${SESSION} at ${rate} (open model); the result goes to \${LOAD}.
+    ${result} =    Run Constant Arrival Rate Load    get-session    ${rate}    ${duration}    session=${SESSION}
+    ...    name=store-overload
+    VAR    ${LOAD} =    ${result}    scope=TEST

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import requests
 from robot.api.deco import keyword
@@ -298,6 +299,26 @@ class ChaosCheckKeywords(LibraryComponent):
         if status in ("GONE", *TERMINAL_STATUSES) and not containers:
             return status
         raise AssertionError(f"Session {session_id} is half-made: status {status} with container(s) {pids or 'none'}.")
+
+    @keyword(tags=["chaos", "assertion"])
+    def a_busy_store_should_have_been_answered_as_overload(self, result: Any) -> dict:
+        """Fails unless the load ``result`` (a `Run ... Load` against a slowed store) got only 200 and 429 answers,
+        some of each: a busy store is overload (429 ``overloaded`` with ``Retry-After``), never an outage (503
+        ``store_unavailable``) or an error. No 429 at all means the load never reached the store's limit, so the
+        test proved nothing. Returns the answers by status.
+        """
+        statuses = {str(k): v for k, v in dict(result.statuses).items()}
+        others = {k: v for k, v in statuses.items() if k not in ("200", "429")}
+        if others:
+            raise AssertionError(
+                f"Broken promise: a busy store is overload (429), not an outage; answers by status: {statuses}"
+            )
+        if not statuses.get("429"):
+            raise AssertionError(f"The store never got busy enough to refuse a call (no 429): {statuses}")
+        if not statuses.get("200"):
+            raise AssertionError(f"A busy store served nothing at all (no 200): {statuses}")
+        self.info(f"Answers under a busy store: {statuses}.")
+        return statuses
 
     @keyword(tags=["chaos", "assertion"])
     def api_answer_should_be_clean_rejection(self, answer: dict, *statuses: int) -> None:
