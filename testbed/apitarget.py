@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import signal
 import sys
 from pathlib import Path
 
-from testbed.loadbalancer import MAX_HEAD, HealthCheck, LoadBalancer
+from testbed.loadbalancer import MAX_HEAD, HealthCheck, LoadBalancer, serve_until_stopped
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -27,16 +24,7 @@ async def run(args: argparse.Namespace) -> None:
     core = LoadBalancer(HealthCheck(enabled=False), args.timeout)
     core.register([{"id": "session-service", "port": args.upstream}])
     server = await asyncio.start_server(core.serve_client, "127.0.0.1", 0, limit=MAX_HEAD, backlog=256)
-    ready = {"port": server.sockets[0].getsockname()[1], "pid": os.getpid()}
-    tmp = args.ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ready))
-    os.replace(tmp, args.ready_file)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close()
+    await serve_until_stopped(args.ready_file, {"port": server.sockets[0].getsockname()[1]}, server)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", type=int, required=True, help="port of the platform's session service")
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the session service")
-    parser.add_argument("--name", default="api-target", help="shown in the process table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     asyncio.run(run(args))

@@ -48,9 +48,7 @@ class ApiTier:
         self._serial += 1
         ident = f"api-{self._serial}"
         ready = self.run_dir / f"{ident}.json"
-        proc = self.spawn(
-            "-m", "testbed.apitarget", "--upstream", str(self.core_port), "--ready-file", str(ready), "--name", ident
-        )
+        proc = self.spawn("-m", "testbed.apitarget", "--upstream", str(self.core_port), "--ready-file", str(ready))
         port = self.wait_ready(ready, proc, time.monotonic() + 15)["port"]
         self.targets[ident] = (proc, port)
         return ident

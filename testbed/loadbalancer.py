@@ -337,23 +337,24 @@ async def run(args: argparse.Namespace) -> None:
     admin = await asyncio.start_server(
         balancer.serve_admin, "127.0.0.1", args.admin_port, limit=MAX_HEAD, reuse_address=True
     )
-    ready = {
-        "port": front.sockets[0].getsockname()[1],
-        "admin_port": admin.sockets[0].getsockname()[1],
-        "pid": os.getpid(),
-    }
-    tmp = args.ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ready))
-    os.replace(tmp, args.ready_file)
+    health = asyncio.create_task(balancer.health_loop())
+    ready = {"port": front.sockets[0].getsockname()[1], "admin_port": admin.sockets[0].getsockname()[1]}
+    await serve_until_stopped(args.ready_file, ready, front, admin)
+    health.cancel()
+
+
+async def serve_until_stopped(ready_file: Path, ready: dict[str, int], *servers: asyncio.Server) -> None:
+    """Writes ``ready`` (and the pid) to ``ready_file`` atomically, then serves until SIGTERM or SIGINT."""
+    tmp = ready_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**ready, "pid": os.getpid()}))
+    os.replace(tmp, ready_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    health = asyncio.create_task(balancer.health_loop())
     await stop.wait()
-    health.cancel()
-    front.close()
-    admin.close()
+    for server in servers:
+        server.close()
 
 
 def main(argv: list[str] | None = None) -> int:
