@@ -8,10 +8,15 @@
     platform's AWS face (one emulated deployment per run, started with the defect); a defect whose every scenario
     is skipped on AWS (``needs-…``: what AWS cannot do) is reported ``aws-skip`` with the reason, not as a miss, and
     one the catalogue marks ``invisible_on_aws`` (no AWS API can show it) ``aws-invisible``, not run.
-``python -m efficacy flake [--runs N] [--busy-core]``
+``python -m efficacy flake [--runs N] [--busy-core] [--cpu-limit CORES]``
     Runs the whole suite N times on the clean platform and lists every test that did not pass every time, with
     its failure messages, and every test that skipped at least once, with its skip messages (a measuring test
     skips when the machine is too busy to measure). Exits 1 when a test is flaky; a skip is not a flake.
+
+``--cpu-limit CORES`` caps every run the command starts at CORES cores with a cgroup CPU quota (v1
+``cpu.cfs_quota_us``, v2 ``cpu.max``), as a slower machine of the same kind would be: the cgroup is made before the
+first run and removed at the end (also on Ctrl-C or SIGTERM; one left by a SIGKILLed command is removed by the
+next). ``python -m efficacy flake --runs 10 --cpu-limit 1.2``.
 
 ``--busy-core`` keeps one core busy for the whole run with a CPU hog of the command's own (one process,
 stopped by PID at the end, also on Ctrl-C or SIGTERM): does the suite hold on a busy machine, i.e. do the
@@ -23,6 +28,7 @@ Results go to ``results/efficacy/`` (``matrix.json``, ``flake.json`` and each ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -107,6 +113,96 @@ def busy_core(enabled: bool) -> Iterator[int | None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+CGROUP_PREFIX = "efficacy-cpu-limit-"
+
+
+class CpuLimitError(RuntimeError):
+    """The machine cannot cap a run's CPU (no writable cgroup cpu controller)."""
+
+
+def _cgroup_parent() -> tuple[Path, str]:
+    """Where a capped cgroup can be made, and its kind: the v1 cpu controller, or cgroup v2 with cpu enabled."""
+    if (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists():
+        return CGROUP_V1_CPU, "v1"
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if controllers.exists() and "cpu" in controllers.read_text().split():
+        return CGROUP_V2, "v2"
+    raise CpuLimitError(
+        "no cgroup cpu controller to cap the run with: neither /sys/fs/cgroup/cpu/cpu.cfs_quota_us (v1) nor 'cpu' "
+        "in /sys/fs/cgroup/cgroup.controllers (v2); --cpu-limit needs root on Linux"
+    )
+
+
+def _remove_cgroup(group: Path) -> None:
+    """Moves whatever is left in ``group`` back to its parent and removes it (a capped run never outlives us)."""
+    procs = group / "cgroup.procs"
+    with contextlib.suppress(OSError):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(OSError):
+                (group.parent / "cgroup.procs").write_text(pid)
+    with contextlib.suppress(OSError):
+        group.rmdir()
+
+
+def _remove_stale_cgroups(parent: Path) -> list[str]:
+    """Cgroups of earlier capped runs whose command is gone (killed before its finally): removed, named."""
+    removed = []
+    for group in parent.glob(f"{CGROUP_PREFIX}*"):
+        owner = group.name.removeprefix(CGROUP_PREFIX)
+        if owner.isdigit() and Path(f"/proc/{owner}").exists():
+            continue  # a capped run that is still going
+        _remove_cgroup(group)
+        removed.append(group.name)
+    return removed
+
+
+@contextmanager
+def cpu_limit(cores: float | None) -> Iterator[Path | None]:
+    """Caps the CPU of every run this command starts at ``cores`` (a cgroup CPU quota), as a slower machine of the
+    same kind would; yields the cgroup's folder (``None`` without a cap). Removed in ``finally``, also on Ctrl-C or
+    SIGTERM; a cap left by a command that was SIGKILLed is removed by the next one."""
+    if cores is None:
+        yield None
+        return
+    if cores <= 0:
+        raise CpuLimitError(f"--cpu-limit must be above 0 cores, not {cores:g}")
+    parent, kind = _cgroup_parent()
+    for name in _remove_stale_cgroups(parent):
+        print(f"cpu limit: removed {name}, left by a capped run that was killed", flush=True)
+    group = parent / f"{CGROUP_PREFIX}{os.getpid()}"
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    period = 100_000
+    try:
+        group.mkdir(exist_ok=True)
+        quota = int(cores * period)
+        if kind == "v1":
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (group / "cpu.max").write_text(f"{quota} {period}")
+        print(f"cpu limit: every run is capped at {cores:g} cores (cgroup {kind} {group})", flush=True)
+        yield group
+    finally:
+        _remove_cgroup(group)
+        print(f"cpu limit: cgroup {group} removed", flush=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _join_cgroup(group: Path | None):
+    """A ``preexec_fn`` that puts the child (and so everything it starts) into ``group`` before it runs."""
+    if group is None:
+        return None
+    procs = str(group / "cgroup.procs")
+
+    def join() -> None:
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+
+    return join
+
+
 def load_catalogue() -> dict[str, dict[str, object]]:
     with (ROOT / "efficacy" / "catalogue.toml").open("rb") as handle:
         return tomllib.load(handle)["defects"]
@@ -130,7 +226,12 @@ def mapped_tests() -> dict[str, list[str]]:
 
 
 def run_robot(
-    name: str, include: str | None, defects: str = "", processes: int = PROCESSES, profile: str = "local"
+    name: str,
+    include: str | None,
+    defects: str = "",
+    processes: int = PROCESSES,
+    profile: str = "local",
+    cgroup: Path | None = None,
 ) -> RunResult:
     """Run the tagged scenarios with pabot on platforms of their own (state under results/efficacy/<name>)."""
     outdir = OUT / (name if profile == "local" else f"{profile}-{name}")
@@ -171,8 +272,17 @@ def run_robot(
                 capture_output=True,
                 timeout=120,
                 check=True,
+                preexec_fn=_join_cgroup(cgroup),
             )
-        subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+        subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=1800,
+            preexec_fn=_join_cgroup(cgroup),
+        )
     finally:
         # A run may leave its shared platform up when a teardown failed: stop it, it must not outlive the run.
         for state in (outdir / "testbed", emulated):
@@ -208,7 +318,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     )
     includes = "OR".join(f"catches-{n}" for n in names)
     profile = args.profile
-    clean = run_robot("clean", includes, profile=profile)
+    clean = run_robot("clean", includes, profile=profile, cgroup=args.cgroup)
     false_alarms = {t: clean.messages.get(t, "") for t, s in clean.statuses.items() if s == "FAIL"}
     for test, message in false_alarms.items():
         problems.append(f"false alarm on the clean platform: {test}: {message}")
@@ -226,7 +336,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                  "first_failure": str(invisible)}
             )  # fmt: skip
             continue
-        result = run_robot(name, f"catches-{name}", defects=name, profile=profile)
+        result = run_robot(name, f"catches-{name}", defects=name, profile=profile, cgroup=args.cgroup)
         failed = [t for t, s in result.statuses.items() if s == "FAIL"]
         skipped = [t for t, s in result.statuses.items() if s == "SKIP"]
         verdict = "caught" if failed else "MISSED"
@@ -280,6 +390,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             {
                 "profile": profile,
                 "busy_core": args.busy_core,
+                "cpu_limit": args.cpu_limit,
                 "rows": rows,
                 "false_alarms": false_alarms,
                 "problems": problems,
@@ -296,7 +407,7 @@ def cmd_flake(args: argparse.Namespace) -> int:
     runs: list[RunResult] = []
     for i in range(args.runs):
         print(f"run {i + 1} of {args.runs} ...", flush=True)
-        runs.append(run_robot(f"flake-{i + 1}", None))
+        runs.append(run_robot(f"flake-{i + 1}", None, cgroup=args.cgroup))
         passed = sum(1 for s in runs[-1].statuses.values() if s == "PASS")
         print(f"  {passed} of {len(runs[-1].statuses)} passed in {runs[-1].seconds:.0f} s", flush=True)
     tests = sorted({t for r in runs for t in r.statuses})
@@ -314,6 +425,7 @@ def cmd_flake(args: argparse.Namespace) -> int:
             {
                 "runs": args.runs,
                 "busy_core": args.busy_core,
+                "cpu_limit": args.cpu_limit,
                 "tests": len(tests),
                 "flaky": flaky,
                 "skipped": skipped,
@@ -359,9 +471,20 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--busy-core", action="store_true", help="keep one core busy with a CPU hog for the whole run"
         )
+        command.add_argument(
+            "--cpu-limit",
+            type=float,
+            metavar="CORES",
+            help="cap every run's CPU at CORES cores with a cgroup quota (a slower machine), e.g. 1.2",
+        )
     args = parser.parse_args(argv)
-    with busy_core(args.busy_core):
-        return int(args.func(args))
+    try:
+        with busy_core(args.busy_core), cpu_limit(args.cpu_limit) as group:
+            args.cgroup = group
+            return int(args.func(args))
+    except CpuLimitError as error:
+        print(f"efficacy: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

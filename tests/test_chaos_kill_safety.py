@@ -193,3 +193,30 @@ def test_sigkill_in_the_middle_of_a_fault_then_next_run_leaves_nothing(tmp_path,
     elif kind == "control-plane-outage":
         assert not Path(step["path"]).exists()
         print("control-plane file removed")
+
+
+def test_exit_watch_notes_the_moment_a_process_ends_not_when_it_is_seen_gone():
+    """The origin of an OOM recovery: the exit's own moment, neither before the kill nor long after it."""
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        watch = local_faults.ExitWatch(process.pid, lifetime=10)
+        assert watch.exited_at is None, "a running process was noted as exited"
+        time.sleep(0.2)  # the process lives on: the watch must not fire meanwhile
+        assert watch.exited_at is None, "the watch fired while the process still ran"
+        killed_at = time.monotonic()
+        process.kill()
+        exited = watch.wait(5)
+        assert exited is not None, f"the watch ({watch.how}) never saw pid {process.pid} exit"
+        assert exited >= killed_at, "the exit was noted before the kill"
+        # Seen within a second of the kill on any machine (a pidfd wakes at once; polling every 5 ms).
+        assert exited - killed_at < 1.0, f"the exit was noted {exited - killed_at:.3f} s after the kill"
+    finally:
+        process.kill()
+        process.wait(5)
+
+
+def test_exit_watch_of_a_process_already_gone_is_exited():
+    process = subprocess.Popen(["true"])
+    process.wait(5)
+    watch = local_faults.ExitWatch(process.pid, lifetime=1)
+    assert watch.wait(1) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,12 @@ def canned(seen: list[int], fail: BaseException | None = None) -> Callable[..., 
     """A stand-in for run_robot: notes the hogs alive during the 'run', then returns a fixed result (or raises)."""
 
     def run_robot(
-        name: str, include: str | None, defects: str = "", processes: int = 4, profile: str = "local"
+        name: str,
+        include: str | None,
+        defects: str = "",
+        processes: int = 4,
+        profile: str = "local",
+        cgroup: Path | None = None,
     ) -> RunResult:
         seen.extend(p.pid for p in hogs())
         if fail is not None:
@@ -172,7 +178,7 @@ def test_matrix_on_aws_emulated_tells_aws_skips_from_misses(monkeypatch: pytest.
     }
     profiles: list[str] = []
 
-    def run_robot(name: str, include: str | None, defects: str = "", processes: int = 4, profile: str = "local"):
+    def run_robot(name: str, include: str | None, defects: str = "", profile: str = "local", **_: object):
         profiles.append(profile)
         return outcomes.get(defects, RunResult(statuses={t[0]: "PASS" for t in tests.values()}))
 
@@ -186,3 +192,58 @@ def test_matrix_on_aws_emulated_tells_aws_skips_from_misses(monkeypatch: pytest.
     assert verdicts == {skipped: "aws-skip", missed: "MISSED", caught: "caught"}
     assert report["problems"] == [f"{missed}: missed by {tests[missed][0]}"]
     assert report["rows"][0]["first_failure"] == "Embedded platform only"
+
+
+def _can_cap() -> bool:
+    try:
+        parent, _ = efficacy._cgroup_parent()
+    except efficacy.CpuLimitError:
+        return False
+    return os.access(parent, os.W_OK)
+
+
+needs_cgroup = pytest.mark.skipif(not _can_cap(), reason="no writable cgroup cpu controller (needs root on Linux)")
+
+
+@needs_cgroup
+def test_cpu_limit_caps_what_the_run_starts_and_is_removed_after(
+    monkeypatch: pytest.MonkeyPatch, isolated: Path
+) -> None:
+    """A child started for a run lands in a cgroup with the quota asked for; the cgroup is gone afterwards."""
+    seen: dict[str, object] = {}
+
+    def run_robot(name: str, include: str | None, cgroup: Path | None = None, **_: object) -> RunResult:
+        assert cgroup is not None, "the run was not given the capped cgroup"
+        child = subprocess.run(
+            ["cat", "/proc/self/cgroup"], capture_output=True, text=True, preexec_fn=efficacy._join_cgroup(cgroup)
+        )
+        seen["cgroup"], seen["membership"] = cgroup, child.stdout
+        quota = cgroup / "cpu.cfs_quota_us"
+        seen["quota"] = quota.read_text().strip() if quota.exists() else (cgroup / "cpu.max").read_text().split()[0]
+        return RunResult(statuses={"Suite.Fast": "PASS"}, seconds=1.0)
+
+    monkeypatch.setattr(efficacy, "run_robot", run_robot)
+    assert efficacy.main(["flake", "--runs", "1", "--cpu-limit", "1.2"]) == 0
+    group = seen["cgroup"]
+    assert isinstance(group, Path)
+    assert f"/{group.name}" in str(seen["membership"]), f"the child ran outside {group}: {seen['membership']}"
+    assert seen["quota"] == "120000", f"quota {seen['quota']} for 1.2 cores (period 100000)"
+    assert not group.exists(), f"{group} outlived the command"
+    assert json.loads((isolated / "flake.json").read_text())["cpu_limit"] == 1.2
+
+
+@needs_cgroup
+def test_cpu_limit_left_by_a_killed_command_is_removed_by_the_next() -> None:
+    parent, _ = efficacy._cgroup_parent()
+    stale = parent / f"{efficacy.CGROUP_PREFIX}999999999"  # no such pid
+    stale.mkdir(exist_ok=True)
+    try:
+        assert stale.name in efficacy._remove_stale_cgroups(parent)
+        assert not stale.exists()
+    finally:
+        efficacy._remove_cgroup(stale)
+
+
+def test_cpu_limit_of_zero_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert efficacy.main(["flake", "--runs", "1", "--cpu-limit", "0"]) == 2
+    assert "--cpu-limit must be above 0 cores" in capsys.readouterr().err

@@ -99,11 +99,14 @@ class ChaosResourceKeywords(LibraryComponent):
             f"memory hog of {target // MIB} MiB in the cgroup of session {session_id} (limit {limit_text})",
             [{"do": "kill-helper", "marker": marker, "pid": None}],
         )
+        # The OOM kill comes when the cgroup is full, well after the helper starts: recovery counts from the exit.
+        exit_watch = local_faults.ExitWatch(container.pid, lifetime=seconds)
         try:
             pid, start_time, _ = local_faults.start_helper(
                 "hog", marker, [group.memory_dir / "cgroup.procs"], container.pid, seconds, max_bytes=target
             )
         except Exception:
+            exit_watch.close()
             self.injector.undo_now(entry)
             raise
         self.injector.ledger.update(
@@ -117,6 +120,7 @@ class ChaosResourceKeywords(LibraryComponent):
             "target": target,
             "oomBefore": group.oom_kills(),
             "at": time.monotonic(),
+            "exit": exit_watch,
         }
         return self.injector.activate(entry)
 
@@ -164,11 +168,18 @@ class ChaosResourceKeywords(LibraryComponent):
             self.profile.seconds("POLL_INTERVAL"),
             describe,
         )
+        # The recovery's origin is the container's exit (a pidfd's event), not the start of the pressure: filling
+        # the cgroup takes its own time, which is neither the platform's detection nor its recovery.
+        exited_at = pressure["exit"].wait(1.0)
+        died = exited_at if exited_at is not None else pressure["at"]
+        origin = f"its exit ({pressure['exit'].how})" if exited_at is not None else "the start of the pressure"
         self.info(
-            f"Container pid {pressure['pid']} of session {session_id} was killed {format_seconds(waited.seconds)} "
-            f"into the memory pressure (kernel OOM kills: {pressure['group'].oom_kills() - pressure['oomBefore']})."
+            f"Container pid {pressure['pid']} of session {session_id} was killed "
+            f"{format_seconds(died - pressure['at'])} into the memory pressure (kernel OOM kills: "
+            f"{pressure['group'].oom_kills() - pressure['oomBefore']}; seen gone after "
+            f"{format_seconds(waited.seconds)}); recovery counts from {origin}."
         )
-        self.containers.note_kill(session_id, pressure["container"], pressure["at"], None)
+        self.containers.note_kill(session_id, pressure["container"], died, None)
         return int(pressure["pid"])
 
     def _helper_fault(

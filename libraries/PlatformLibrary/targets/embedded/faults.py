@@ -19,9 +19,11 @@ import argparse
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +225,60 @@ def process_start_time(pid: int) -> float | None:
 def alive(pid: int, start_time: float | None) -> bool:
     current = process_start_time(pid)
     return current is not None and (start_time is None or current == start_time)
+
+
+class ExitWatch:
+    """Notes the moment (``time.monotonic()``) a process ends: the origin of a recovery whose cause lags its fault.
+
+    Memory pressure takes a while to fill a cgroup, so the OOM kill comes well after the injection; a recovery
+    timed from the injection would include the allocation. The watch waits on a pidfd (Linux 5.3+), which becomes
+    readable the instant the process exits, in a daemon thread; without pidfds it polls ``/proc`` every 5 ms.
+    """
+
+    def __init__(self, pid: int, start_time: float | None = None, lifetime: float = 600.0) -> None:
+        self.pid = pid
+        self.exited_at: float | None = None
+        self.how = "pidfd"
+        self._done = threading.Event()
+        try:
+            self._fd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._fd, self.how = None, "polling /proc every 5 ms"
+        if not alive(pid, start_time):
+            self._exited()
+            return
+        self._thread = threading.Thread(target=self._wait, args=(start_time, lifetime), daemon=True)
+        self._thread.start()
+
+    def _exited(self) -> None:
+        if self.exited_at is None:
+            self.exited_at = time.monotonic()
+        self._done.set()
+
+    def _wait(self, start_time: float | None, lifetime: float) -> None:
+        deadline = time.monotonic() + lifetime
+        try:
+            while not self._done.is_set() and time.monotonic() < deadline:
+                if self._fd is not None:
+                    readable, _, _ = select.select([self._fd], [], [], 0.5)
+                    if readable:
+                        self._exited()
+                elif not alive(self.pid, start_time):
+                    self._exited()
+                else:
+                    time.sleep(0.005)
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def wait(self, timeout: float) -> float | None:
+        """The exit's monotonic time once it is known (``None`` when it is not within ``timeout``)."""
+        self._done.wait(timeout)
+        return self.exited_at
+
+    def close(self) -> None:
+        self._done.set()
 
 
 def is_helper(pid: int, marker: str) -> bool:
