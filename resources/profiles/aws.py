@@ -212,3 +212,6 @@ METRICS_DIR = str(_PROJECT / "results" / "metrics")
 MEASURE_REFERENCE_ROUND_TRIPS = 200
 MEASURE_REFERENCE_P50_MAX = "1 ms"
 MEASURE_FOREIGN_CPU_MAX = 0.3
+# On AWS the platform runs on its own machines, but the load generator runs here: a runner whose CPU the run fills
+# sends late and reads answers late, so latency then measures the runner (see local.py).
+MEASURE_SATURATION_MAX = "85 %"

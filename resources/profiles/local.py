@@ -168,6 +168,12 @@ MEMORY_UTILISATION_MAX_PERCENT = 80
 MEASURE_REFERENCE_ROUND_TRIPS = 200
 MEASURE_REFERENCE_P50_MAX = "1 ms"
 MEASURE_FOREIGN_CPU_MAX = 0.3
+# A latency, duration or rate bound is judged only when the run itself left CPU to spare: the load generator, the
+# platform and its DynamoDB stand-in share this machine, and at 3x the normal mix they fill it (measured on a 2-core
+# machine: p95 of reads 68 ms with 0.7 cores used by others; 262 ms with the run capped at 1.2 cores, throttled in
+# most periods). Above this share of the cores the run can use (the machine's, or its cgroup quota's) the timing
+# measures the machine, so it is skipped with the figures; errors, lost data and utilisation are judged anyway.
+MEASURE_SATURATION_MAX = "85 %"
 
 # --- Chaos (issue 4): faults are refused unless allowed; each chaos suite runs its own private platform -----------
 CHAOS_ALLOWED = True

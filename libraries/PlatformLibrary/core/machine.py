@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
+from pathlib import Path
 
 import psutil
 from robot.api import SkipExecution
@@ -93,6 +94,66 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
     return result[0].strip()
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _cpu_cgroup_dirs(pid: int | None = None) -> list[Path]:
+    """The cpu-controller folders of the process's cgroup, itself first, then its parents up to the root.
+
+    cgroup v1 names the controller (``4:cpu,cpuacct:/path``), v2 has one line ``0::/path``; a quota set on a
+    parent caps everything below it, so the whole chain is read.
+    """
+    try:
+        lines = Path(f"/proc/{pid or 'self'}/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        names = controllers.split(",")
+        if "cpu" in names:
+            base = CGROUP_ROOT / controllers
+            if not base.exists():
+                base = CGROUP_ROOT / "cpu"
+        elif controllers == "" and (CGROUP_ROOT / "cgroup.controllers").exists():
+            base = CGROUP_ROOT  # pure v2 (a hybrid host keeps cpu on v1, found above)
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        chain = [folder, *folder.parents]
+        return [f for f in chain if f == base or base in f.parents]
+    return []
+
+
+def cpu_quota_cores(pid: int | None = None) -> float | None:
+    """The CPU the process may use by its cgroup quota (the tightest along its chain), ``None`` without one."""
+    quotas = []
+    for folder in _cpu_cgroup_dirs(pid):
+        try:
+            if (folder / "cpu.max").exists():
+                quota, period = (folder / "cpu.max").read_text().split()
+                if quota != "max":
+                    quotas.append(int(quota) / int(period))
+            elif (folder / "cpu.cfs_quota_us").exists():
+                quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+                if quota_us > 0:
+                    quotas.append(quota_us / int((folder / "cpu.cfs_period_us").read_text()))
+        except (OSError, ValueError):
+            continue
+    return min(quotas) if quotas else None
+
+
+def cpu_throttling(pid: int | None = None) -> tuple[int, int]:
+    """``(periods, throttled periods)`` of the process's cgroup so far (``cpu.stat``; zeros without a quota)."""
+    for folder in _cpu_cgroup_dirs(pid):
+        try:
+            stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines() if " " in line)
+        except (OSError, ValueError):
+            continue
+        if "nr_periods" in stat and int(stat["nr_periods"]) > 0:
+            return int(stat["nr_periods"]), int(stat.get("nr_throttled", 0))
+    return 0, 0
+
+
 def _busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores), steal included: everything but idle and iowait."""
     times = psutil.cpu_times()
@@ -126,6 +187,7 @@ class CpuWindow:
     def start(self) -> CpuWindow:
         self.started = time.monotonic()
         self._busy0, self._steal0 = _busy_seconds(), _steal_seconds()
+        self._periods0 = cpu_throttling()
         self._sample(first=True)
         self._thread = threading.Thread(target=self._loop, name="cpu-window", daemon=True)
         self._thread.start()
@@ -170,22 +232,54 @@ class CpuWindow:
         steal = _steal_seconds() - self._steal0
         with self._lock:
             ours = sum(max(0.0, self._last[pid] - self._first[pid]) for pid in self._last)
+        periods, throttled = (now - before for now, before in zip(cpu_throttling(), self._periods0, strict=True))
+        cores = float(psutil.cpu_count() or 1)
+        quota = cpu_quota_cores()
         return CpuReading(
             seconds=wall,
             foreign_cores=max(0.0, busy - ours) / wall,
             own_cores=ours / wall,
             steal_cores=max(0.0, steal) / wall,
+            machine_cores=cores,
+            quota_cores=quota,
+            throttled_share=throttled / periods if periods > 0 else 0.0,
         )
 
 
 @dataclass(frozen=True)
 class CpuReading:
-    """Over a window of ``seconds``: cores used by others (steal included), by us, and stolen by the host."""
+    """Over a window of ``seconds``: cores used by others (steal included), by us, and stolen by the host; the
+    cores the run could have (the machine's, and its cgroup quota's when one caps it) and the share of the quota's
+    periods in which the kernel throttled it."""
 
     seconds: float
     foreign_cores: float
     own_cores: float
     steal_cores: float
+    machine_cores: float = 0.0  # 0: not known
+    quota_cores: float | None = None
+    throttled_share: float = 0.0
+
+    @property
+    def saturation(self) -> float:
+        """How full the run kept the CPU it could use: the machine's cores (ours and others' together), or its
+        cgroup quota (ours alone), whichever is fuller; 1.0 when the kernel throttled its quota in every period."""
+        shares = [self.throttled_share]
+        if self.machine_cores:
+            shares.append((self.own_cores + self.foreign_cores) / self.machine_cores)
+        if self.quota_cores:
+            shares.append(self.own_cores / self.quota_cores)
+        return max(shares)
+
+    def describe_saturation(self) -> str:
+        limit = f"{self.machine_cores:g} cores" + (
+            f", its cgroup quota {self.quota_cores:g} cores" if self.quota_cores else ""
+        )
+        throttled = f", throttled in {self.throttled_share * 100:.0f} % of its periods" if self.quota_cores else ""
+        return (
+            f"the run itself (the platform and its load) used {self.own_cores:.2f} cores and others "
+            f"{self.foreign_cores:.2f} of the {limit}{throttled}: {self.saturation * 100:.0f} % full"
+        )
 
 
 @dataclass(frozen=True)
@@ -197,19 +291,33 @@ class Verdict:
     cpu: CpuReading
     reference_max_ms: float
     foreign_max_cores: float
+    saturation_max: float | None = None
+    saturated: bool = False  # the run filled the CPU it could use: latency then measures the cores, not the platform
 
     def describe(self) -> str:
-        return (
+        text = (
             f"reference round trip p50 {self.reference.p50_ms:.3f} ms over {self.reference.round_trips} "
             f"(limit {self.reference_max_ms:g} ms); other processes used {self.cpu.foreign_cores:.2f} cores "
             f"beside the test over {self.cpu.seconds:.1f} s, steal {self.cpu.steal_cores:.2f} "
             f"(limit {self.foreign_max_cores:g} cores)"
         )
+        if self.saturation_max is not None:
+            text += f"; {self.cpu.describe_saturation()} (limit {self.saturation_max * 100:g} %)"
+        return text
 
 
-def judge(reference: Reference, cpu: CpuReading, reference_max_ms: float, foreign_max_cores: float) -> Verdict:
+def judge(
+    reference: Reference,
+    cpu: CpuReading,
+    reference_max_ms: float,
+    foreign_max_cores: float,
+    saturation_max: float | None = None,
+) -> Verdict:
+    """Quiet: the reference was fast and others left the cores alone. Saturated (judged apart, because it only
+    matters to latency and rates): the run itself kept the CPU it could use at least ``saturation_max`` full."""
     quiet = reference.p50_ms <= reference_max_ms and cpu.foreign_cores <= foreign_max_cores
-    return Verdict(quiet, reference, cpu, reference_max_ms, foreign_max_cores)
+    saturated = saturation_max is not None and cpu.saturation >= saturation_max
+    return Verdict(quiet, reference, cpu, reference_max_ms, foreign_max_cores, saturation_max, saturated)
 
 
 # --------------------------------------------------------------------------------------------- keywords
@@ -233,6 +341,7 @@ class MachineKeywords(LibraryComponent):
         self._verdict: Verdict | None = None
         self._test: str | None = None
         self._outcomes: list[str] = []
+        self._saturated_only = False  # the outcomes were kept because the run filled the CPU, not for others
 
     @staticmethod
     def _current_test() -> str | None:
@@ -291,20 +400,34 @@ class MachineKeywords(LibraryComponent):
                 cpu,
                 reference_max_ms=1000 * self.profile.seconds("MEASURE_REFERENCE_P50_MAX", 0.001),
                 foreign_max_cores=float(self.profile.get("MEASURE_FOREIGN_CPU_MAX", 0.3)),
+                saturation_max=self._saturation_max(),
             )
+            self.info(f"The machine during the measurement: {self._verdict.describe()}.")
             return self._verdict
         return None if fresh_only else self._verdict
 
-    def guard(self, outcome: str, passed: bool) -> None:
+    def _saturation_max(self) -> float | None:
+        """``${MEASURE_SATURATION_MAX}`` as a share (``85 %`` or ``0.85``); empty or absent: not judged."""
+        value = str(self.profile.get("MEASURE_SATURATION_MAX", "") or "").strip()
+        if not value:
+            return None
+        return float(value.rstrip("%").strip()) / 100 if value.endswith("%") else float(value)
+
+    def guard(self, outcome: str, passed: bool, saturation_matters: bool = True) -> None:
         """Before an SLA verdict of a measuring test: on a busy machine a failed bound skips the test at once
         (with every outcome so far); passed bounds are kept for `End Measurement`, which then skips the test.
-        On a quiet machine nothing changes. ``outcome`` says what was measured against what."""
+        On a quiet machine nothing changes. ``outcome`` says what was measured against what.
+
+        ``saturation_matters``: a latency, duration or rate bound also cannot be judged when the run itself
+        filled the CPU it could use (the load generator and the platform share the machine: the figure then
+        measures the machine's cores). A utilisation bound is not such a figure and passes ``False``."""
         verdict = self.conditions()
         if verdict is None:
             return
-        if verdict.quiet:
+        if verdict.quiet and not (saturation_matters and verdict.saturated):
             self.info(f"Measured on a quiet machine: {verdict.describe()}.")
             return
+        self._saturated_only = verdict.quiet
         self._outcomes.append(outcome)
         if not passed:
             message = self._busy_message("failed")
@@ -313,10 +436,12 @@ class MachineKeywords(LibraryComponent):
 
     def _busy_message(self, would: str) -> str:
         assert self._verdict is not None
-        return (
-            f"The machine was too busy to measure: {self._verdict.describe()}. The measurement would have "
-            f"{would}: " + " ".join(self._outcomes)
+        why = (
+            "The run filled the CPU it could use, so its timing measured the machine's cores, not the platform"
+            if self._saturated_only
+            else "The machine was too busy to measure"
         )
+        return f"{why}: {self._verdict.describe()}. The measurement would have {would}: " + " ".join(self._outcomes)
 
     @keyword(tags=["measurement"])
     def end_measurement(self) -> None:
@@ -325,7 +450,7 @@ class MachineKeywords(LibraryComponent):
         When the machine was too busy to measure, the test is skipped here with the figures, also when every
         bound held: a measurement on a busy machine is neither a platform failure nor a pass.
         """
-        busy = self._verdict is not None and not self._verdict.quiet and self._outcomes
+        busy = self._verdict is not None and bool(self._outcomes)  # outcomes are kept only when not judged
         message = self._busy_message("passed") if busy else ""
         if self._window is not None:
             self._window.stop()

@@ -11,6 +11,9 @@ from collections.abc import Callable
 import psutil
 
 from ..base import Container, ContainerBackend, ContainerBackendError
+from .faults import ExitWatch
+
+EXIT_WAIT = 2.0  # seconds a killed container is given to exit before the kill's own moment counts instead
 
 # ``session=<id>`` in the process title, or ``--session <id>`` before the agent has set its title.
 _TOKEN = r"(?:^|\s)(?:{0}=|--{0}[= ])(\S+)"
@@ -96,16 +99,25 @@ class LocalProcessBackend(ContainerBackend):
     def is_alive(self, container: Container) -> bool:
         return self._same_process(container) is not None
 
-    def kill(self, container: Container, sig: signal.Signals) -> None:
+    def kill(self, container: Container, sig: signal.Signals) -> float | None:
+        """Sends ``sig``; for SIGKILL and SIGTERM returns the moment the process exited (a pidfd's event, waited
+        for up to ``EXIT_WAIT`` seconds): a process that handles SIGTERM exits a little later, and recovery counts
+        from the failure, not from the signal. ``None`` when it did not exit in that time (the call's moment)."""
         proc = self._same_process(container)
         if proc is None:
             raise ContainerBackendError(
                 f"Container pid {container.pid} of session {container.session_id} is no longer running."
             )
+        watch = ExitWatch(container.pid, lifetime=EXIT_WAIT) if sig in (signal.SIGKILL, signal.SIGTERM) else None
         try:
             proc.send_signal(sig)
         except psutil.NoSuchProcess:
             raise ContainerBackendError(f"Container pid {container.pid} exited before {sig.name} arrived.") from None
+        if watch is None:
+            return None
+        exited = watch.wait(EXIT_WAIT)
+        watch.close()
+        return exited
 
     def wall_clock_start(self, container: Container) -> float:
         """The process's start on the wall clock, to the clock tick. psutil's create time counts from the boot time
