@@ -1,0 +1,124 @@
+"""A run that fills the CPU it can use: its timing bounds skip with the figures, its utilisation bounds are judged.
+
+Why: the load generator, the platform and its DynamoDB stand-in share one machine. At three times the normal mix
+they fill a 2-core machine (or a cgroup quota of 1.2 cores), and latency then measures the cores, not the
+platform: a false alarm on a slower machine. A utilisation bound is a share of the CPU, not a time, so a CPU hog
+is still caught on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from robot.api import SkipExecution
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
+
+from PlatformLibrary import PlatformLibrary
+from PlatformLibrary.core import machine as machine_module
+from PlatformLibrary.core.endpoints import Endpoints
+from PlatformLibrary.core.machine import CpuReading, Reference, judge
+from PlatformLibrary.core.profile import Profile
+
+QUIET_REFERENCE = Reference(200, 0.15, 0.3)
+
+
+def test_saturation_is_the_fuller_of_the_machine_and_the_quota():
+    assert CpuReading(10, 0.05, 1.80, 0.0, machine_cores=2).saturation == pytest.approx(0.925)
+    assert CpuReading(10, 0.05, 0.50, 0.0, machine_cores=2).saturation == pytest.approx(0.275)
+    capped = CpuReading(10, 0.05, 1.15, 0.0, machine_cores=2, quota_cores=1.2)
+    assert capped.saturation == pytest.approx(1.15 / 1.2)
+    throttled = CpuReading(10, 0.05, 0.5, 0.0, machine_cores=2, quota_cores=1.2, throttled_share=0.97)
+    assert throttled.saturation == pytest.approx(0.97)
+    assert "cgroup quota 1.2 cores, throttled in 97 % of its periods" in throttled.describe_saturation()
+
+
+def test_judge_tells_saturated_from_busy():
+    full = CpuReading(10, 0.05, 1.9, 0.0, machine_cores=2)
+    spare = CpuReading(10, 0.05, 0.6, 0.0, machine_cores=2)
+    verdict = judge(QUIET_REFERENCE, full, 1.0, 0.3, saturation_max=0.85)
+    assert verdict.quiet and verdict.saturated
+    assert "98 % full (limit 85 %)" in verdict.describe()
+    assert not judge(QUIET_REFERENCE, spare, 1.0, 0.3, saturation_max=0.85).saturated
+    assert not judge(QUIET_REFERENCE, full, 1.0, 0.3, saturation_max=None).saturated  # not judged
+
+
+def _library(own_cores: float, saturation_max: str = "85 %") -> PlatformLibrary:
+    library = PlatformLibrary(run_id="unit")
+    library.profile = Profile(
+        variables={
+            "TARGET": "aws",
+            "MEASURE_REFERENCE_P50_MAX": "1 ms",
+            "MEASURE_FOREIGN_CPU_MAX": 0.3,
+            "MEASURE_SATURATION_MAX": saturation_max,
+        }
+    )
+    library.endpoints = Endpoints(library.profile)
+    machine = library.keywords["start_measurement"].__self__
+    machine._current_test = staticmethod(lambda: "Suite.Test")
+    machine._test = "Suite.Test"
+    machine._reference = QUIET_REFERENCE
+
+    class _Window:
+        def stop(self) -> CpuReading:
+            return CpuReading(60.0, 0.04, own_cores, 0.0, machine_cores=2)
+
+    machine._window = _Window()
+    return library
+
+
+def test_a_timing_miss_of_a_run_that_filled_the_cpu_skips_saying_so():
+    library = _library(own_cores=1.9)
+    with pytest.raises(
+        SkipExecution,
+        match=r"The run filled the CPU it could use.*used 1\.90 cores and others 0\.04 of the 2 cores: 97 % full"
+        r".*would have failed: Recovery time was 2\.000 s",
+    ):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def test_a_timing_miss_with_cpu_to_spare_fails():
+    library = _library(own_cores=0.9)
+    with pytest.raises(AssertionError, match=r"Recovery time was 2\.000 s, allowed is below 1\.000 s"):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def test_saturation_not_judged_when_the_profile_leaves_it_empty():
+    library = _library(own_cores=1.9, saturation_max="")
+    with pytest.raises(AssertionError, match=r"allowed is below 1\.000 s"):
+        library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def test_a_utilisation_miss_fails_even_when_the_run_filled_the_cpu():
+    library = _library(own_cores=1.9)
+    usage = {"samples": 30, "cpuPercent": 95.0, "memoryPercent": 10.0, "hostCpuPercent": 95.0, "hostMemoryPercent": 5}
+    with pytest.raises(AssertionError, match=r"CPU .*was 95\.0 %, allowed is below 70 %"):
+        library.keywords["resource_utilisation_should_be_below"](usage, cpu=70, memory=80)
+
+
+@pytest.mark.skipif(
+    not (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists() and os.access("/sys/fs/cgroup/cpu", os.W_OK)),
+    reason="needs a writable cgroup v1 cpu controller (root on Linux)",
+)
+def test_the_quota_of_a_capped_process_is_read_from_its_cgroup():
+    group = Path(f"/sys/fs/cgroup/cpu/test-saturation-{os.getpid()}")
+    group.mkdir()
+    try:
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text("120000")
+        child = subprocess.Popen(
+            ["sleep", "30"], preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid()))
+        )
+        try:
+            assert machine_module.cpu_quota_cores(child.pid) == pytest.approx(1.2)
+            assert machine_module.cpu_quota_cores(os.getpid()) in (None, pytest.approx(1.2))
+        finally:
+            child.kill()
+            child.wait(5)
+    finally:
+        group.rmdir()
