@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,8 +109,8 @@ def test_load_threshold_over_too_few_answers_asserts_the_max():
     assert "max over 4 samples (p95 needs at least 20" in message
 
 
-def _guarded_library(quiet: bool) -> PlatformLibrary:
-    library = make_library(MEASURE_REFERENCE_P50_MAX="1 ms", MEASURE_FOREIGN_CPU_MAX=0.3)
+def _guarded_library(quiet: bool, **variables) -> PlatformLibrary:
+    library = make_library(MEASURE_REFERENCE_P50_MAX="1 ms", MEASURE_FOREIGN_CPU_MAX=0.3, **variables)
     machine = library.keywords["start_measurement"].__self__
     machine._current_test = staticmethod(lambda: "Suite.Test")
     machine._test = "Suite.Test"
@@ -160,6 +162,100 @@ def test_a_measurement_belongs_to_the_test_that_started_it():
     machine._current_test = staticmethod(lambda: "Suite.Another Test")
     with pytest.raises(AssertionError, match="allowed is below"):  # an ordinary failure, no skip
         library.keywords["duration_should_be_below"](2.0, timedelta(seconds=1), name="Recovery time")
+
+
+def _load_with_server_errors() -> LoadResult:
+    """100 answers, 5 of them HTTP 500 (5 %), latency 40 ms each: correct timing, wrong outcome."""
+    result = LoadResult(name="api", model="open", target_rate=100.0, duration=1.0, users=10)
+    result.scheduled = result.sent = result.completed = 100
+    result.outcomes.update({"ok": 95, "http-500": 5})
+    result.statuses.update({200: 95, 500: 5})
+    for _ in range(100):
+        result.corrected.record_value(40_000)
+        result.uncorrected.record_value(40_000)
+    result.elapsed = 1.0
+    return result
+
+
+def _thresholds(library: PlatformLibrary) -> Callable[..., None]:
+    return library.keywords["load_should_meet_thresholds"]
+
+
+def test_server_errors_fail_the_load_on_a_busy_machine_and_the_timing_is_told(tmp_path):
+    """5 % HTTP 500 on a machine too busy to measure: a FAIL (never a skip), naming the error rate, and saying the
+    timing (p95 10 ms missed as well) was not judged."""
+    library = _guarded_library(quiet=False, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    result = _load_with_server_errors()
+    with pytest.raises(AssertionError) as failure:
+        check(result, "error rate below 1 %", "p95 below 10 ms")
+    assert not isinstance(failure.value, SkipExecution)
+    message = str(failure.value)
+    assert message.startswith("error rate of load 'api' was 5.00 % (5 of 100), allowed is below 1 %")
+    assert "Timing not judged: the machine was too busy to measure" in message and "0.95 cores" in message
+    assert "would have failed: p95 latency of load 'api' was 40.0 ms" in message
+    library.keywords["end_measurement"]()  # the test failed: the teardown must not turn it into a skip
+
+
+def test_server_errors_fail_on_a_busy_machine_also_when_the_timing_held(tmp_path):
+    library = _guarded_library(quiet=False, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    with pytest.raises(AssertionError, match=r"(?s)error rate .*5\.00 %.*would have passed: p95 latency") as failure:
+        check(_load_with_server_errors(), "p95 below 1 s", "error rate below 1 %")
+    assert not isinstance(failure.value, SkipExecution)
+
+
+def test_a_pure_timing_miss_on_a_busy_machine_skips_with_the_figures(tmp_path):
+    library = _guarded_library(quiet=False, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    result = _load_with_server_errors()
+    result.outcomes = Counter({"ok": 100})
+    result.statuses = Counter({200: 100})
+    with pytest.raises(SkipExecution) as skipped:
+        check(result, "error rate below 1 %", "p95 below 10 ms")
+    message = str(skipped.value)
+    assert "too busy to measure: reference round trip p50 0.150 ms" in message and "0.95 cores" in message
+    assert "Only the timing is left unjudged" in message
+    assert "would have failed: p95 latency of load 'api' was 40.0 ms, allowed is below 10.0 ms" in message
+    assert "held: error rate of load 'api' was 0.00 %" in message
+
+
+def test_a_pure_timing_miss_on_a_quiet_machine_fails(tmp_path):
+    library = _guarded_library(quiet=True, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    result = _load_with_server_errors()
+    result.outcomes = Counter({"ok": 100})
+    with pytest.raises(
+        AssertionError, match=r"^p95 latency of load 'api' was 40\.0 ms, allowed is below 10\.0 ms"
+    ) as e:
+        check(result, "error rate below 1 %", "p95 below 10 ms")
+    assert not isinstance(e.value, SkipExecution)
+    library.keywords["end_measurement"]()  # no skip
+
+
+def test_server_errors_fail_on_a_quiet_machine_with_the_timing_miss_listed(tmp_path):
+    library = _guarded_library(quiet=True, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    with pytest.raises(AssertionError, match=r"(?s)^error rate .*\nTiming also failed: p95 latency"):
+        check(_load_with_server_errors(), "error rate below 1 %", "p95 below 10 ms")
+
+
+def test_a_correctness_only_check_on_a_busy_machine_leaves_no_skip_behind(tmp_path):
+    """Errors and drops judged on a busy machine are a verdict: the teardown does not skip for them."""
+    library = _guarded_library(quiet=False, METRICS_DIR=str(tmp_path / "metrics"))
+    check = _thresholds(library)
+    result = _load_with_server_errors()
+    result.outcomes = Counter({"ok": 100})
+    check(result, "errors below 1", "dropped below 1")
+    library.keywords["end_measurement"]()
+
+
+def test_a_failed_test_is_not_turned_into_a_skip_by_end_measurement(monkeypatch):
+    library = _guarded_library(quiet=False)
+    library.keywords["duration_should_be_below"](0.5, timedelta(seconds=1), name="Recovery time")
+    machine = library.keywords["start_measurement"].__self__
+    monkeypatch.setattr(machine, "_test_failed", staticmethod(lambda: True))
+    library.keywords["end_measurement"]()  # logged, not skipped
 
 
 def _ordering() -> tuple[list[str], list[str]]:

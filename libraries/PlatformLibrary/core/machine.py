@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
@@ -331,7 +332,9 @@ class MachineKeywords(LibraryComponent):
     `Start Measurement` in its setup. Every SLA assertion of the library (`Percentile Should Be Below`,
     `Load Should Meet Thresholds`, `Duration Should Be Below` ...) then asks this component first: when the
     machine was too busy to measure, the test is skipped with the reference, the CPU figures and what the
-    measurement would have said; a quiet machine gets the verdict of the bound, unchanged.
+    measurement would have said; a quiet machine gets the verdict of the bound, unchanged. Only timing may be
+    excused so: a correctness failure of the same check (an error rate, a drop, an unexpected status) fails the
+    test on any machine (see `guard`).
     """
 
     def __init__(self, ctx: LibraryContext):
@@ -413,42 +416,78 @@ class MachineKeywords(LibraryComponent):
             return None
         return float(value.rstrip("%").strip()) / 100 if value.endswith("%") else float(value)
 
-    def guard(self, outcome: str, passed: bool, saturation_matters: bool = True) -> None:
-        """Before an SLA verdict of a measuring test: on a busy machine a failed bound skips the test at once
-        (with every outcome so far); passed bounds are kept for `End Measurement`, which then skips the test.
-        On a quiet machine nothing changes. ``outcome`` says what was measured against what.
+    def guard(
+        self, outcome: str, passed: bool, saturation_matters: bool = True, *, correctness: Sequence[str] = ()
+    ) -> None:
+        """Before the verdict of a measuring assertion, split in its two parts.
+
+        ``correctness`` lists what failed of the part no machine excuses (statuses, errors, drops, lost or wrong
+        data): any entry fails the test at once with an ``AssertionError``, busy machine or quiet, and the message
+        also says how the timing part came out. ``outcome`` and ``passed`` are the timing part (latency, rates,
+        durations: what a busy machine distorts); an empty ``outcome`` means there was none. On a busy machine a
+        failed timing part skips the test at once (with every timing outcome so far); a passed one is kept for
+        `End Measurement`, which then skips the test. On a quiet machine (or with no measurement open) the caller
+        judges the timing part itself.
 
         ``saturation_matters``: a latency, duration or rate bound also cannot be judged when the run itself
         filled the CPU it could use (the load generator and the platform share the machine: the figure then
         measures the machine's cores). A utilisation bound is not such a figure and passes ``False``."""
         verdict = self.conditions()
-        if verdict is None:
+        unjudged = verdict is not None and not (verdict.quiet and not (saturation_matters and verdict.saturated))
+        if unjudged:
+            self._saturated_only = verdict.quiet
+        if correctness:
+            raise AssertionError(self._correctness_message(list(correctness), outcome, passed, unjudged))
+        if not outcome or verdict is None:
             return
-        if verdict.quiet and not (saturation_matters and verdict.saturated):
+        if not unjudged:
             self.info(f"Measured on a quiet machine: {verdict.describe()}.")
             return
-        self._saturated_only = verdict.quiet
         self._outcomes.append(outcome)
         if not passed:
             message = self._busy_message("failed")
             self._outcomes = []  # said here: End Measurement has nothing left to add
             raise SkipExecution(message)
 
+    def _correctness_message(self, failures: list[str], outcome: str, passed: bool, unjudged: bool) -> str:
+        """The correctness failures, then what became of the timing part (judged, or not on a busy machine)."""
+        message = "\n".join(failures)
+        timing = [*self._outcomes, outcome] if unjudged and outcome else list(self._outcomes)
+        if timing:  # kept outcomes all passed; a failed one would have skipped the test already
+            assert self._verdict is not None
+            would = "passed" if passed or not (unjudged and outcome) else "failed"
+            message += (
+                f"\nTiming not judged: {self._why_unjudged().lower()} ({self._verdict.describe()}); "
+                f"it would have {would}: " + " ".join(timing)
+            )
+        if not unjudged and outcome and not passed:
+            message += f"\nTiming also failed: {outcome}"
+        self._outcomes = []  # the test fails here: End Measurement must not turn it into a skip
+        return message
+
     def _busy_message(self, would: str) -> str:
         assert self._verdict is not None
-        why = (
-            "The run filled the CPU it could use, so its timing measured the machine's cores, not the platform"
-            if self._saturated_only
-            else "The machine was too busy to measure"
+        return (
+            f"{self._why_unjudged()}: {self._verdict.describe()}. Only the timing is left unjudged (correctness is "
+            f"judged on any machine); the timing measurement would have {would}: " + " ".join(self._outcomes)
         )
-        return f"{why}: {self._verdict.describe()}. The measurement would have {would}: " + " ".join(self._outcomes)
+
+    def _why_unjudged(self) -> str:
+        if self._saturated_only:
+            return "The run filled the CPU it could use, so its timing measured the machine's cores, not the platform"
+        return "The machine was too busy to measure"
 
     @keyword(tags=["measurement"])
     def end_measurement(self) -> None:
         """Closes this test's measurement (in the test teardown, after the cleanup).
 
         When the machine was too busy to measure, the test is skipped here with the figures, also when every
-        bound held: a measurement on a busy machine is neither a platform failure nor a pass.
+        bound held: a measurement on a busy machine is neither a platform failure nor a pass. A test that has
+        already failed (a wrong status, a lost session: anything no machine excuses) is never turned into a skip:
+        the figures are only logged.
+
+        Example:
+        | [Teardown] | End Measurement |
         """
         busy = self._verdict is not None and bool(self._outcomes)  # outcomes are kept only when not judged
         message = self._busy_message("passed") if busy else ""
@@ -456,5 +495,16 @@ class MachineKeywords(LibraryComponent):
             self._window.stop()
         self._window, self._reference, self._verdict, self._test = None, None, None, None
         self._outcomes = []
+        if busy and self._test_failed():
+            self.info(f"Not skipped, the test failed already. {message}")
+            return
         if busy:
             raise SkipExecution(message)
+
+    @staticmethod
+    def _test_failed() -> bool:
+        """Whether the running test has failed so far (``${TEST STATUS}`` in its teardown)."""
+        try:
+            return BuiltIn().get_variable_value("${TEST STATUS}") == "FAIL"
+        except RobotNotRunningError:
+            return False

@@ -411,6 +411,21 @@ def latency_bound(expression: str) -> tuple[str, float] | None:
     return metric, parse_duration(match.group("limit").strip())
 
 
+# What a threshold judges. Correctness (errors, drops) holds on any machine; timing (latency, late sends, rates,
+# throughput) is what a machine too busy to measure distorts, so only it may be skipped there (core/machine.py).
+CORRECTNESS_METRICS = frozenset({"error rate", "errors", "dropped"})
+
+
+def is_timing_threshold(expression: str) -> bool:
+    """Whether ``expression`` bounds timing (``p95 below 50 ms``, ``late below 5``, ``rate above 9/s``) rather than
+    correctness (``error rate below 1 %``, ``errors below 1``, ``dropped below 1``): only timing may be excused by
+    a busy machine."""
+    match = _THRESHOLD.match(str(expression))
+    if not match:
+        raise ValueError(f"Unknown threshold {expression!r}.")
+    return match.group("metric").lower() not in CORRECTNESS_METRICS
+
+
 def check_threshold(result: LoadResult, expression: str) -> tuple[bool, str]:
     """Evaluates one threshold such as ``p95 below 500 ms``, ``error rate below 1 %``, ``dropped below 1``,
     ``rate above 99/s``; returns ``(passed, message)`` with the measured and the allowed value."""

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -267,13 +267,17 @@ class MetricsKeywords(LibraryComponent):
         self.info(f"{what} was {format_seconds(measured)}, below {format_seconds(allowed.total_seconds())}.")
         return measured
 
-    def check_conditions(self, outcome: str, passed: bool, saturation_matters: bool = True) -> None:
-        """Before an SLA verdict: skips the test when its measurement ran on a busy machine (see `Start
-        Measurement`), and records the measurement's reference figures once per measurement.
-        ``saturation_matters``: see `MachineKeywords.guard` (``False`` for utilisation bounds)."""
+    def check_conditions(
+        self, outcome: str, passed: bool, saturation_matters: bool = True, *, correctness: Sequence[str] = ()
+    ) -> None:
+        """Before an SLA verdict: ``correctness`` failures fail the test on any machine; the timing part
+        (``outcome``, ``passed``; empty ``outcome``: none) skips the test when its measurement ran on a busy
+        machine (see `Start Measurement` and ``MachineKeywords.guard``). Records the measurement's reference
+        figures once per measurement. ``saturation_matters``: see `MachineKeywords.guard` (``False`` for
+        utilisation bounds)."""
         fresh = self._machine.conditions(fresh_only=True)
         if fresh is not None:
             self.record_metric("measurement_reference_p50", fresh.reference.p50_ms / 1000, unit="s")
             self.record_metric("measurement_foreign_cpu", fresh.cpu.foreign_cores, unit="cores")
             self.record_metric("measurement_cpu_saturation", fresh.cpu.saturation, unit="share")
-        self._machine.guard(outcome, passed, saturation_matters)
+        self._machine.guard(outcome, passed, saturation_matters, correctness=correctness)
