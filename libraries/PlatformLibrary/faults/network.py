@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 from robot.api.deco import keyword
 
@@ -13,7 +12,7 @@ from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef
-from .clients import RetryingClient, timed_request
+from .clients import ExpectedStatus, RetryingClient, timed_request
 from .fis import FisKeywords
 from .injector import FaultInjector
 from .ledger import ChaosError, reverted_toxics
@@ -338,9 +337,6 @@ class ChaosNetworkKeywords(LibraryComponent):
             raise AssertionError(f"Fault {fault} hit {hits} request(s), expected {expected}.")
 
     # ------------------------------------------------------------------ what clients see
-    def _api_url(self, path: str) -> str:
-        return str(self.endpoint("PLATFORM_API_URL")).rstrip("/") + path
-
     @keyword(tags=["chaos", "client", "assertion"])
     def api_request_should_time_out(self, path: str = "/health", timeout: timedelta | None = None) -> None:
         """Fails unless ``GET path`` through the load balancer gets no answer within ``timeout``.
@@ -349,11 +345,10 @@ class ChaosNetworkKeywords(LibraryComponent):
         timeout (default ``${CHAOS_CLIENT_TIMEOUT}``).
         """
         seconds = timeout.total_seconds() if timeout is not None else self.profile.seconds("CHAOS_CLIENT_TIMEOUT")
-        attempt = timed_request("GET", self._api_url(path), seconds)
+        attempt = timed_request(self.ctx.api, "GET", path, seconds)
         if attempt.status is not None or "Timeout" not in attempt.outcome:
-            answer = f"{attempt.status} {attempt.detail!r}" if attempt.status is not None else attempt.outcome
             raise AssertionError(
-                f"GET {path} should have timed out after {format_seconds(seconds)} but got {answer} after "
+                f"GET {path} should have timed out after {format_seconds(seconds)} but got {attempt.describe()} after "
                 f"{format_seconds(attempt.seconds)}."
             )
         self.info(f"GET {path} timed out after {format_seconds(attempt.seconds)} ({attempt.outcome}).")
@@ -365,9 +360,13 @@ class ChaosNetworkKeywords(LibraryComponent):
         path: str,
         attempt_timeout: timedelta | None = None,
         backoff: timedelta = timedelta(seconds=0.1),
+        expected_status: str = "2xx",
     ) -> None:
-        """Starts a background client that sends ``GET path`` until it gets an answer below 500.
+        """Starts a background client that sends ``GET path`` until it gets the answer it expects.
 
+        It talks through the library's session-API client (authentication, TLS, contract mapping as every other
+        keyword) and counts as getting through only an answer in ``expected_status``: ``2xx`` by default, or the
+        statuses the step names (``200 404``). A 401, 403 or 404 the step did not name is an attempt that failed.
         Each attempt waits ``attempt_timeout`` (default ``${CHAOS_CLIENT_TIMEOUT}``); the pause between attempts
         starts at ``backoff`` and doubles up to 1 s, like an SDK's retries. It gives up after
         ``${RECOVERY_TIMEOUT}``. See `Retrying API Client Should Still Be Waiting` and
@@ -375,7 +374,9 @@ class ChaosNetworkKeywords(LibraryComponent):
 
         Example:
         | Start Retrying API Client | reader | /sessions/${session}[sessionId] |
+        | Start Retrying API Client | prober | /sessions/gone | expected_status=404 |
         """
+        expected = ExpectedStatus.parse(expected_status)
         if name in self._clients:
             self._clients.pop(name).stop()
         per_attempt = (
@@ -385,16 +386,21 @@ class ChaosNetworkKeywords(LibraryComponent):
         )
         client = RetryingClient(
             name,
+            self.ctx.api,
             "GET",
-            self._api_url(path),
+            path,
             per_attempt,
             backoff.total_seconds(),
             1.0,
             self.profile.seconds("RECOVERY_TIMEOUT") + self.profile.seconds("FAULT_REACTION_TIMEOUT"),
+            expected,
         )
         client.start()
         self._clients[name] = client
-        self.info(f"Retrying client '{name}' started: GET {path}, {format_seconds(per_attempt)} per attempt.")
+        self.info(
+            f"Retrying client '{name}' started: GET {path}, {format_seconds(per_attempt)} per attempt, "
+            f"expects {expected}."
+        )
 
     def _client(self, name: str) -> RetryingClient:
         try:
@@ -425,9 +431,14 @@ class ChaosNetworkKeywords(LibraryComponent):
 
     @keyword(tags=["chaos", "client", "wait"])
     def wait_until_retrying_api_client_gets_through(self, name: str, timeout: timedelta | None = None) -> float:
-        """Waits until the client got an answer below 500; returns the seconds from the last revert to that answer.
+        """Waits until the client got the answer it expects (2xx unless `Start Retrying API Client` named other
+        statuses); returns the seconds from the last revert to that answer.
 
-        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``. The answer's status and the attempts are logged.
+        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``; at the deadline the message says what the client
+        got instead (status and body excerpt of its last answer, and its attempts by status).
+
+        Example:
+        | ${seconds} = | Wait Until Retrying API Client Gets Through | reader |
         """
         client = self._client(name)
         since = self.injector.since_revert()
@@ -436,7 +447,7 @@ class ChaosNetworkKeywords(LibraryComponent):
             lambda: client.snapshot()[1],
             deadline,
             self.profile.seconds("POLL_INTERVAL"),
-            lambda: f"The retrying client never got through: {client.summary()}",
+            lambda: f"The retrying client never got the answer it expects ({client.expected}): {client.summary()}",
         )
         success = waited.value
         seconds = max(0.0, success.started + success.seconds - since)
@@ -458,12 +469,12 @@ class ChaosNetworkKeywords(LibraryComponent):
         """
         session_id = self.session_id_of(session)
         limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_FAIL_FAST_MAX")
-        url = self._api_url(f"/sessions/{quote(session_id, safe='')}")
+        path = self.ctx.api.session_path(session_id)
         since = self.injector.injected_at or time.monotonic()
         seen: dict[str, Any] = {"last": None, "slowest": 0.0, "count": 0}
 
         def probe():
-            attempt = timed_request("GET", url, self.http_timeout)
+            attempt = timed_request(self.ctx.api, "GET", path, self.http_timeout)
             seen["count"] += 1
             seen["last"] = attempt
             seen["slowest"] = max(seen["slowest"], attempt.seconds)
