@@ -184,7 +184,10 @@ class Runtime:
             if not self.settings.has("no-backpressure"):
                 desired = len(self.wanted) + self.reserved
                 waiting = max(0, desired - self.capacity)
-                if desired >= self.settings.max_capacity or waiting >= self.settings.max_pending:
+                ceiling = self.settings.max_capacity
+                if self.settings.has("capacity-refuses-early"):
+                    ceiling = max(1, ceiling // 2)
+                if desired >= ceiling or waiting >= self.settings.max_pending:
                     return False
             self.reserved += 1
             return True

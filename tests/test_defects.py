@@ -200,6 +200,16 @@ def test_no_backpressure(platform_factory: Factory) -> None:
     assert codes == [201] * 5
 
 
+def test_capacity_refuses_early(platform_factory: Factory) -> None:
+    platform = platform_factory(
+        "capacity-refuses-early", min_capacity=4, max_capacity=4, max_pending=4, warm_pool_size=0
+    )
+    codes = [
+        platform.call("POST", "/sessions", json={"userId": f"u{i}", "clientId": "c"}).status_code for i in range(4)
+    ]
+    assert codes == [201, 201, 429, 429]
+
+
 def test_serve_expired(platform_factory: Factory) -> None:
     platform = platform_factory("serve-expired", session_ttl=1)
     sid = running_session(platform)

@@ -164,6 +164,9 @@ EXHAUSTION_PLATFORM = []
 EXHAUSTION_CREATE_RATE = "5/s"
 EXHAUSTION_DURATION = "1 min"
 EXHAUSTION_ACCEPT_MAX = int(os.environ.get("PLATFORM_MAX_SESSIONS", "100"))
+# Slots the deployment may leave empty when demand exceeds its ceiling (README, "Both bounds"): sessions of real
+# users on a shared deployment, or a waiting queue shorter than the scale-out, can hold the ceiling out of reach.
+CAPACITY_FILL_ALLOWANCE = int(os.environ.get("PLATFORM_CAPACITY_FILL_ALLOWANCE", "0"))
 SCALING_PLATFORM = []
 SCALING_LOAD_STEP = int(os.environ.get("PLATFORM_SCALING_LOAD_STEP", "20"))
 SCALING_CEILING = int(os.environ.get("PLATFORM_MAX_SESSIONS", "100"))

@@ -111,6 +111,9 @@ EXHAUSTION_DURATION = "2 s"
 # Most sessions the full platform may accept: its ceiling (max_capacity above). Sessions waiting for capacity count
 # towards it: the queue (max_pending) bounds how many of them may wait, it adds no room.
 EXHAUSTION_ACCEPT_MAX = _EXHAUSTION_CEILING
+# Slots a full platform may leave empty when demand exceeds its ceiling (README, "Both bounds"): none on a private
+# platform, where nothing else holds a slot and the queue (max_pending) reaches the ceiling in every setting above.
+CAPACITY_FILL_ALLOWANCE = 0
 SCALING_PLATFORM = [
     "min_capacity=2",
     "max_capacity=6",
