@@ -22,7 +22,7 @@ from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.machine import CpuReading, CpuWindow, Reference, judge, take_reference
 from PlatformLibrary.core.profile import Profile
-from PlatformLibrary.load.results import LoadResult, check_threshold
+from PlatformLibrary.load.results import LoadResult, check_threshold, is_timing_threshold
 from PlatformLibrary.report.metrics import defined_statistic, samples_needed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,6 +256,24 @@ def test_a_failed_test_is_not_turned_into_a_skip_by_end_measurement(monkeypatch)
     machine = library.keywords["start_measurement"].__self__
     monkeypatch.setattr(machine, "_test_failed", staticmethod(lambda: True))
     library.keywords["end_measurement"]()  # logged, not skipped
+
+
+@pytest.mark.parametrize(
+    ("expression", "timing"),
+    [
+        ("p95 below 50 ms", True),
+        ("mean below 1 s", True),
+        ("max below 2 s", True),
+        ("late below 5", True),
+        ("rate above 9/s", True),
+        ("throughput at least 9/s", True),
+        ("error rate below 1 %", False),
+        ("errors below 1", False),
+        ("dropped below 1 %", False),
+    ],
+)
+def test_only_timing_thresholds_may_be_excused_by_a_busy_machine(expression, timing):
+    assert is_timing_threshold(expression) is timing
 
 
 def _ordering() -> tuple[list[str], list[str]]:
