@@ -24,6 +24,7 @@ from PlatformLibrary.core import machine as machine_module
 from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.machine import CpuReading, Reference, judge
 from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.load.results import LoadResult
 
 QUIET_REFERENCE = Reference(200, 0.15, 0.3)
 
@@ -122,3 +123,20 @@ def test_the_quota_of_a_capped_process_is_read_from_its_cgroup():
             child.wait(5)
     finally:
         group.rmdir()
+
+
+def test_server_errors_fail_a_run_that_filled_the_cpu_and_the_timing_is_told():
+    """Correctness never skips, also when the run itself filled the CPU: 5 % HTTP 500 fail the load check."""
+    library = _library(own_cores=1.9)
+    result = LoadResult(name="api", model="open", target_rate=100.0, duration=1.0, users=10)
+    result.scheduled = result.sent = result.completed = 100
+    result.outcomes.update({"ok": 95, "http-500": 5})
+    for _ in range(100):
+        result.corrected.record_value(40_000)
+    with pytest.raises(AssertionError) as failure:
+        library.keywords["load_should_meet_thresholds"](result, "error rate below 1 %", "p95 below 10 ms")
+    assert not isinstance(failure.value, SkipExecution)
+    message = str(failure.value)
+    assert message.startswith("error rate of load 'api' was 5.00 % (5 of 100)")
+    assert "Timing not judged: the run filled the CPU it could use" in message
+    assert "would have failed: p95 latency of load 'api' was 40.0 ms" in message

@@ -456,8 +456,9 @@ class MachineKeywords(LibraryComponent):
         if timing:  # kept outcomes all passed; a failed one would have skipped the test already
             assert self._verdict is not None
             would = "passed" if passed or not (unjudged and outcome) else "failed"
+            why = self._why_unjudged()
             message += (
-                f"\nTiming not judged: {self._why_unjudged().lower()} ({self._verdict.describe()}); "
+                f"\nTiming not judged: {why[0].lower() + why[1:]} ({self._verdict.describe()}); "
                 f"it would have {would}: " + " ".join(timing)
             )
         if not unjudged and outcome and not passed:
