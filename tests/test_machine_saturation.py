@@ -49,7 +49,7 @@ def test_judge_tells_saturated_from_busy():
     assert not judge(QUIET_REFERENCE, full, 1.0, 0.3, saturation_max=None).saturated  # not judged
 
 
-def _library(own_cores: float, saturation_max: str = "85 %") -> PlatformLibrary:
+def _library(own_cores: float, saturation_max: str = "85 %", **variables: object) -> PlatformLibrary:
     library = PlatformLibrary(run_id="unit")
     library.profile = Profile(
         variables={
@@ -57,6 +57,7 @@ def _library(own_cores: float, saturation_max: str = "85 %") -> PlatformLibrary:
             "MEASURE_REFERENCE_P50_MAX": "1 ms",
             "MEASURE_FOREIGN_CPU_MAX": 0.3,
             "MEASURE_SATURATION_MAX": saturation_max,
+            **variables,
         }
     )
     library.endpoints = Endpoints(library.profile)
@@ -140,3 +141,47 @@ def test_server_errors_fail_a_run_that_filled_the_cpu_and_the_timing_is_told():
     assert message.startswith("error rate of load 'api' was 5.00 % (5 of 100)")
     assert "Timing not judged: the run filled the CPU it could use" in message
     assert "would have failed: p95 latency of load 'api' was 40.0 ms" in message
+
+
+def _load(outcomes: dict[str, int]) -> LoadResult:
+    """100 answers at 20 ms each, with the given outcome categories."""
+    result = LoadResult(name="stress-reads", model="open", target_rate=100.0, duration=1.0, users=10)
+    result.scheduled = result.sent = result.completed = 100
+    result.outcomes.update(outcomes)
+    for _ in range(100):
+        result.corrected.record_value(20_000)
+        result.uncorrected.record_value(20_000)
+    result.elapsed = 1.0
+    return result
+
+
+def test_clean_refusals_of_a_run_that_filled_the_cpu_are_capacity_and_skip(tmp_path):
+    """3 % clean 429s while the run filled its cores: load shed for want of cores, not breakage: a skip."""
+    library = _library(own_cores=1.9, METRICS_DIR=str(tmp_path))
+    check = library.keywords["load_should_meet_thresholds"]
+    result = _load({"ok": 97, "rejected-429": 3})
+    assert (result.refused, result.other_errors) == (3, 0)
+    with pytest.raises(
+        SkipExecution, match=r"would have failed: share refused with a clean 429 .* 3\.00 % \(3 of 100\)"
+    ):
+        check(result, "other errors below 1 %", "refused below 1 %", "p95 below 100 ms")
+
+
+def test_server_errors_beside_refusals_fail_on_a_run_that_filled_the_cpu(tmp_path):
+    library = _library(own_cores=1.9, METRICS_DIR=str(tmp_path))
+    check = library.keywords["load_should_meet_thresholds"]
+    result = _load({"ok": 95, "rejected-429": 2, "http-500": 2, "rejected-429-unclean": 1})
+    assert (result.refused, result.other_errors) == (2, 3)
+    with pytest.raises(AssertionError) as failure:
+        check(result, "other errors below 1 %", "refused below 1 %", "p95 below 100 ms")
+    assert not isinstance(failure.value, SkipExecution)
+    assert str(failure.value).startswith(
+        "share of errors other than clean 429 refusals of load 'stress-reads' was 3.00 %"
+    )
+
+
+def test_clean_refusals_fail_when_the_run_left_cpu_to_spare(tmp_path):
+    library = _library(own_cores=0.9, METRICS_DIR=str(tmp_path))
+    check = library.keywords["load_should_meet_thresholds"]
+    with pytest.raises(AssertionError, match=r"share refused with a clean 429 .* was 3\.00 %"):
+        check(_load({"ok": 97, "rejected-429": 3}), "other errors below 1 %", "refused below 1 %")

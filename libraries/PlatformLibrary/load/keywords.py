@@ -617,11 +617,14 @@ class LoadKeywords(LibraryComponent):
 
         Thresholds: ``p95 below 500 ms`` (any percentile), ``mean below 100 ms``, ``max below 2 s``,
         ``error rate below 1 %``, ``errors below 1``, ``dropped below 1 %``, ``late below 5``,
-        ``rate above 99/s`` (sent per second over the duration), ``throughput at least 95/s``.
+        ``rate above 99/s`` (sent per second over the duration), ``throughput at least 95/s``; and, to tell load
+        shedding from breakage, ``refused below 1 %`` (clean 429s: capacity, judged like timing) and ``other errors
+        below 1 %`` (every other error: correctness).
 
         In a measuring test (`Start Measurement`) on a machine too busy to measure, only the timing thresholds
-        (latency, late sends, rates, throughput) may be skipped; the correctness thresholds (error rate, errors,
-        drops) fail the test on any machine, and the message then also says how the timing came out.
+        (latency, late sends, rates, throughput, clean refusals) may be skipped; the correctness thresholds (error
+        rate, errors, other errors, drops) fail the test on any machine, and the message then also says how the
+        timing came out.
 
         Example:
         | Load Should Meet Thresholds | ${result} | p95 below ${SLA_API_P95} | error rate below 0.1 % |
