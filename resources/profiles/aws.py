@@ -171,7 +171,15 @@ SCALING_PLATFORM = []
 SCALING_LOAD_STEP = int(os.environ.get("PLATFORM_SCALING_LOAD_STEP", "20"))
 SCALING_CEILING = int(os.environ.get("PLATFORM_MAX_SESSIONS", "100"))
 SCALING_STEP_RATE = "5/s"
+# EFS throughput while the deployment scales: one session's file operations at its normal rate through a load step.
+SCALING_IO_RATE = NORMAL_FILE_OPS_RATE
+SCALING_IO_DURATION = "2 min"
+SCALING_IO_STEP = int(os.environ.get("PLATFORM_SCALING_LOAD_STEP", "20"))
+SCALING_IO_THROUGHPUT_MIN = "4.75/s"  # 95 % of the rate, as on the local profile
 SCALE_OUT_TIMEOUT = "10 min"
+# The deployment's minimum (its Application Auto Scaling MinCapacity) and how long a scale-in back to it may take.
+SCALING_MIN_CAPACITY = int(os.environ.get("PLATFORM_MIN_CAPACITY", "1"))
+SCALE_IN_TIMEOUT = "30 min"
 IDLE_PLATFORM = []
 IDLE_SESSIONS = 2
 IDLE_SHUTDOWN_WAIT = "40 min"

@@ -114,18 +114,30 @@ EXHAUSTION_ACCEPT_MAX = _EXHAUSTION_CEILING
 # Slots a full platform may leave empty when demand exceeds its ceiling (README, "Both bounds"): none on a private
 # platform, where nothing else holds a slot and the queue (max_pending) reaches the ceiling in every setting above.
 CAPACITY_FILL_ALLOWANCE = 0
+_SCALING_MIN_CAPACITY = 2
 SCALING_PLATFORM = [
-    "min_capacity=2",
+    f"min_capacity={_SCALING_MIN_CAPACITY}",
     "max_capacity=6",
     "scale_out_step=2",
     "scale_out_delay=1",
+    "scale_in_delay=1",  # each test starts from the minimum: an earlier test's capacity is gone a second later
     "max_pending=4",
     "warm_pool_size=0",
 ]
+SCALING_MIN_CAPACITY = _SCALING_MIN_CAPACITY
+SCALE_IN_TIMEOUT = "20 s"
 SCALING_LOAD_STEP = 6
 SCALING_CEILING = 6
 # Creates sent past the ceiling, one after another at this rate (SCALING_CEILING + 2 of them).
 SCALING_STEP_RATE = "20/s"
+# EFS baseline throughput while the platform scales: one session's file operations at the normal rate run through a
+# load step that needs capacity (SCALING_IO_STEP sessions beside it on SCALING_PLATFORM: 2 -> 6). All must be
+# answered at the rate (the open model sends on schedule, so a throughput below it means answers came late or not
+# at all; 95 % of the rate allows the last second's answers of a run that ends mid-second).
+SCALING_IO_RATE = "20/s"
+SCALING_IO_DURATION = "8 s"
+SCALING_IO_STEP = 4
+SCALING_IO_THROUGHPUT_MIN = "19/s"
 SCALE_OUT_TIMEOUT = "10 s"
 _IDLE_TIMEOUT, _REAPER_INTERVAL = 2.0, 0.2
 IDLE_PLATFORM = [

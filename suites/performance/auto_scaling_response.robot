@@ -28,3 +28,48 @@ Capacity Is Added Within The Scale-Out Bound After A Load Step
         Then Capacity Is Added Within The Scale-Out Bound
         And Every Session Of The Step Runs
     END
+
+CPU Stays Below The Bound While Capacity Scales Out
+    [Documentation]    Expected: while ${SCALING_LOAD_STEP} sessions arrive at once on a platform at its minimum
+    ...    capacity and capacity scales out to run them all, the containers' CPU (mean) and the platform's share of
+    ...    the machine stay below ${CPU_UTILISATION_MAX_PERCENT} %, memory (peak) below
+    ...    ${MEMORY_UTILISATION_MAX_PERCENT} %: the seed's "CPU below 70 %" holds through scaling, not only at a
+    ...    fixed capacity.
+    [Tags]    utilisation-during-scaling    catches-scale-out-busy-wait
+    GROUP    Given a platform at its minimum capacity
+        Given The Platform Runs At Its Minimum Capacity
+    END
+    GROUP    When a load step scales it out while resources are sampled
+        Start Resource Sampling    interval=0.2 s
+        When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
+        And Capacity Is Added Within The Scale-Out Bound
+        And Every Session Of The Step Runs
+        ${usage} =    Stop Resource Sampling
+    END
+    GROUP    Then utilisation stayed within limits throughout
+        Then Resource Utilisation Should Be Below    ${usage}    cpu=${CPU_UTILISATION_MAX_PERCENT}
+        ...    memory=${MEMORY_UTILISATION_MAX_PERCENT}
+    END
+
+Workspace Throughput Holds While Sessions Start And Capacity Scales Out
+    [Documentation]    Expected: a running session's file operations at ${SCALING_IO_RATE} for ${SCALING_IO_DURATION}
+    ...    (1 KiB PUT, fsynced, and GET in turn) are all answered, none dropped, at a throughput of at least
+    ...    ${SCALING_IO_THROUGHPUT_MIN} and p95 below ${SLA_FILE_OPS_P95}, while ${SCALING_IO_STEP} more sessions
+    ...    start and capacity scales out for them: the workspace file system (EFS) keeps its baseline throughput
+    ...    while the platform scales.
+    [Tags]    efs-throughput    catches-workspace-io-blocked-while-starting
+    GROUP    Given a running session on a platform at its minimum capacity
+        Given Running Sessions For 1 Users
+        And The Platform Runs At Its Minimum Capacity
+    END
+    GROUP    When sessions start and capacity scales out while the workspace is in use
+        When File Operations Run In The Background At ${SCALING_IO_RATE} For ${SCALING_IO_DURATION}
+        And A Load Step Of ${SCALING_IO_STEP} Sessions Arrives
+        And Capacity Is Added Within The Scale-Out Bound
+        And Every Session Of The Step Runs
+        And The Load Finishes
+    END
+    GROUP    Then the workspace kept its throughput
+        Then The Load Meets    other errors below 1    dropped below 1
+        ...    throughput at least ${SCALING_IO_THROUGHPUT_MIN}    p95 below ${SLA_FILE_OPS_P95}
+    END

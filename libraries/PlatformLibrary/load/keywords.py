@@ -732,6 +732,34 @@ class LoadKeywords(LibraryComponent):
         self.info(f"Capacity grew to {last['capacity']['capacity']} after {format_seconds(seconds)}.")
         return seconds
 
+    @keyword(tags=["load", "scaling", "wait"])
+    def wait_until_capacity_is_at_most(self, capacity: int, timeout: timedelta | None = None) -> float:
+        """Waits until ``GET /capacity`` reports ``capacity`` at most ``capacity`` (a scale-in after an earlier load
+        has run its course); returns the seconds it took. A scale-out test starts from the platform's minimum, or
+        its step would find the room already there.
+
+        The deadline is ``timeout`` or ``${SCALE_IN_TIMEOUT}``. Fails naming the capacity, the desired count and
+        the last scaling activities.
+
+        Example:
+        | Wait Until Capacity Is At Most | ${SCALING_MIN_CAPACITY} |
+        """
+        last: dict[str, Any] = {}
+
+        def probe():
+            last["capacity"] = self.api.get_capacity()
+            return True if int(last["capacity"]["capacity"]) <= int(capacity) else None
+
+        waited = wait_until(
+            probe,
+            self._profile_seconds(timeout, "SCALE_IN_TIMEOUT"),
+            self.profile.seconds("POLL_INTERVAL"),
+            lambda: "Capacity did not come down to the minimum: "
+            + _describe_capacity(capacity, last.get("capacity") or {}).replace("did not grow above", "wanted at most"),
+        )
+        self.info(f"Capacity is {last['capacity']['capacity']} (at most {capacity}) after {waited.seconds:.3f} s.")
+        return waited.seconds
+
     @keyword(tags=["sessions", "wait"])
     def wait_until_session_is_shut_down_as_idle(
         self, session: Any, idle_since: float, timeout: timedelta | None = None
