@@ -51,6 +51,7 @@ DEFECTS: dict[str, str] = {
     "unchecked-ids": "userId and clientId are not checked: any string (spaces, '/', '..') names a workspace.",
     "overload-as-outage": "A busy store is answered 503 store_unavailable instead of 429 overloaded.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
+    "idle-from-skewed-clock": "Idleness compares the skewed platform clock with activity stamped on the host's clock.",
 }
 
 

@@ -146,6 +146,11 @@ SLA_WARM_START_P95 = "5 s"
 SLA_CREATE_MEAN = "2 s"
 SLA_FILE_OPS_P95 = "1 s"
 SLA_API_P95 = "500 ms"
+# lastFailureReason's word for a stop by SIGKILL / SIGTERM: not checked (empty). docs/deployment-contract.md promises
+# that the platform records a reason, not its wording (on ECS a StopTask's reason is the caller's); name your
+# platform's words here (e.g. "exit code 137") to have the recovery suite check them.
+SIGKILL_FAILURE_REASON = ""
+SIGTERM_FAILURE_REASON = ""
 
 # --- Load, stress and performance (issue 5) ---------------------------------------------------------------
 LOAD_MAX_VUS = 200

@@ -50,7 +50,7 @@ A Dropped DynamoDB Connection Is Retried And The Create Succeeds
 
 Slow DynamoDB Answers Slow The API Down But Nothing Fails
     [Documentation]    Expected: with every DynamoDB request ${DYNAMODB_DELAY} late (below the platform's timeouts)
-    ...    ${CREATES} creates each answer 201 after at least ${DYNAMODB_DELAY}, their p95 below the p95 of the same
+    ...    ${CREATES} creates each answer 201 after at least ${DYNAMODB_DELAY}, their p80 below the p80 of the same
     ...    creates just before the fault plus ${DYNAMODB_DELAY} plus ${CHAOS_SLOW_STORE_ALLOWANCE} (one write before
     ...    the answer, no retry on top), and every session starts and is looked up RUNNING; once DynamoDB is fast
     ...    again the platform is in its steady state.
