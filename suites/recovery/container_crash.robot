@@ -69,14 +69,17 @@ The Last Failure Reason Is Set And Says What ${signal} Did
     ...    (\${${signal}_FAILURE_REASON}), contains it. The contract promises no wording (on ECS a StopTask's reason is
     ...    the caller's), so with the variable empty (the aws profiles) the wording is not checked and the log says so.
     ${word} =    Get Variable Value    ${${signal}_FAILURE_REASON}    ${EMPTY}
-    ${session} =    Get Session    ${SESSION}
+    ${seen} =    Get Session    ${SESSION}
     ${record} =    Get Session Record    ${SESSION}
-    Should Not Be Empty    ${session}[lastFailureReason]
-    ...    msg=Broken promise: a crashed container's session records why it stopped; the API's lastFailureReason is empty.
+    Should Not Be Empty
+    ...    ${seen}[lastFailureReason]
+    ...    msg=Broken promise: a restarted session says why its container stopped; the API's lastFailureReason is empty.
     Should Not Be Empty    ${record}[lastFailureReason]
-    ...    msg=Broken promise: a crashed container's record says why it stopped; DynamoDB's lastFailureReason is empty.
+    ...    msg=Broken promise: a restarted session's record says why; DynamoDB's lastFailureReason is empty.
     IF    $word
         The Last Failure Reason Mentions "${word}"
     ELSE
-        Log    lastFailureReason '${session}[lastFailureReason]' is set; its wording was not checked: ${signal}_FAILURE_REASON is empty on profile ${PROFILE}, and docs/deployment-contract.md promises a reason, not its words.
+        VAR    ${why} =    docs/deployment-contract.md promises a reason, not its words
+        Log    lastFailureReason '${seen}[lastFailureReason]' is set; its wording was not checked (${why}).
+        Log    ${signal}_FAILURE_REASON is empty on profile ${PROFILE}: name the platform's word there to check it.
     END
