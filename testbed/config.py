@@ -52,6 +52,7 @@ DEFECTS: dict[str, str] = {
     "overload-as-outage": "A busy store is answered 503 store_unavailable instead of 429 overloaded.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
     "capacity-refuses-early": "Creates are refused with 429 at half the capacity ceiling: half the slots never fill.",
+    "idle-from-skewed-clock": "Idleness compares the skewed platform clock with activity stamped on the host's clock.",
 }
 
 

@@ -420,6 +420,8 @@ class SessionService:
                 last = max(wanted.last_activity, float(record.get("lastActivityAt") or 0))
                 if self.settings.has("idle-from-container-clock"):  # the defect: the container's clock decides
                     now = self._container_clock(sid) or now
+                if self.settings.has("idle-from-skewed-clock"):  # the defect: activity on the host's clock, unskewed
+                    last -= clock.skew()
                 if now - last > self.settings.idle_timeout:
                     self.runtime.stop(sid)
                     self.store.transition(

@@ -515,6 +515,18 @@ def test_idle_from_container_clock(platform_factory: Factory) -> None:
         assert platform.session(sid)["status"] == status, f"defect={defect}"
 
 
+def test_idle_from_skewed_clock(platform_factory: Factory) -> None:
+    """A session used just after the platform clock ran 5 min ahead (idle timeout 4 min) stays live, unless the
+    defect judges idleness on the skewed clock against activity stamped on the host's."""
+    for defect, status in ((), "RUNNING"), (("idle-from-skewed-clock",), "STOPPED"):
+        platform = platform_factory(*defect, idle_timeout=240, reaper_interval=3600)
+        sid = running_session(platform)
+        Path(platform.endpoints["CLOCK_SKEW_FILE"]).write_text("300\n")
+        assert platform.call("GET", f"/sessions/{sid}/files").status_code == 200  # used under the skew
+        platform.call("POST", "/admin/reaper/run")
+        assert platform.session(sid)["status"] == status, f"defect={defect}"
+
+
 def test_ended_session_retryable(platform_factory: Factory) -> None:
     """A file call to a FAILED session is 409 session_not_running, unless the defect says 503 retry later."""
     for defect, expected in ((), 409), (("ended-session-retryable",), 503):

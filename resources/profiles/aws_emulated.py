@@ -81,3 +81,10 @@ FIS_EXPERIMENT_TIMEOUT = "2 min"
 SESSION_PROCESS_NAME = "python"
 CHAOS_ALLOWED = True
 CHAOS_DRY_RUN = False
+# The chaos stopwatches' allowances are the local profile's: the emulated deployment runs on this machine, so its
+# round trips and FIS faults cost what the embedded platform's do (local.py says where the figures come from).
+CHAOS_ROUND_TRIPS = _LOCAL["CHAOS_ROUND_TRIPS"]
+CHAOS_STRESSED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_STRESSED_ROUND_TRIP_ALLOWANCE"]
+CHAOS_THROTTLED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_THROTTLED_ROUND_TRIP_ALLOWANCE"]
+CHAOS_SLOW_MESH_ALLOWANCE = _LOCAL["CHAOS_SLOW_MESH_ALLOWANCE"]
+CHAOS_SLOW_STORE_ALLOWANCE = _LOCAL["CHAOS_SLOW_STORE_ALLOWANCE"]

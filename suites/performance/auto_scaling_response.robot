@@ -42,8 +42,7 @@ CPU Stays Below The Bound While Capacity Scales Out
     GROUP    When a load step scales it out while resources are sampled
         Start Resource Sampling    interval=0.2 s
         When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
-        And Capacity Is Added Within The Scale-Out Bound
-        And Every Session Of The Step Runs
+        And Capacity Scales Out And Every Session Of The Step Runs
         ${usage} =    Stop Resource Sampling
     END
     GROUP    Then utilisation stayed within limits throughout
@@ -65,8 +64,7 @@ Workspace Throughput Holds While Sessions Start And Capacity Scales Out
     GROUP    When sessions start and capacity scales out while the workspace is in use
         When File Operations Run In The Background At ${SCALING_IO_RATE} For ${SCALING_IO_DURATION}
         And A Load Step Of ${SCALING_IO_STEP} Sessions Arrives
-        And Capacity Is Added Within The Scale-Out Bound
-        And Every Session Of The Step Runs
+        And Capacity Scales Out And Every Session Of The Step Runs
         And The Load Finishes
     END
     GROUP    Then the workspace kept its throughput

@@ -21,8 +21,9 @@ ${MANIFEST}         {"name": "demo-app", "version": "1.0.0", "private": true}
 *** Test Cases ***
 Container Killed With SIGKILL Is Restarted With The Workspace Intact
     [Documentation]    Expected: after SIGKILL a new container (new pid) serves the same session, restartCount
-    ...    is 1 in the API and in the DynamoDB record, lastFailureReason names SIGKILL, the session still
-    ...    exists, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
+    ...    is 1 in the API and in the DynamoDB record, lastFailureReason is set (and names SIGKILL where the profile
+    ...    knows the platform's wording: ${SIGKILL_FAILURE_REASON}), the session still exists,
+    ...    project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
     [Tags]    sigkill    catches-stale-status
     GROUP    Given a running session with a project file
         Given A Running Session
@@ -34,15 +35,16 @@ Container Killed With SIGKILL Is Restarted With The Workspace Intact
     GROUP    Then the platform restarts it and nothing is lost
         Then The Platform Restarts The Container Within The Recovery Bound
         And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Mentions "SIGKILL"
+        And The Last Failure Reason Is Set And Says What SIGKILL Did
         And The Session Still Exists
         And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
     END
 
 Container Stopped With SIGTERM Is Restarted With The Workspace Intact
-    [Documentation]    Expected: a container that stops on SIGTERM (it exits cleanly, so the reason says it
-    ...    exited) is replaced by a new one for the same session, restartCount is 1 in the API and in the
-    ...    DynamoDB record, project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
+    [Documentation]    Expected: a container that stops on SIGTERM is replaced by a new one for the same session,
+    ...    restartCount is 1 in the API and in the DynamoDB record, lastFailureReason is set (and says it exited
+    ...    where the profile knows the platform's wording: ${SIGTERM_FAILURE_REASON}), project/package.json is
+    ...    unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
     [Tags]    sigterm
     GROUP    Given a running session with a project file
         Given A Running Session
@@ -54,7 +56,30 @@ Container Stopped With SIGTERM Is Restarted With The Workspace Intact
     GROUP    Then the platform restarts it and nothing is lost
         Then The Platform Restarts The Container Within The Recovery Bound
         And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Mentions "exited"
+        And The Last Failure Reason Is Set And Says What SIGTERM Did
         And The Session Still Exists
         And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
+    END
+
+
+*** Keywords ***
+The Last Failure Reason Is Set And Says What ${signal} Did
+    [Documentation]    lastFailureReason is set in the API and in DynamoDB (docs/deployment-contract.md promises that
+    ...    the platform records one) and, where the profile names the platform's word for a stop by ${signal}
+    ...    (\${${signal}_FAILURE_REASON}), contains it. The contract promises no wording (on ECS a StopTask's reason is
+    ...    the caller's), so with the variable empty (the aws profiles) the wording is not checked and the log says so.
+    ${word} =    Get Variable Value    ${${signal}_FAILURE_REASON}    ${EMPTY}
+    ${seen} =    Get Session    ${SESSION}
+    ${record} =    Get Session Record    ${SESSION}
+    Should Not Be Empty
+    ...    ${seen}[lastFailureReason]
+    ...    msg=Broken promise: a restarted session says why its container stopped; the API's lastFailureReason is empty.
+    Should Not Be Empty    ${record}[lastFailureReason]
+    ...    msg=Broken promise: a restarted session's record says why; DynamoDB's lastFailureReason is empty.
+    IF    $word
+        The Last Failure Reason Mentions "${word}"
+    ELSE
+        VAR    ${why} =    docs/deployment-contract.md promises a reason, not its words
+        Log    lastFailureReason '${seen}[lastFailureReason]' is set; its wording was not checked (${why}).
+        Log    ${signal}_FAILURE_REASON is empty on profile ${PROFILE}: name the platform's word there to check it.
     END

@@ -16,7 +16,8 @@ Test Tags         recovery    orphan-cleanup
 *** Test Cases ***
 Session Deleted While Its Container Starts Leaves No Container
     [Documentation]    Expected: a session deleted while STARTING is gone from the API, its container stops,
-    ...    and after a reaper pass no orphaned container remains.
+    ...    and after a reaper pass no orphaned container remains. Where every start goes RUNNING before it can be
+    ...    seen STARTING (all starts warm), the test is skipped with the figures: no window, nothing to judge.
     [Tags]    delete-during-start
     GROUP    Given a session whose container is starting
         Given A New Session Is Caught While Its Container Starts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -334,3 +335,82 @@ class ChaosCheckKeywords(LibraryComponent):
             raise AssertionError(f"Status {answer.get('status')} without a JSON error body: {body!r}")
         if not answer.get("retryAfter"):
             raise AssertionError(f"Status {answer.get('status')} {body.get('error')} without a Retry-After header.")
+
+    # ------------------------------------------------------------------ stopwatches under a fault
+    @keyword(tags=["chaos", "assertion"])
+    def durations_under_fault_should_stay_within(
+        self,
+        faulted: list[float],
+        reference: list[float],
+        added: timedelta = timedelta(0),
+        allowance: timedelta = timedelta(seconds=1),
+        percentile: float = 95,
+        name: str = "Round trip",
+    ) -> float:
+        """Bounds the durations (seconds) timed under a fault from both sides; returns the asserted statistic.
+
+        Why a same-run reference: the chaos suites run beside other suites on a busy machine, so an absolute bound
+        would be either loose or flaky. ``reference`` is the same operation timed just before the fault, in the same
+        test. The upper bound: the ``percentile`` of ``faulted`` stays below the same percentile of ``reference`` plus
+        ``added`` (what the fault itself adds, e.g. an injected delay) plus ``allowance`` (a profile variable). The
+        lower bound, when ``added`` is given: even the fastest faulted duration took at least ``added``, so the fault
+        acted on every timed request. Over fewer samples than the percentile needs (p95: 20) the maximum is used.
+
+        Example:
+        | Durations Under Fault Should Stay Within | ${slow} | ${fast} | added=300 ms | allowance=500 ms |
+        """
+        message, measured, text = stopwatch_verdict(
+            [float(v) for v in faulted],
+            [float(v) for v in reference],
+            added.total_seconds(),
+            allowance.total_seconds(),
+            float(percentile),
+            name,
+        )
+        if message:
+            raise AssertionError(message)
+        self.info(text)
+        return measured
+
+
+def _statistic(values: list[float], pct: float) -> tuple[float, str]:
+    """Nearest-rank ``pct`` percentile of ``values`` and its name; the maximum over too few samples."""
+    needed = math.ceil(100 / (100 - pct)) if pct < 100 else 1
+    ordered = sorted(values)
+    if len(ordered) < needed:
+        return ordered[-1], f"max over {len(ordered)} samples (p{pct:g} needs {needed})"
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], f"p{pct:g} over {len(ordered)} samples"
+
+
+def stopwatch_verdict(
+    faulted: list[float], reference: list[float], added: float, allowance: float, pct: float, name: str
+) -> tuple[str | None, float, str]:
+    """The verdict of `Durations Under Fault Should Stay Within`: (failure message or None, statistic, summary)."""
+    if not faulted or not reference:
+        raise ValueError(f"{name}: no durations to judge (faulted {len(faulted)}, reference {len(reference)}).")
+    measured, label = _statistic(faulted, pct)
+    base, base_label = _statistic(reference, pct)
+    limit = base + added + allowance
+    parts = f"the same-run reference {base_label} {format_seconds(base)}"
+    if added:
+        parts += f" + the fault's added {format_seconds(added)}"
+    parts += f" + the allowance {format_seconds(allowance)}"
+    summary = f"{name} under the fault: {label} was {format_seconds(measured)}, below {format_seconds(limit)} ({parts})"
+    if measured >= limit:
+        return (
+            f"{name} under the fault: {label} was {format_seconds(measured)}, allowed is below "
+            f"{format_seconds(limit)} ({parts}); all: {', '.join(format_seconds(v) for v in faulted)}.",
+            measured,
+            summary,
+        )
+    fastest = min(faulted)
+    if added and fastest < added:
+        return (
+            f"{name} under the fault: the fastest of {len(faulted)} took {format_seconds(fastest)}, less than the "
+            f"{format_seconds(added)} the fault adds: the fault did not act on every request.",
+            measured,
+            summary,
+        )
+    if added:
+        summary += f"; the fastest took {format_seconds(fastest)}, at least the fault's {format_seconds(added)}"
+    return None, measured, summary + "."

@@ -327,6 +327,17 @@ class ChaosResourceKeywords(LibraryComponent):
         self.info(f"The container of session {session_id} was throttled in {waited.value} CPU periods.")
         return int(waited.value)
 
+    @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
+    def get_session_container_cpu_throttled_periods(self, session: SessionRef) -> int:
+        """Returns how many CPU periods the kernel has throttled the session's container in so far (``nr_throttled``
+        of its cgroup's ``cpu.stat``): read before and after a stretch of work, it proves the throttle bit during it.
+
+        Example:
+        | ${before} = | Get Session Container CPU Throttled Periods | ${session} |
+        """
+        _, group = self._cgroup_of(self.session_id_of(session))
+        return int(group.cpu_throttled())
+
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu", "assertion"])
     def session_container_cpu_quota_should_be_restored(self, session: SessionRef) -> None:
         """Fails unless the container's CPU quota is back to its value before `Throttle Session Container CPU`."""
