@@ -151,6 +151,8 @@ SLA_API_P95 = "500 ms"
 # platform's words here (e.g. "exit code 137") to have the recovery suite check them.
 SIGKILL_FAILURE_REASON = ""
 SIGTERM_FAILURE_REASON = ""
+# The deployment contract names no stoppedReason wording: not checked unless a deployment's is named here.
+RESTART_BUDGET_STOPPED_REASON = ""
 
 # --- Load, stress and performance (issue 5) ---------------------------------------------------------------
 LOAD_MAX_VUS = 200

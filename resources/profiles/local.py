@@ -70,6 +70,8 @@ SLA_API_P95 = "50 ms"
 # recovery suite then checks only that a reason is set.
 SIGKILL_FAILURE_REASON = "SIGKILL"
 SIGTERM_FAILURE_REASON = "exited"
+# The embedded platform's stoppedReason for a session whose restart budget ran out (docs/platform-contract.md).
+RESTART_BUDGET_STOPPED_REASON = "restart policy"
 
 # --- Load, stress and performance (issue 5) ---------------------------------------------------------------
 # Load runs: most requests in flight (virtual users) of the open model, when a send counts as late, how often

@@ -60,26 +60,3 @@ Container Stopped With SIGTERM Is Restarted With The Workspace Intact
         And The Session Still Exists
         And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
     END
-
-
-*** Keywords ***
-The Last Failure Reason Is Set And Says What ${signal} Did
-    [Documentation]    lastFailureReason is set in the API and in DynamoDB (docs/deployment-contract.md promises that
-    ...    the platform records one) and, where the profile names the platform's word for a stop by ${signal}
-    ...    (\${${signal}_FAILURE_REASON}), contains it. The contract promises no wording (on ECS a StopTask's reason is
-    ...    the caller's), so with the variable empty (the aws profiles) the wording is not checked and the log says so.
-    ${word} =    Get Variable Value    ${${signal}_FAILURE_REASON}    ${EMPTY}
-    ${seen} =    Get Session    ${SESSION}
-    ${record} =    Get Session Record    ${SESSION}
-    Should Not Be Empty
-    ...    ${seen}[lastFailureReason]
-    ...    msg=Broken promise: a restarted session says why its container stopped; the API's lastFailureReason is empty.
-    Should Not Be Empty    ${record}[lastFailureReason]
-    ...    msg=Broken promise: a restarted session's record says why; DynamoDB's lastFailureReason is empty.
-    IF    $word
-        The Last Failure Reason Mentions "${word}"
-    ELSE
-        VAR    ${why} =    docs/deployment-contract.md promises a reason, not its words
-        Log    lastFailureReason '${seen}[lastFailureReason]' is set; its wording was not checked (${why}).
-        Log    ${signal}_FAILURE_REASON is empty on profile ${PROFILE}: name the platform's word there to check it.
-    END

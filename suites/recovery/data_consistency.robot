@@ -48,5 +48,5 @@ Views Agree After A Container Is Killed While Starting
     GROUP    Then every view tells the same story
         Then The API, DynamoDB And The Process Table Agree On The Session
         And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Mentions "SIGKILL"
+        And The Last Failure Reason Is Set And Says What SIGKILL Did
     END

@@ -90,8 +90,12 @@ The Session Ends FAILED Because The Restart Policy Is Exhausted
     EXCEPT    AS    ${error}
         Fail    The restart policy allows ${RESTART_MAX} restarts; one more crash must end the session FAILED: ${error}
     END
-    Session Field Should Contain    ${SESSION}    stoppedReason    restart policy
-    Session Record Field Should Contain    ${SESSION}    lastFailureReason    SIGKILL
+    IF    $RESTART_BUDGET_STOPPED_REASON
+        Session Field Should Contain    ${SESSION}    stoppedReason    ${RESTART_BUDGET_STOPPED_REASON}
+    ELSE
+        Log    RESTART_BUDGET_STOPPED_REASON is empty: docs/deployment-contract.md names no stoppedReason wording.
+    END
+    The Last Failure Reason Is Set And Says What SIGKILL Did
 
 Its Files Are Refused Because It Is Not Running
     [Documentation]    A file write to the ended \${SESSION} answers 409 session_not_running: final, no retry.
