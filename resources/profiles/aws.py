@@ -192,6 +192,7 @@ SCALING_STEP_RATE = "5/s"
 # EFS throughput while the deployment scales: one session's file operations at its normal rate through a load step.
 SCALING_IO_RATE = NORMAL_FILE_OPS_RATE
 SCALING_IO_DURATION = "2 min"
+SCALING_SETTLE_DURATION = "1 min"  # the new sessions' first file operations, sampled with the scale-out
 SCALING_IO_STEP = int(os.environ.get("PLATFORM_SCALING_LOAD_STEP", "20"))
 SCALING_IO_THROUGHPUT_MIN = "4.75/s"  # 95 % of the rate, as on the local profile
 SCALE_OUT_TIMEOUT = "10 min"

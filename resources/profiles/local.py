@@ -144,6 +144,7 @@ SCALING_STEP_RATE = "20/s"
 # at all; 95 % of the rate allows the last second's answers of a run that ends mid-second).
 SCALING_IO_RATE = "20/s"
 SCALING_IO_DURATION = "8 s"
+SCALING_SETTLE_DURATION = "3 s"  # the new sessions' first file operations, sampled with the scale-out
 SCALING_IO_STEP = 4
 SCALING_IO_THROUGHPUT_MIN = "19/s"
 SCALE_OUT_TIMEOUT = "10 s"
