@@ -51,6 +51,11 @@ DEFECTS: dict[str, str] = {
     "unchecked-ids": "userId and clientId are not checked: any string (spaces, '/', '..') names a workspace.",
     "overload-as-outage": "A busy store is answered 503 store_unavailable instead of 429 overloaded.",
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
+    "overwrite-keeps-tail": "A write reuses the old file without truncating it: a shorter overwrite keeps its tail.",
+    "stale-read-cache": "The container caches file reads and serves the first version read after an overwrite.",
+    "binary-mangled": "File contents pass through text decoding: bytes that are not UTF-8 are replaced.",
+    "path-escapes-to-client-folder": "'..' is checked against the client folder: a path reaches other users' files.",
+    "lenient-create-body": "A create coerces a numeric userId or clientId to text and ignores the Content-Type.",
 }
 
 
