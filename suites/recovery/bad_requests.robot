@@ -1,7 +1,9 @@
 *** Settings ***
 Documentation     Bad input gets a clear error and changes nothing: a create whose userId or clientId breaks the
 ...               contract (1-64 characters of letters, digits, '_', '.', '-'), misses one, or carries an unknown
-...               field is answered 400 invalid_request with a message, and no session is created for it.
+...               field is answered 400 invalid_request with a message, and no session is created for it. So is a
+...               create whose body is not what the contract describes: not JSON, not an object, ids that are not
+...               strings, a huge body, a Content-Type other than application/json.
 
 Resource          ../../resources/platform.resource
 
@@ -11,6 +13,13 @@ Test Setup        Begin Test Sharing The Platform
 Test Teardown     Clean Up The Test
 
 Test Tags         recovery    bad-requests
+
+
+*** Variables ***
+${MARK}           bad-body-${{ time.time_ns() % 10**12 }}
+${NUMBER}         ${{ 10**9 + time.time_ns() % 10**9 }}
+${LONG_ID}        ${{ "u" * 65 }}
+${HUGE_BODY}      ${{ '{"userId":"%s-huge","clientId":"qa","pad":"%s"}' % ($MARK, "x" * 2 * 1024 * 1024) }}
 
 
 *** Test Cases ***
@@ -31,7 +40,63 @@ Creates With Bad Ids Or Fields Are Refused With A Clear Error
     END
 
 
+Create Bodies The Contract Excludes Are Refused And Leave Nothing Behind
+    [Documentation]    Expected: each body below is answered with the status its row allows (400 invalid_request;
+    ...    a 2 MiB body 400 or 413; a wrong or missing Content-Type 400 or 415) and a JSON error body with a
+    ...    message, at once (not after a hang), and afterwards the user the body names has no session, so no
+    ...    record and no container either. Ids with every character class the pattern excludes are among them.
+    [Tags]    catches-lenient-create-body    catches-unchecked-ids
+    [Template]    A Create With This Body Is Refused And Leaves Nothing
+    # what    body    Content-Type    allowed statuses    user to look up
+    not JSON    {not json    application/json    400    ${NONE}
+    an empty body    ${EMPTY}    application/json    400    ${NONE}
+    a JSON array    [{"userId":"${MARK}-array","clientId":"qa"}]    application/json    400    ${MARK}-array
+    a JSON string    "${MARK}-string"    application/json    400    ${NONE}
+    JSON null    null    application/json    400    ${NONE}
+    an empty object    {}    application/json    400    ${NONE}
+    no userId    {"clientId":"qa"}    application/json    400    ${NONE}
+    an unknown field    {"userId":"${MARK}-extra","clientId":"qa","role":"admin"}    application/json    400    ${MARK}-extra
+    userId a number    {"userId":${NUMBER},"clientId":"qa"}    application/json    400    ${NUMBER}
+    userId a decimal    {"userId":1.5,"clientId":"qa"}    application/json    400    1.5
+    clientId a number    {"userId":"${MARK}-client","clientId":42}    application/json    400    ${MARK}-client
+    userId a list    {"userId":["${MARK}-list"],"clientId":"qa"}    application/json    400    ${MARK}-list
+    userId an object    {"userId":{"id":"${MARK}-obj"},"clientId":"qa"}    application/json    400    ${NONE}
+    userId null    {"userId":null,"clientId":"qa"}    application/json    400    ${NONE}
+    userId true    {"userId":true,"clientId":"qa"}    application/json    400    ${NONE}
+    userId empty    {"userId":"","clientId":"qa"}    application/json    400    ${NONE}
+    userId of 65 characters    {"userId":"${LONG_ID}","clientId":"qa"}    application/json    400    ${LONG_ID}
+    userId with a space    {"userId":"${MARK} x","clientId":"qa"}    application/json    400    ${MARK} x
+    userId with a slash    {"userId":"${MARK}/x","clientId":"qa"}    application/json    400    ${MARK}/x
+    userId with a backslash    {"userId":"${MARK}\\\\x","clientId":"qa"}    application/json    400    ${MARK}\x
+    userId with a final newline    {"userId":"${MARK}-nl\\n","clientId":"qa"}    application/json    400    ${MARK}-nl\n
+    userId with a tab    {"userId":"${MARK}\\tx","clientId":"qa"}    application/json    400    ${MARK}\tx
+    userId with a NUL    {"userId":"${MARK}\\u0000","clientId":"qa"}    application/json    400    ${MARK}\x00
+    userId with a non-ASCII letter    {"userId":"${MARK}-\\u00e9","clientId":"qa"}    application/json    400    ${MARK}-\u00e9
+    userId with a full-width digit    {"userId":"${MARK}-\\uff11","clientId":"qa"}    application/json    400    ${MARK}-\uff11
+    userId with punctuation    {"userId":"${MARK}:*@~+%","clientId":"qa"}    application/json    400    ${MARK}:*@~+%
+    userId '.'    {"userId":".","clientId":"qa"}    application/json    400    ${NONE}
+    clientId '..'    {"userId":"${MARK}-dots","clientId":".."}    application/json    400    ${MARK}-dots
+    clientId with a final newline    {"userId":"${MARK}-cnl","clientId":"qa\\n"}    application/json    400    ${MARK}-cnl
+    a 2 MiB body    ${HUGE_BODY}    application/json    400 413    ${MARK}-huge
+    Content-Type text/plain    {"userId":"${MARK}-text","clientId":"qa"}    text/plain    400 415    ${MARK}-text
+    a form-encoded body    userId=${MARK}-form&clientId=qa    application/x-www-form-urlencoded    400 415    ${MARK}-form
+    no Content-Type    {"userId":"${MARK}-bare","clientId":"qa"}    ${NONE}    400 415    ${MARK}-bare
+
+
 *** Keywords ***
+A Create With This Body Is Refused And Leaves Nothing
+    [Documentation]    POST /sessions with ``body`` and ``content_type`` (None: no header) answers one of the
+    ...    ``statuses`` (space-separated) with a JSON error and a message; then ``user`` (unless None) has no
+    ...    session. ``what`` names the body in the failure message.
+    [Arguments]    ${what}    ${body}    ${content_type}    ${statuses}    ${user}
+    ${answer} =    Try To Create Session With Raw Body    ${body}    ${content_type}
+    VAR    @{allowed} =    @{{ [int(s) for s in $statuses.split()] }}
+    Should Be True    $answer["status"] in $allowed
+    ...    msg=Broken promise: a create with ${what} is refused with ${statuses}; it got ${answer}[status] ${answer}[body]
+    Should Be True    isinstance($answer["body"], dict) and $answer["body"].get("error") and $answer["body"].get("message")
+    ...    msg=Broken promise: errors are JSON {"error", "message"}; a create with ${what} got ${answer}[body]
+    IF    $user is not None    User Should Have No Sessions    ${user}
+
 The Create Is Refused As Invalid And Creates Nothing
     [Documentation]    POST /sessions with ${body} answers 400 invalid_request with a message; no session exists.
     [Arguments]    ${body}
