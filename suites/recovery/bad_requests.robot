@@ -12,14 +12,16 @@ Suite Teardown    Stop Embedded Platform If Started By Suite
 Test Setup        Begin Test Sharing The Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         recovery    bad-requests
+Test Tags         recovery    bad-requests    catches-unchecked-ids
 
 
 *** Variables ***
-${MARK}           bad-body-${{ time.time_ns() % 10**12 }}
-${NUMBER}         ${{ 10**9 + time.time_ns() % 10**9 }}
-${LONG_ID}        ${{ "u" * 65 }}
-${HUGE_BODY}      ${{ '{"userId":"%s-huge","clientId":"qa","pad":"%s"}' % ($MARK, "x" * 2 * 1024 * 1024) }}
+${JSON}         application/json
+${FORM}         application/x-www-form-urlencoded
+${MARK}         bad-body-${{ time.time_ns() % 10**12 }}
+${NUMBER}       ${{ 10**9 + time.time_ns() % 10**9 }}
+${LONG_ID}      ${{ "u" * 65 }}
+${HUGE_BODY}    ${{ '{"userId":"%s-huge","clientId":"qa","pad":"%s"}' % ($MARK, "x" * 2 * 1024 * 1024) }}
 
 
 *** Test Cases ***
@@ -27,7 +29,6 @@ Creates With Bad Ids Or Fields Are Refused With A Clear Error
     [Documentation]    Expected: each of these bodies is answered 400 invalid_request with a message naming the
     ...    field, and none of them creates a session: a userId with a space, one with '/', one with '..', one
     ...    of 65 characters, a missing clientId, an unknown field.
-    [Tags]    catches-unchecked-ids
     VAR    ${long} =    ${{ "u" * 65 }}
     VAR    &{space} =    userId=bad id    clientId=qa
     VAR    &{slash} =    userId=a/b    clientId=qa
@@ -39,47 +40,46 @@ Creates With Bad Ids Or Fields Are Refused With A Clear Error
         The Create Is Refused As Invalid And Creates Nothing    ${body}
     END
 
-
-Create Bodies The Contract Excludes Are Refused And Leave Nothing Behind
+Create Bodies The Contract Excludes Are Refused And Leave Nothing Behind    # robocop: off=LEN04,LEN06
     [Documentation]    Expected: each body below is answered with the status its row allows (400 invalid_request;
     ...    a 2 MiB body 400 or 413; a wrong or missing Content-Type 400 or 415) and a JSON error body with a
     ...    message, at once (not after a hang), and afterwards the user the body names has no session, so no
     ...    record and no container either. Ids with every character class the pattern excludes are among them.
-    [Tags]    catches-lenient-create-body    catches-unchecked-ids
+    [Tags]    catches-lenient-create-body
     [Template]    A Create With This Body Is Refused And Leaves Nothing
     # what    body    Content-Type    allowed statuses    user to look up
-    not JSON    {not json    application/json    400    ${NONE}
-    an empty body    ${EMPTY}    application/json    400    ${NONE}
-    a JSON array    [{"userId":"${MARK}-array","clientId":"qa"}]    application/json    400    ${MARK}-array
-    a JSON string    "${MARK}-string"    application/json    400    ${NONE}
-    JSON null    null    application/json    400    ${NONE}
-    an empty object    {}    application/json    400    ${NONE}
-    no userId    {"clientId":"qa"}    application/json    400    ${NONE}
-    an unknown field    {"userId":"${MARK}-extra","clientId":"qa","role":"admin"}    application/json    400    ${MARK}-extra
-    userId a number    {"userId":${NUMBER},"clientId":"qa"}    application/json    400    ${NUMBER}
-    userId a decimal    {"userId":1.5,"clientId":"qa"}    application/json    400    1.5
-    clientId a number    {"userId":"${MARK}-client","clientId":42}    application/json    400    ${MARK}-client
-    userId a list    {"userId":["${MARK}-list"],"clientId":"qa"}    application/json    400    ${MARK}-list
-    userId an object    {"userId":{"id":"${MARK}-obj"},"clientId":"qa"}    application/json    400    ${NONE}
-    userId null    {"userId":null,"clientId":"qa"}    application/json    400    ${NONE}
-    userId true    {"userId":true,"clientId":"qa"}    application/json    400    ${NONE}
-    userId empty    {"userId":"","clientId":"qa"}    application/json    400    ${NONE}
-    userId of 65 characters    {"userId":"${LONG_ID}","clientId":"qa"}    application/json    400    ${LONG_ID}
-    userId with a space    {"userId":"${MARK} x","clientId":"qa"}    application/json    400    ${MARK} x
-    userId with a slash    {"userId":"${MARK}/x","clientId":"qa"}    application/json    400    ${MARK}/x
-    userId with a backslash    {"userId":"${MARK}\\\\x","clientId":"qa"}    application/json    400    ${MARK}\x
-    userId with a final newline    {"userId":"${MARK}-nl\\n","clientId":"qa"}    application/json    400    ${MARK}-nl\n
-    userId with a tab    {"userId":"${MARK}\\tx","clientId":"qa"}    application/json    400    ${MARK}\tx
-    userId with a NUL    {"userId":"${MARK}\\u0000","clientId":"qa"}    application/json    400    ${MARK}\x00
-    userId with a non-ASCII letter    {"userId":"${MARK}-\\u00e9","clientId":"qa"}    application/json    400    ${MARK}-\u00e9
-    userId with a full-width digit    {"userId":"${MARK}-\\uff11","clientId":"qa"}    application/json    400    ${MARK}-\uff11
-    userId with punctuation    {"userId":"${MARK}:*@~+%","clientId":"qa"}    application/json    400    ${MARK}:*@~+%
-    userId '.'    {"userId":".","clientId":"qa"}    application/json    400    ${NONE}
-    clientId '..'    {"userId":"${MARK}-dots","clientId":".."}    application/json    400    ${MARK}-dots
-    clientId with a final newline    {"userId":"${MARK}-cnl","clientId":"qa\\n"}    application/json    400    ${MARK}-cnl
-    a 2 MiB body    ${HUGE_BODY}    application/json    400 413    ${MARK}-huge
+    not JSON    {not json    ${JSON}    400    ${NONE}
+    an empty body    ${EMPTY}    ${JSON}    400    ${NONE}
+    a JSON array    [{"userId":"${MARK}-array","clientId":"qa"}]    ${JSON}    400    ${MARK}-array
+    a JSON string    "${MARK}-string"    ${JSON}    400    ${NONE}
+    JSON null    null    ${JSON}    400    ${NONE}
+    an empty object    {}    ${JSON}    400    ${NONE}
+    no userId    {"clientId":"qa"}    ${JSON}    400    ${NONE}
+    an unknown field    {"userId":"${MARK}-extra","clientId":"qa","role":"admin"}    ${JSON}    400    ${MARK}-extra
+    userId a number    {"userId":${NUMBER},"clientId":"qa"}    ${JSON}    400    ${NUMBER}
+    userId a decimal    {"userId":1.5,"clientId":"qa"}    ${JSON}    400    1.5
+    clientId a number    {"userId":"${MARK}-client","clientId":42}    ${JSON}    400    ${MARK}-client
+    userId a list    {"userId":["${MARK}-list"],"clientId":"qa"}    ${JSON}    400    ${MARK}-list
+    userId an object    {"userId":{"id":"${MARK}-obj"},"clientId":"qa"}    ${JSON}    400    ${NONE}
+    userId null    {"userId":null,"clientId":"qa"}    ${JSON}    400    ${NONE}
+    userId true    {"userId":true,"clientId":"qa"}    ${JSON}    400    ${NONE}
+    userId empty    {"userId":"","clientId":"qa"}    ${JSON}    400    ${NONE}
+    userId of 65 characters    {"userId":"${LONG_ID}","clientId":"qa"}    ${JSON}    400    ${LONG_ID}
+    userId with a space    {"userId":"${MARK} x","clientId":"qa"}    ${JSON}    400    ${MARK} x
+    userId with a slash    {"userId":"${MARK}/x","clientId":"qa"}    ${JSON}    400    ${MARK}/x
+    userId with a backslash    {"userId":"${MARK}\\\\x","clientId":"qa"}    ${JSON}    400    ${MARK}\\x
+    userId with a final newline    {"userId":"${MARK}-nl\\n","clientId":"qa"}    ${JSON}    400    ${MARK}-nl\n
+    userId with a tab    {"userId":"${MARK}\\tx","clientId":"qa"}    ${JSON}    400    ${MARK}\tx
+    userId with a NUL    {"userId":"${MARK}\\u0000","clientId":"qa"}    ${JSON}    400    ${MARK}\x00
+    userId with a non-ASCII letter    {"userId":"${MARK}-\\u00e9","clientId":"qa"}    ${JSON}    400    ${MARK}-\u00e9
+    userId with a full-width digit    {"userId":"${MARK}-\\uff11","clientId":"qa"}    ${JSON}    400    ${MARK}-\uff11
+    userId with punctuation    {"userId":"${MARK}:*@~+%","clientId":"qa"}    ${JSON}    400    ${MARK}:*@~+%
+    userId '.'    {"userId":".","clientId":"qa"}    ${JSON}    400    ${NONE}
+    clientId '..'    {"userId":"${MARK}-dots","clientId":".."}    ${JSON}    400    ${MARK}-dots
+    clientId with a final newline    {"userId":"${MARK}-cnl","clientId":"qa\\n"}    ${JSON}    400    ${MARK}-cnl
+    a 2 MiB body    ${HUGE_BODY}    ${JSON}    400 413    ${MARK}-huge
     Content-Type text/plain    {"userId":"${MARK}-text","clientId":"qa"}    text/plain    400 415    ${MARK}-text
-    a form-encoded body    userId=${MARK}-form&clientId=qa    application/x-www-form-urlencoded    400 415    ${MARK}-form
+    a form-encoded body    userId=${MARK}-form&clientId=qa    ${FORM}    400 415    ${MARK}-form
     no Content-Type    {"userId":"${MARK}-bare","clientId":"qa"}    ${NONE}    400 415    ${MARK}-bare
 
 
@@ -92,9 +92,10 @@ A Create With This Body Is Refused And Leaves Nothing
     ${answer} =    Try To Create Session With Raw Body    ${body}    ${content_type}
     VAR    @{allowed} =    @{{ [int(s) for s in $statuses.split()] }}
     Should Be True    $answer["status"] in $allowed
-    ...    msg=Broken promise: a create with ${what} is refused with ${statuses}; it got ${answer}[status] ${answer}[body]
-    Should Be True    isinstance($answer["body"], dict) and $answer["body"].get("error") and $answer["body"].get("message")
-    ...    msg=Broken promise: errors are JSON {"error", "message"}; a create with ${what} got ${answer}[body]
+    ...    msg=Broken promise: a create with ${what} is refused with ${statuses}; got ${answer}[status] ${answer}[body]
+    VAR    ${error} =    ${answer}[body]
+    Should Be True    isinstance($error, dict) and $error.get("error") and $error.get("message")
+    ...    msg=Broken promise: errors are JSON {"error", "message"}; a create with ${what} got ${error}
     IF    $user is not None    User Should Have No Sessions    ${user}
 
 The Create Is Refused As Invalid And Creates Nothing

@@ -11,14 +11,13 @@ Suite Teardown    Stop Embedded Platform If Started By Suite
 Test Setup        Begin Test Sharing The Platform
 Test Teardown     Clean Up The Test
 
-Test Tags         workspace-isolation
+Test Tags         workspace-isolation    catches-unsafe-paths
 
 
 *** Test Cases ***
 Paths That Climb Out Of The Workspace Are Refused
     [Documentation]    Expected: PUT of ``../../escaped.txt`` and of ``notes/../../../escaped.txt`` each answer 400
     ...    ``invalid_path`` with a JSON message; the file written before the attempts still holds its content.
-    [Tags]    catches-unsafe-paths
     GROUP    Given a running session with a file
         Given A Running Session
         And The Workspace Has File "notes/today.txt" Containing "remember the milk"
@@ -40,7 +39,7 @@ A User Cannot Reach Another User's Files Of The Same Client By Any Path
     ...    to reads and writes (403 or 404 would keep the promise too); ``<userA>/...`` and the file's own path
     ...    find nothing in the second user's workspace (404). No answer shows the file, the second user's
     ...    workspace lists no file at all, and the first user's file holds exactly what it held.
-    [Tags]    catches-path-escapes-to-client-folder    catches-unsafe-paths    catches-shared-workspace
+    [Tags]    catches-path-escapes-to-client-folder    catches-shared-workspace
     GROUP    Given two users of one client, the first with a file
         Given A Running Session
         And The Workspace Has File "notes/secret.txt" Containing "only for the first user"
