@@ -26,6 +26,19 @@ from testbed import clock
 from testbed.httputil import SWITCH_INTERVAL_S, send_with_body
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# Defect switches that act inside a container (testbed/config.py); read from the platform's settings file.
+CONTAINER_DEFECTS = ("overwrite-keeps-tail", "stale-read-cache", "binary-mangled", "path-escapes-to-client-folder")
+
+
+def container_defects() -> frozenset[str]:
+    """The defects of CONTAINER_DEFECTS the platform runs with: every container inherits ``TESTBED_STATE_DIR``, whose
+    ``settings.json`` names them, so no new command-line flag (and no runtime change) is needed per defect."""
+    state = os.environ.get("TESTBED_STATE_DIR", "")
+    try:
+        defects = json.loads((Path(state) / "settings.json").read_text()).get("defects", []) if state else []
+    except (OSError, ValueError):
+        defects = []
+    return frozenset(d for d in defects if d in CONTAINER_DEFECTS)
 
 
 class PathRefused(ValueError):
@@ -39,10 +52,14 @@ class Workspace:
     and on the hot path pathlib's object churn costs more than the syscalls themselves.
     """
 
-    def __init__(self, root: Path, unsafe: bool = False) -> None:
+    def __init__(self, root: Path, unsafe: bool = False, defects: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.unsafe = unsafe
+        self.defects = defects
         self.real_root = os.path.realpath(root)  # resolved once: the root does not move under a running agent
+        # The defect path-escapes-to-client-folder fences paths at the client folder, one level up.
+        self.fence = os.path.dirname(self.real_root) if "path-escapes-to-client-folder" in defects else self.real_root
+        self.read_cache: dict[str, bytes] = {}  # the defect stale-read-cache
 
     def resolve(self, rel: str) -> str:
         if not rel or rel.startswith("/") or "\x00" in rel:
@@ -52,7 +69,7 @@ class Workspace:
         target = os.path.realpath(os.path.join(self.real_root, rel))
         if target == self.real_root:
             raise PathRefused("path names the workspace itself")
-        if not target.startswith(self.real_root + os.sep):
+        if not target.startswith(self.fence + os.sep):
             raise PathRefused(f"path {rel!r} escapes the workspace")
         return target
 
@@ -61,6 +78,14 @@ class Workspace:
 
     def write(self, rel: str, data: bytes) -> int:
         target = self.resolve(rel)
+        if "binary-mangled" in self.defects:  # the defect: the bytes take a trip through text
+            data = data.decode("utf-8", errors="replace").encode("utf-8")
+        if "overwrite-keeps-tail" in self.defects and os.path.isfile(target):  # the defect: no truncation
+            with open(target, "r+b") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return len(data)
         parent, name = os.path.split(target)
         tmp = os.path.join(parent, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
@@ -84,8 +109,14 @@ class Workspace:
         return len(data)
 
     def read(self, rel: str) -> bytes:
-        with open(self.resolve(rel), "rb") as handle:
-            return handle.read()
+        target = self.resolve(rel)
+        if "stale-read-cache" in self.defects and target in self.read_cache:  # the defect: the first version read
+            return self.read_cache[target]
+        with open(target, "rb") as handle:
+            data = handle.read()
+        if "stale-read-cache" in self.defects:
+            self.read_cache[target] = data
+        return data
 
     def delete(self, rel: str) -> None:
         os.unlink(self.resolve(rel))
@@ -102,6 +133,7 @@ class AgentState:
     def __init__(self, instance: str, unsafe: bool, efs_fallback: bool = False) -> None:
         self.instance = instance
         self.unsafe = unsafe
+        self.defects = container_defects()
         self.efs_fallback = efs_fallback  # the efs-silent-fallback defect
         self.fallback: Workspace | None = None
         self.session = "-"
@@ -114,7 +146,7 @@ class AgentState:
     def assign(self, session: str, task: str, workspace: str) -> None:
         root = Path(workspace)
         root.mkdir(parents=True, exist_ok=True)
-        self.workspace = Workspace(root, self.unsafe)
+        self.workspace = Workspace(root, self.unsafe, self.defects)
         self.session, self.task = session, task
         setproctitle.setproctitle(f"testbed-agent instance={self.instance} session={session} task={task}")
 

@@ -115,7 +115,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
             elif method == "GET" and parts == ["capacity"]:
                 self._send(200, service.capacity())
             elif parts == ["sessions"] and method == "POST":
-                self._send(201, service.create(self._json()))
+                self._send(201, service.create(self._json(), self.headers.get("Content-Type")))
             elif parts == ["sessions"] and method == "GET":
                 user = parse_qs(url.query).get("userId", [None])[0]
                 self._send(200, service.list_user(user))
@@ -135,7 +135,8 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
 
         def _files(self, method: str, session_id: str, raw_path: str) -> None:
             prefix = f"/sessions/{quote(session_id)}/files"
-            rel = raw_path[len(prefix) :].lstrip("/") if raw_path.startswith(prefix) else ""
+            # Only the one '/' after "files": a path that begins with '/' is absolute, and the container refuses it.
+            rel = raw_path[len(prefix) + 1 :] if raw_path.startswith(prefix + "/") else ""
             body = self._body() if method == "PUT" else None
             if not rel and method != "GET":
                 raise ApiError(400, "invalid_path", "a file path is required")

@@ -53,6 +53,11 @@ DEFECTS: dict[str, str] = {
     "scale-in-below-load": "A scale-in cuts two steps at once, below the running sessions; scale-out repairs it later.",
     "capacity-refuses-early": "Creates are refused with 429 at half the capacity ceiling: half the slots never fill.",
     "idle-from-skewed-clock": "Idleness compares the skewed platform clock with activity stamped on the host's clock.",
+    "overwrite-keeps-tail": "A write reuses the old file without truncating it: a shorter overwrite keeps its tail.",
+    "stale-read-cache": "The container caches file reads and serves the first version read after an overwrite.",
+    "binary-mangled": "File contents pass through text decoding: bytes that are not UTF-8 are replaced.",
+    "path-escapes-to-client-folder": "'..' is checked against the client folder: a path reaches other users' files.",
+    "lenient-create-body": "A create coerces a numeric userId or clientId to text and ignores the Content-Type.",
 }
 
 

@@ -26,7 +26,9 @@ from testbed.store import LIVE_STATES, SessionStore, StoreOverloaded, StoreUnava
 
 log = logging.getLogger("testbed.service")
 # An id names a folder of the workspace path (<EFS_ROOT>/<clientId>/<userId>): '.' and '..' would name another one.
-ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$")
+# \Z, not $: '$' also matches before a final newline, which let "alice\n" through as an id.
+ID_PATTERN = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z")
+JSON_MEDIA_TYPE = "application/json"
 AGENT_TITLE = re.compile(r"testbed-agent instance=(\S+) session=(\S+) task=(\S+)")
 PUBLIC_FIELDS = (
     "sessionId",
@@ -164,9 +166,18 @@ class SessionService:
     def capacity(self) -> dict[str, Any]:
         return {**self.runtime.counts(), "activities": list(self.runtime.activities)}
 
-    def create(self, body: Any) -> dict[str, Any]:
+    def create(self, body: Any, content_type: str | None = JSON_MEDIA_TYPE) -> dict[str, Any]:
+        """``content_type`` is the request's Content-Type header (None: none was sent)."""
+        lenient = self.settings.has("lenient-create-body")  # the defect: numbers become ids, any Content-Type goes
+        media_type = (content_type or "").split(";", 1)[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE and not lenient:
+            raise ApiError(
+                400, "invalid_request", f"Content-Type must be {JSON_MEDIA_TYPE}, got {content_type or 'none'!r}"
+            )
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_request", "body must be a JSON object with userId and clientId")
+        if lenient:
+            body = {k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in body.items()}
         for name in ("userId", "clientId"):
             value = body.get(name)
             if not isinstance(value, str) or not (ID_PATTERN.match(value) or self.settings.has("unchecked-ids")):

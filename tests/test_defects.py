@@ -552,3 +552,70 @@ def test_overload_as_outage() -> None:
     for defect, status in ((), 429), (("overload-as-outage",), 503):
         answer = store_error(StoreOverloaded("all 8 slots busy"), Settings(defects=list(defect)))
         assert answer.status == status, f"defect={defect}"
+
+
+def test_overwrite_keeps_tail(platform_factory: Factory) -> None:
+    """A shorter overwrite replaces the whole file, unless the defect writes over the old one without truncating."""
+    for defect, expected in ((), b"new"), (("overwrite-keeps-tail",), b"new content that is long"):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        for data in (b"old content that is long", b"new"):
+            assert platform.call("PUT", f"/sessions/{sid}/files/f.txt", data=data).status_code == 201
+        assert platform.call("GET", f"/sessions/{sid}/files/f.txt").content == expected, f"defect={defect}"
+
+
+def test_stale_read_cache(platform_factory: Factory) -> None:
+    """A read after an overwrite serves the new version, unless the defect serves the first version it read."""
+    for defect, expected in ((), b"second"), (("stale-read-cache",), b"first"):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        assert platform.call("PUT", f"/sessions/{sid}/files/f.txt", data=b"first").status_code == 201
+        assert platform.call("GET", f"/sessions/{sid}/files/f.txt").content == b"first"
+        assert platform.call("PUT", f"/sessions/{sid}/files/f.txt", data=b"second").status_code == 201
+        assert platform.call("GET", f"/sessions/{sid}/files/f.txt").content == expected, f"defect={defect}"
+
+
+def test_binary_mangled(platform_factory: Factory) -> None:
+    """Every byte value is stored as sent, unless the defect passes the content through text decoding."""
+    data = bytes(range(256))
+    for defect, intact in ((), True), (("binary-mangled",), False):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        assert platform.call("PUT", f"/sessions/{sid}/files/b.bin", data=data).status_code == 201
+        assert (platform.call("GET", f"/sessions/{sid}/files/b.bin").content == data) is intact, f"defect={defect}"
+
+
+def test_path_escapes_to_client_folder(platform_factory: Factory) -> None:
+    """'../<otherUser>/f' is refused, unless the defect fences paths at the client folder; '../../' stays refused."""
+    for defect, neighbour in ((), 400), (("path-escapes-to-client-folder",), 200):
+        platform = platform_factory(*defect)
+        alice, bob = running_session(platform), platform.create("bob", "c1")["sessionId"]
+        platform.wait_status(bob, "RUNNING")
+        assert platform.call("PUT", f"/sessions/{alice}/files/secret.txt", data=b"alice's").status_code == 201
+        stolen = platform.call("GET", f"/sessions/{bob}/files/%2E%2E/u1/secret.txt")
+        assert stolen.status_code == neighbour, f"defect={defect}: {stolen.text}"
+        escape = platform.call("PUT", f"/sessions/{bob}/files/%2E%2E/%2E%2E/escaped.txt", data=b"x")
+        assert escape.status_code == 400, f"defect={defect}: {escape.text}"
+
+
+def test_lenient_create_body(platform_factory: Factory) -> None:
+    """A numeric userId or a body sent as text/plain is 400, unless the defect coerces and creates a session."""
+    for defect, expected in ((), 400), (("lenient-create-body",), 201):
+        platform = platform_factory(*defect)
+        numeric = platform.call("POST", "/sessions", json={"userId": 12345, "clientId": "c1"})
+        assert numeric.status_code == expected, f"defect={defect}: {numeric.text}"
+        plain = platform.call(
+            "POST", "/sessions", data=b'{"userId": "u2", "clientId": "c1"}', headers={"Content-Type": "text/plain"}
+        )
+        assert plain.status_code == expected, f"defect={defect}: {plain.text}"
+
+
+def test_clean_platform_refuses_ids_with_a_final_newline_and_absolute_paths(platform_factory: Factory) -> None:
+    """Found by the bad-request and cross-user scenarios: "u1\\n" passed the id pattern ('$' matches before a final
+    newline), and a path beginning with '/' was made relative by the API instead of refused."""
+    platform = platform_factory()
+    response = platform.call("POST", "/sessions", json={"userId": "u1\n", "clientId": "c1"})
+    assert response.status_code == 400, response.text
+    sid = running_session(platform)
+    assert platform.call("PUT", f"/sessions/{sid}/files//etc/escaped.txt", data=b"x").status_code == 400
+    assert platform.call("PUT", f"/sessions/{sid}/files/%2Fetc%2Fescaped.txt", data=b"x").status_code == 400

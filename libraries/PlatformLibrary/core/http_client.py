@@ -114,13 +114,15 @@ class PlatformApiClient:
         json_body: Any = None,
         data: bytes | None = None,
         timeout: float | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> ApiResponse:
+        """One call; ``extra_headers`` (e.g. a Content-Type a test sends on purpose) go out with this request only."""
         contract = self.contract
         if not contract.is_default:  # the deployment names things differently (core/contract.py)
             path = contract.path(path)
             json_body = contract.to_deployment(json_body)
         url = self.base_url + path
-        headers = dict(self._headers())
+        headers = {**self._headers(), **(extra_headers or {})}
         sign = self._signer()
         if sign is not None:  # SigV4 (API Gateway with IAM auth): sign the exact bytes that are sent
             if json_body is not None:

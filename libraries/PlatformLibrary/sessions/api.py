@@ -7,11 +7,13 @@ API keyword is one hop away. The HTTP client itself is ``core.http_client``; loa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from robot.api.deco import keyword
@@ -170,6 +172,51 @@ class PlatformApiKeywords(LibraryComponent):
             self._track(response.body["sessionId"])
         self.info(response.describe())
         return response.as_dict()
+
+    @keyword(tags=["sessions"])
+    def try_to_create_session_with_raw_body(
+        self, body: str | bytes, content_type: str | None = "application/json"
+    ) -> dict:
+        """Sends ``POST /sessions`` with exactly ``body`` (text is sent as UTF-8) and returns the answer unjudged.
+
+        For bodies the contract excludes: not JSON, a JSON array, wrong types, a huge body. ``content_type`` is the
+        Content-Type header sent (``None``: none at all). Returns ``status``, ``body``, ``error``, ``retryAfter``,
+        ``headers`` and ``seconds``; a session created all the same is remembered for cleanup. The body itself is
+        not logged (it may be megabytes), only its size.
+
+        Example:
+        | ${answer} = | Try To Create Session With Raw Body | [{"userId": "u1", "clientId": "c1"}] |
+        | ${answer} = | Try To Create Session With Raw Body | {"userId": "u1", "clientId": "c1"} | text/plain |
+        | Should Be Equal As Integers | ${answer}[status] | 400 |
+        """
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        headers = {"Content-Type": content_type} if content_type is not None else None
+        response = self._call("POST", "/sessions", data=data, extra_headers=headers)
+        if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
+            self._track(response.body["sessionId"])
+        self.info(f"{len(data)} byte body, Content-Type {content_type!r}: {response.describe()}")
+        return response.as_dict()
+
+    @keyword(tags=["sessions", "assertion"])
+    def user_should_have_no_sessions(self, user_id: str) -> None:
+        """Fails unless ``GET /sessions?userId=`` lists no session (and so no record) of ``user_id``.
+
+        The id is sent percent-encoded, as written. An id the platform refuses to look up (400) cannot own a
+        session either, so that answer passes too; any other answer fails.
+
+        Example:
+        | User Should Have No Sessions | ${user_id} |
+        """
+        response = self._call("GET", f"/sessions?userId={quote(user_id, safe='')}")
+        if response.status == 400:
+            self.info(f"User id {user_id!r} cannot be looked up: {response.describe()}")
+            return
+        self._expect(response, 200)
+        sessions = response.body.get("sessions", []) if isinstance(response.body, dict) else None
+        if sessions != []:
+            raise AssertionError(
+                f"Broken promise: a refused create leaves no session. User {user_id!r} has session(s): {sessions}"
+            )
 
     @keyword(tags=["sessions"])
     def get_session(self, session: SessionRef) -> dict:
@@ -447,20 +494,96 @@ class PlatformApiKeywords(LibraryComponent):
         return response.body
 
     @keyword(tags=["workspace"])
-    def try_to_write_workspace_file(self, session: SessionRef, path: str, content: str = "") -> dict:
+    def try_to_write_workspace_file(
+        self, session: SessionRef, path: str, content: str = "", raw_path: bool = False
+    ) -> dict:
         """Sends ``PUT`` of ``path`` and returns the answer without judging it (for invalid-path tests).
 
-        The path reaches the platform as written, ``..`` segments included. Returns ``status``, ``body``,
-        ``error``, ``retryAfter``, ``headers`` and ``seconds``.
+        The path reaches the platform as written, ``..`` segments included. With ``raw_path=True`` it goes into
+        the URL exactly as given, not percent-encoded by the keyword: for spellings such as ``%2e%2e/x`` or
+        ``%2Fetc%2Fpasswd`` that a client could send. Returns ``status``, ``body``, ``error``, ``retryAfter``,
+        ``headers`` and ``seconds``.
 
         Example:
         | ${answer} = | Try To Write Workspace File | ${session} | ../../escaped.txt |
+        | ${answer} = | Try To Write Workspace File | ${session} | %2e%2e/other/x.txt | raw_path=${True} |
         | Should Be Equal As Integers | ${answer}[status] | 400 |
         """
         session_id = self.session_id_of(session)
-        response = self._call("PUT", self.api.file_path(session_id, path), data=content.encode())
+        url = self._file_url(session_id, path, raw_path)
+        response = self._call("PUT", url, data=content.encode())
         self.info(f"PUT {path} of session {session_id} -> {response.describe()}")
         return response.as_dict()
+
+    @keyword(tags=["workspace"])
+    def try_to_read_workspace_file(self, session: SessionRef, path: str, raw_path: bool = False) -> dict:
+        """Sends ``GET`` of ``path`` in the session's workspace and returns the answer without judging it.
+
+        ``path`` and ``raw_path`` as in `Try To Write Workspace File`. Returns ``status``, ``body`` (the file's
+        text, or the JSON error), ``error``, ``retryAfter``, ``headers`` and ``seconds``.
+
+        Example:
+        | ${answer} = | Try To Read Workspace File | ${session} | ../other-user/notes.txt |
+        | Should Be Equal As Integers | ${answer}[status] | 400 |
+        """
+        session_id = self.session_id_of(session)
+        response = self._call("GET", self._file_url(session_id, path, raw_path))
+        self.info(f"GET {path} of session {session_id} -> {response.describe()}")
+        return response.as_dict()
+
+    def _file_url(self, session_id: str, path: str, raw_path: bool) -> str:
+        if raw_path:
+            return f"{self.api.session_path(session_id)}/files/{path}"
+        return self.api.file_path(session_id, path)
+
+    @keyword(tags=["workspace"])
+    def binary_content_of_size(self, size: int, seed: int = 0) -> bytes:
+        """Returns ``size`` bytes that run through all 256 byte values, starting at ``seed`` (0-255).
+
+        A file of 256 bytes or more holds every byte value, the ones that are not valid UTF-8 too; two seeds give
+        different contents of the same size, so an old version is never mistaken for a new one.
+
+        Example:
+        | ${data} = | Binary Content Of Size | ${1048577} | seed=7 |
+        """
+        if size < 0 or not 0 <= seed <= 255:
+            raise ValueError(f"size must be at least 0 and seed 0-255, got size {size} and seed {seed}.")
+        block = bytes(range(256))
+        block = block[seed:] + block[:seed]
+        return (block * (size // 256 + 1))[:size]
+
+    @keyword(tags=["workspace", "assertion"])
+    def workspace_file_should_have_bytes(self, session: SessionRef, path: str, expected: bytes) -> None:
+        """Fails unless ``path`` in the session's workspace reads back as exactly ``expected``, byte for byte.
+
+        Compares length and SHA-256 of ``GET`` and the size ``GET /files`` lists; the message names both
+        lengths, both digests and the first byte that differs.
+
+        Example:
+        | ${data} = | Binary Content Of Size | ${65536} |
+        | Write Workspace File | ${session} | data.bin | ${data} |
+        | Workspace File Should Have Bytes | ${session} | data.bin | ${data} |
+        """
+        session_id = self.session_id_of(session)
+        _check_path(path)
+        response = self._expect(self._call("GET", self.api.file_path(session_id, path)), 200)
+        actual = response.content
+        want, got = hashlib.sha256(expected).hexdigest(), hashlib.sha256(actual).hexdigest()
+        if len(actual) != len(expected) or got != want:
+            first = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b), None)
+            where = f"first difference at byte {first}" if first is not None else "one is a prefix of the other"
+            raise AssertionError(
+                f"Broken promise: a file reads back as it was last written. {path} of session {session_id}: "
+                f"expected {len(expected)} bytes sha256 {want[:16]}..., read {len(actual)} bytes sha256 "
+                f"{got[:16]}... ({where})."
+            )
+        listed = [f.get("size") for f in self.list_workspace_files(session_id) if f.get("path") == path]
+        if listed != [len(expected)]:
+            raise AssertionError(
+                f"Broken promise: the listing shows a file's size. GET /files lists {path} of session {session_id} "
+                f"with size(s) {listed}, expected [{len(expected)}]."
+            )
+        self.info(f"{path} of session {session_id}: {len(actual)} bytes, sha256 {got[:16]}..., as written.")
 
     def read_workspace_file(self, session: SessionRef, path: str, encoding: str = "UTF-8") -> str:
         """Returns the content of ``path`` in the session's workspace, decoded with ``encoding``."""
