@@ -9,6 +9,7 @@ serves. Protocol on stdout for the runtime that starts it: ``PORT <n>`` once lis
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import signal
@@ -27,7 +28,21 @@ from testbed.httputil import SWITCH_INTERVAL_S, send_with_body
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 # Defect switches that act inside a container (testbed/config.py); read from the platform's settings file.
-CONTAINER_DEFECTS = ("overwrite-keeps-tail", "stale-read-cache", "binary-mangled", "path-escapes-to-client-folder")
+CONTAINER_DEFECTS = (
+    "overwrite-keeps-tail",
+    "stale-read-cache",
+    "binary-mangled",
+    "path-escapes-to-client-folder",
+    "scale-out-busy-wait",
+    "workspace-io-blocked-while-starting",
+)
+BUSY_WAIT_SECONDS = 10.0  # the defect scale-out-busy-wait: how long a new container spins after it is ready
+PROVISIONING_LOCK = "efs-provisioning.lock"  # the defect workspace-io-blocked-while-starting: in the state folder
+
+
+def provisioning_lock_path() -> str:
+    """The lock a starting container's workspace provisioning holds (defect workspace-io-blocked-while-starting)."""
+    return os.path.join(os.environ.get("TESTBED_STATE_DIR", "") or tempfile.gettempdir(), PROVISIONING_LOCK)
 
 
 def container_defects() -> frozenset[str]:
@@ -76,8 +91,20 @@ class Workspace:
     def available(self) -> bool:
         return os.access(self.root, os.W_OK) and os.path.isdir(self.root)
 
+    def _wait_for_provisioning(self) -> None:
+        """The defect workspace-io-blocked-while-starting: every file operation waits while any container's
+        workspace is being provisioned (a shared lock on the file system against the starts' exclusive one)."""
+        if "workspace-io-blocked-while-starting" not in self.defects:
+            return
+        fd = os.open(provisioning_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
     def write(self, rel: str, data: bytes) -> int:
         target = self.resolve(rel)
+        self._wait_for_provisioning()
         if "binary-mangled" in self.defects:  # the defect: the bytes take a trip through text
             data = data.decode("utf-8", errors="replace").encode("utf-8")
         if "overwrite-keeps-tail" in self.defects and os.path.isfile(target):  # the defect: no truncation
@@ -110,6 +137,7 @@ class Workspace:
 
     def read(self, rel: str) -> bytes:
         target = self.resolve(rel)
+        self._wait_for_provisioning()
         if "stale-read-cache" in self.defects and target in self.read_cache:  # the defect: the first version read
             return self.read_cache[target]
         with open(target, "rb") as handle:
@@ -284,6 +312,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, {"session": session, "pid": os.getpid()})
 
 
+def _spin_until(deadline: float) -> None:
+    """The defect scale-out-busy-wait: a readiness poll that never sleeps, a core's worth of CPU while it lasts."""
+    while time.monotonic() < deadline:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="testbed-agent")
     parser.add_argument("--instance", required=True)
@@ -312,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait(args.init_delay)  # the application's own start-up work, before it reports ready
     state.ready = True
     print("READY", flush=True)
+    if "scale-out-busy-wait" in container_defects():  # the defect: a young container polls without sleeping
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        threading.Thread(target=_spin_until, args=(deadline,), name="busy-wait", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
     stop.wait()

@@ -58,6 +58,8 @@ DEFECTS: dict[str, str] = {
     "binary-mangled": "File contents pass through text decoding: bytes that are not UTF-8 are replaced.",
     "path-escapes-to-client-folder": "'..' is checked against the client folder: a path reaches other users' files.",
     "lenient-create-body": "A create coerces a numeric userId or clientId to text and ignores the Content-Type.",
+    "scale-out-busy-wait": "A new container polls without sleeping for its first seconds: a core each while it scales.",
+    "workspace-io-blocked-while-starting": "A container start locks the file system: every workspace waits for it.",
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import http.client
 import json
 import logging
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed import clock
+from testbed.agent import provisioning_lock_path
 from testbed.awsface.tasks import TaskRegistry
 from testbed.cgroups import Limits
 from testbed.config import Settings
@@ -309,6 +311,10 @@ class Runtime:
         return container
 
     def _start(self, session_id: str, restart: bool) -> None:
+        provisioning = None
+        if self.settings.has("workspace-io-blocked-while-starting"):  # the defect: a start locks the file system
+            provisioning = os.open(provisioning_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(provisioning, fcntl.LOCK_EX)  # file operations of every container wait (agent.py)
         try:
             self._start_inner(session_id, restart)
         except Exception:
@@ -317,6 +323,9 @@ class Runtime:
                 wanted = self.wanted.get(session_id)
                 if wanted:
                     wanted.starting = False
+        finally:
+            if provisioning is not None:
+                os.close(provisioning)  # releases the defect's lock
 
     def _start_inner(self, session_id: str, restart: bool) -> None:
         with self.lock:

@@ -619,3 +619,38 @@ def test_clean_platform_refuses_ids_with_a_final_newline_and_absolute_paths(plat
     sid = running_session(platform)
     assert platform.call("PUT", f"/sessions/{sid}/files//etc/escaped.txt", data=b"x").status_code == 400
     assert platform.call("PUT", f"/sessions/{sid}/files/%2Fetc%2Fescaped.txt", data=b"x").status_code == 400
+
+
+def _container_cpu_seconds(platform: Platform, sid: str) -> float:
+    times = platform.container(sid).cpu_times()
+    return times.user + times.system
+
+
+def test_scale_out_busy_wait(platform_factory: Factory) -> None:
+    """An idle new container uses next to no CPU, unless the defect makes it spin for its first seconds: measured as
+    the container's own CPU seconds over the same wall-clock second, with and without the defect."""
+    used = {}
+    for defect in ((), ("scale-out-busy-wait",)):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        before, began = _container_cpu_seconds(platform, sid), time.monotonic()
+        time.sleep(1.0)  # a window to measure CPU over, not a wait for a condition
+        used[defect] = (_container_cpu_seconds(platform, sid) - before) / (time.monotonic() - began)
+    assert used[()] < 0.1, f"an idle healthy container used {used[()]:.2f} cores"
+    assert used[("scale-out-busy-wait",)] > 0.3, f"the spinning container used {used[('scale-out-busy-wait',)]:.2f}"
+
+
+def test_workspace_io_blocked_while_starting(platform_factory: Factory) -> None:
+    """A file operation does not wait for another session's start, unless the defect locks the file system while a
+    container starts: the file call is timed while a second session's cold start runs, with and without it."""
+    waited = {}
+    for defect in ((), ("workspace-io-blocked-while-starting",)):
+        platform = platform_factory(*defect, cold_start_delay=2.0, warm_pool_size=0)
+        sid = running_session(platform)
+        other = platform.create("starter")["sessionId"]
+        platform.wait_status(other, "STARTING")  # its start has begun: with the defect, it holds the lock now
+        began = time.monotonic()
+        assert platform.call("PUT", f"/sessions/{sid}/files/f.txt", data=b"x").status_code == 201
+        waited[defect] = time.monotonic() - began
+    assert waited[()] < 1.0, f"a healthy file call waited {waited[()]:.2f} s for another session's start"
+    assert waited[("workspace-io-blocked-while-starting",)] > 1.0, waited
