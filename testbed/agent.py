@@ -9,7 +9,9 @@ serves. Protocol on stdout for the runtime that starts it: ``PORT <n>`` once lis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -54,6 +56,34 @@ def container_defects() -> frozenset[str]:
     except (OSError, ValueError):
         defects = []
     return frozenset(d for d in defects if d in CONTAINER_DEFECTS)
+
+
+# Performance defects (testbed/config.py DEFECTS), sized against the local profile's SLAs.
+SLOW_FILE_OP_S = 0.25  # slow-file-ops: the local file-operation bound is p95 < 50 ms
+HOG_BUSY_S, HOG_IDLE_S = 0.08, 0.02  # cpu-hog: 80 % of one core, in 100 ms cycles
+HOG_BLOCK = b"\xa5" * (256 * 1024)  # hashed by the hog: hashlib releases the GIL, so requests are still served
+CACHE_STEP_BYTES = 2 * 1024 * 1024  # memory-hog: what the file cache keeps per file operation
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (what the memory limit and the utilisation sampler count)."""
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * PAGE_BYTES
+
+
+def burn_cpu(stop: threading.Event) -> None:
+    """The defect cpu-hog: a runaway checksum loop, busy 80 % of the time, at the lowest priority.
+
+    Niced so that it takes the CPU nobody else wants (it shows in the utilisation figures, which is the point)
+    without starving the platform's own work on a shared machine."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    while not stop.is_set():
+        until = time.monotonic() + HOG_BUSY_S
+        while time.monotonic() < until:
+            hashlib.sha256(HOG_BLOCK).digest()
+        stop.wait(HOG_IDLE_S)
 
 
 class PathRefused(ValueError):
@@ -158,11 +188,25 @@ class Workspace:
 
 
 class AgentState:
-    def __init__(self, instance: str, unsafe: bool, efs_fallback: bool = False) -> None:
+    def __init__(
+        self,
+        instance: str,
+        unsafe: bool,
+        efs_fallback: bool = False,
+        slow_file_ops: bool = False,
+        cpu_hog: bool = False,
+        memory_hog: int = 0,
+    ) -> None:
         self.instance = instance
         self.unsafe = unsafe
         self.defects = container_defects()
         self.efs_fallback = efs_fallback  # the efs-silent-fallback defect
+        self.slow_file_ops = slow_file_ops  # the slow-file-ops defect
+        self.cpu_hog = cpu_hog  # the cpu-hog defect
+        self.memory_hog = memory_hog  # the memory-hog defect: resident bytes the file cache grows the process to
+        self.cache: list[bytes] = []
+        self.cache_lock = threading.Lock()  # one growth step at a time: concurrent requests never overshoot
+        self.stopping = threading.Event()
         self.fallback: Workspace | None = None
         self.session = "-"
         self.task = "-"
@@ -177,6 +221,17 @@ class AgentState:
         self.workspace = Workspace(root, self.unsafe, self.defects)
         self.session, self.task = session, task
         setproctitle.setproctitle(f"testbed-agent instance={self.instance} session={session} task={task}")
+        if self.cpu_hog:  # a session's container only: the warm pool's idle agents stay idle
+            threading.Thread(target=burn_cpu, args=(self.stopping,), name="checksum", daemon=True).start()
+
+    def file_operation(self) -> None:
+        """What the performance defects do on each file GET or PUT (nothing on a clean platform)."""
+        if self.memory_hog:
+            with self.cache_lock:
+                if resident_bytes() + CACHE_STEP_BYTES <= self.memory_hog:
+                    self.cache.append(b"\x5a" * CACHE_STEP_BYTES)  # a cache sized to the limit: never evicted
+        if self.slow_file_ops:
+            time.sleep(SLOW_FILE_OP_S)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -248,6 +303,7 @@ class Handler(BaseHTTPRequestHandler):
         elif (rel := self._file_path()) is not None:
             ws = self._workspace()
             if ws:
+                st.file_operation()
                 try:
                     self._send(200, raw=ws.read(rel))
                 except PathRefused as exc:
@@ -269,6 +325,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         ws = self._workspace()
         if ws:
+            self.state.file_operation()
             try:
                 size = ws.write(rel, data)
                 self._send(201, {"path": rel, "size": size})
@@ -327,12 +384,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-delay", type=float, default=0.0)
     parser.add_argument("--unsafe-paths", action="store_true")
     parser.add_argument("--efs-silent-fallback", action="store_true")
+    parser.add_argument("--slow-file-ops", action="store_true")
+    parser.add_argument("--cpu-hog", action="store_true")
+    parser.add_argument("--memory-hog", type=int, default=0, help="bytes the file cache grows the process to")
     args = parser.parse_args(argv)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     # A container's clock: the platform host's skew plus the containers' own (testbed/clock.py).
     clock.set_skew_file(os.environ.get("TESTBED_CLOCK_FILE", ""), os.environ.get("TESTBED_CONTAINER_CLOCK_FILE", ""))
 
-    state = AgentState(args.instance, args.unsafe_paths, args.efs_silent_fallback)
+    state = AgentState(
+        args.instance, args.unsafe_paths, args.efs_silent_fallback, args.slow_file_ops, args.cpu_hog, args.memory_hog
+    )
     setproctitle.setproctitle(f"testbed-agent instance={args.instance} session=- task=-")
     if args.session != "-":
         state.assign(args.session, args.task, args.workspace)
@@ -352,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
     stop.wait()
+    state.stopping.set()
     # Exit at once on SIGTERM, as a container's main process does: server.shutdown() would first wait out
     # serve_forever's 0.5 s poll, which made every stop (idle shutdown, delete) half a second slower.
     server.server_close()

@@ -6,6 +6,9 @@ import http.client
 import json
 import logging
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -16,6 +19,59 @@ from testbed.store import StoreUnavailable
 
 log = logging.getLogger("testbed.api")
 MAX_BODY = 16 * 1024 * 1024
+# Performance defects (testbed/config.py DEFECTS): one shared lane, and what each request pays on it.
+COLLAPSE_IN_FLIGHT, COLLAPSE_COST_S = 2, 0.006  # collapse-under-load: ~166 requests/s, between 1x and 3x load
+BUSY_SESSIONS, BUSY_WINDOW_S, BUSY_COST_S = 2, 1.0, 0.015  # collapse-under-concurrency: ~66 file calls/s
+
+
+class Congestion:
+    """The defects collapse-under-load and collapse-under-concurrency: past a threshold, requests take one shared
+    lane, one at a time, each paying a small cost on it (a pool too small for the load, with one slow fallback).
+
+    Below the threshold nothing changes, so the platform looks fine at normal load; above it the lane serves fewer
+    requests per second than arrive, and the queue only grows."""
+
+    def __init__(self, under_load: bool, under_concurrency: bool) -> None:
+        self.under_load, self.under_concurrency = under_load, under_concurrency
+        self.lock = threading.Lock()
+        self.lane = threading.Lock()
+        self.in_flight = 0
+        self.sessions: dict[str, float] = {}  # session -> when it last made a file call
+
+    def _take_lane(self, cost: float) -> None:
+        with self.lane:
+            time.sleep(cost)
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around every API request: more than COLLAPSE_IN_FLIGHT in flight, and it waits for the lane."""
+        if not self.under_load:
+            yield
+            return
+        with self.lock:
+            self.in_flight += 1
+            crowded = self.in_flight > COLLAPSE_IN_FLIGHT
+        try:
+            if crowded:
+                self._take_lane(COLLAPSE_COST_S)
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def file_call(self, session_id: str) -> None:
+        """Before a file call: with more than BUSY_SESSIONS sessions busy lately, it waits for the lane."""
+        if not self.under_concurrency:
+            return
+        now = time.monotonic()
+        with self.lock:
+            self.sessions[session_id] = now
+            for sid, seen in list(self.sessions.items()):
+                if now - seen > BUSY_WINDOW_S:
+                    del self.sessions[sid]
+            crowded = len(self.sessions) > BUSY_SESSIONS
+        if crowded:
+            self._take_lane(BUSY_COST_S)
 
 
 class AgentClient:
@@ -51,6 +107,8 @@ class AgentClient:
 
 def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
     agents = AgentClient(service.settings.container_call_timeout, service.settings.has("container-timeout-retried"))
+    settings = service.settings
+    congestion = Congestion(settings.has("collapse-under-load"), settings.has("collapse-under-concurrency"))
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -95,7 +153,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             try:
                 try:
-                    with service.store.bulkhead.requests():  # store calls of a request are shed under overload
+                    with congestion.request(), service.store.bulkhead.requests():  # store calls shed under overload
                         self._route(method)
                 except StoreUnavailable as exc:  # store trouble no operation answered itself (a reaper run)
                     raise store_error(exc, service.settings) from exc
@@ -141,6 +199,7 @@ def make_handler(service: SessionService) -> type[BaseHTTPRequestHandler]:
             if not rel and method != "GET":
                 raise ApiError(400, "invalid_path", "a file path is required")
             port = service.route(session_id)
+            congestion.file_call(session_id)
             status, ctype, payload = agents.call(port, method, f"/files/{rel}" if rel else "/files", body)
             self._send(status, raw=payload, ctype=ctype)
 

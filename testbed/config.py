@@ -60,6 +60,16 @@ DEFECTS: dict[str, str] = {
     "lenient-create-body": "A create coerces a numeric userId or clientId to text and ignores the Content-Type.",
     "scale-out-busy-wait": "A new container polls without sleeping for its first seconds: a core each while it scales.",
     "workspace-io-blocked-while-starting": "A container start locks the file system: every workspace waits for it.",
+    "slow-warm-start": "A start from the warm pool re-initialises the agent: 0.5 s more (about 15x the usual).",
+    "slow-create": "POST /sessions takes 0.5 s more (5x the local creation mean bound).",
+    "slow-create-outliers": "Every fifth POST /sessions takes 0.75 s more (3x the local per-call bound).",
+    "slow-file-ops": "Every file GET/PUT in a container takes 0.25 s more (5x the local file-operation p95 bound).",
+    "slow-api": "GET /sessions/{id} takes 0.25 s more (5x the local API p95 bound).",
+    "cpu-hog": "Every session container spins a runaway hashing thread that burns 80 % of its CPU quota.",
+    "memory-hog": "A container's file cache is sized to 90 % of its memory limit and grows to it with use.",
+    "collapse-under-load": "Past 2 requests in flight the API serialises them, 6 ms each: fine at 1x, collapses at 3x.",
+    "collapse-under-concurrency": "With more than 2 sessions busy, file calls are served one at a time, 15 ms each.",
+    "slow-at-sustained-rate": "A new session waits 1.5 s per session stopped in the last minute (at most 6 s).",
 }
 
 

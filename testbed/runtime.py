@@ -43,6 +43,12 @@ from testbed.store import SessionStore, StoreUnavailable
 
 log = logging.getLogger("testbed.runtime")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Performance defects (testbed/config.py DEFECTS), sized against the local profile's SLAs.
+SLOW_WARM_START_S = 0.5  # slow-warm-start: a warm start is ~30 ms; the local bound is p95 < 300 ms
+SUSTAINED_WAIT_PER_STOP_S = 1.5  # slow-at-sustained-rate: a start waits this long per session stopped recently...
+SUSTAINED_WINDOW_S = 60.0  # ...within this window...
+SUSTAINED_WAIT_MAX_S = 6.0  # ...and at most this long, below start_timeout (10 s): slow, never stuck
+MEMORY_HOG_SHARE = 0.9  # memory-hog: the share of its memory limit a container's file cache grows to
 
 
 class StartFailed(RuntimeError):
@@ -135,6 +141,7 @@ class Runtime:
         self.env = {**os.environ, "TESTBED_INSTANCE": instance, "PYTHONPATH": str(PROJECT_ROOT)}
         self._demand_since: float | None = None
         self._surplus_since: float | None = None
+        self.recent_stops: collections.deque[float] = collections.deque()  # defect slow-at-sustained-rate
 
     # ----- lifecycle of the runtime itself -------------------------------------------------------------------
     def start(self) -> None:
@@ -244,6 +251,12 @@ class Runtime:
             cmd.append("--unsafe-paths")
         if self.settings.has("efs-silent-fallback"):
             cmd.append("--efs-silent-fallback")
+        if self.settings.has("slow-file-ops"):
+            cmd.append("--slow-file-ops")
+        if self.settings.has("cpu-hog"):
+            cmd.append("--cpu-hog")
+        if self.settings.has("memory-hog") and self.settings.container_memory_limit > 0:
+            cmd += ["--memory-hog", str(int(self.settings.container_memory_limit * MEMORY_HOG_SHARE))]
         if self.stopped.is_set():
             raise StartFailed("the runtime is shutting down")
         proc = subprocess.Popen(
@@ -294,6 +307,8 @@ class Runtime:
             if not self.pool:
                 return None
             container = self.pool.pop()
+        if self.settings.has("slow-warm-start"):  # the defect: the warm agent is initialised all over again
+            self.stopped.wait(SLOW_WARM_START_S)
         if self.tasks is not None:  # the warm task keeps its ARN and gets the session's tag
             task_id = self.tasks.assign(container.proc.pid, session_id) or task_id
         conn = http.client.HTTPConnection("127.0.0.1", container.port, timeout=2)
@@ -348,6 +363,10 @@ class Runtime:
                 self._forget(session_id)  # the reaper marks the record failed once the store answers
                 return
             wanted.claimed = True
+        backlog = self._sustained_backlog() if not restart else 0.0  # the defect slow-at-sustained-rate
+        if backlog and (self.stopped.wait(backlog) or session_id not in self.wanted):
+            self._forget(session_id)
+            return
         # New sessions take a warm agent when one is ready; a replacement after a crash always starts cold.
         container = None if restart else self._assign_warm(session_id, task_id, wanted.workspace)
         start_type = "warm"
@@ -419,6 +438,17 @@ class Runtime:
             wanted.plane_since, wanted.plane_retries = None, 0  # a later start waits its own start_timeout
             wanted.last_activity = clock.now()
             self.wake.notify_all()
+
+    def _sustained_backlog(self) -> float:
+        """How long a new start waits under the defect slow-at-sustained-rate: per session stopped lately, capped."""
+        if not self.settings.has("slow-at-sustained-rate"):
+            return 0.0
+        now = time.monotonic()
+        with self.lock:
+            while self.recent_stops and now - self.recent_stops[0] > SUSTAINED_WINDOW_S:
+                self.recent_stops.popleft()
+            stops = len(self.recent_stops)
+        return min(SUSTAINED_WAIT_MAX_S, SUSTAINED_WAIT_PER_STOP_S * stops)
 
     def _run_task_accepted(self, session_id: str, restart: bool) -> bool:
         """RunTask: True when ECS takes the call; otherwise the start waits for it (see `_wait_for_control_plane`)."""
@@ -608,6 +638,9 @@ class Runtime:
 
         ``drain`` is the defect billed-after-delete: the container is set to drain instead of stopped, and the drain
         never ends; the process runs on (an ECS task billed after its session's delete) until the platform stops."""
+        if self.settings.has("slow-at-sustained-rate") and session_id in self.wanted:
+            with self.lock:
+                self.recent_stops.append(time.monotonic())
         self._forget(session_id)
         if drain:
             with self.lock:

@@ -25,6 +25,10 @@ from testbed.runtime import Runtime
 from testbed.store import LIVE_STATES, SessionStore, StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger("testbed.service")
+# Performance defects (testbed/config.py DEFECTS), sized against the local profile's SLAs.
+SLOW_CREATE_S = 0.5  # slow-create: the local bound is a creation mean < 100 ms
+OUTLIER_EVERY, OUTLIER_CREATE_S = 5, 0.75  # slow-create-outliers: the local per-call bound is 250 ms
+SLOW_READ_S = 0.25  # slow-api: the local bound is an API p95 < 50 ms
 # An id names a folder of the workspace path (<EFS_ROOT>/<clientId>/<userId>): '.' and '..' would name another one.
 # \Z, not $: '$' also matches before a final newline, which let "alice\n" through as an id.
 ID_PATTERN = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z")
@@ -121,6 +125,8 @@ class SessionService:
         )
         self._store_health: tuple[float, bool] = (0.0, True)
         self._health_check = threading.Lock()  # one store check at a time
+        self._creates = 0  # answered creates, for the defect slow-create-outliers
+        self._creates_lock = threading.Lock()
 
     def start(self) -> None:
         for target, name in ((self._reaper_loop, "reaper"), (self._metrics_loop, "metrics")):
@@ -240,7 +246,19 @@ class SessionService:
                 Namespace="SessionPlatform",
                 MetricData=[{"MetricName": "SessionsCreated", "Value": 1, "Unit": "Count"}],
             )
+        self._slow_create()
         return public(record)
+
+    def _slow_create(self) -> None:
+        """The defects slow-create (every create is late) and slow-create-outliers (one in OUTLIER_EVERY is)."""
+        delay = SLOW_CREATE_S if self.settings.has("slow-create") else 0.0
+        if self.settings.has("slow-create-outliers"):
+            with self._creates_lock:
+                self._creates += 1
+                if self._creates % OUTLIER_EVERY == 0:
+                    delay += OUTLIER_CREATE_S
+        if delay:
+            self.stopped.wait(delay)
 
     def _expired(self, record: dict[str, Any]) -> bool:
         if self.settings.has("serve-expired"):
@@ -252,6 +270,8 @@ class SessionService:
         record = self._read(session_id)
         if self._expired(record):
             raise ApiError(410, "session_expired", f"session {session_id} expired at {record['expiresAt']}")
+        if self.settings.has("slow-api"):  # the defect: a read that waits on something it should not
+            self.stopped.wait(SLOW_READ_S)
         return public(record)
 
     def _read(self, session_id: str) -> dict[str, Any]:

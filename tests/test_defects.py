@@ -654,3 +654,175 @@ def test_workspace_io_blocked_while_starting(platform_factory: Factory) -> None:
         waited[defect] = time.monotonic() - began
     assert waited[()] < 1.0, f"a healthy file call waited {waited[()]:.2f} s for another session's start"
     assert waited[("workspace-io-blocked-while-starting",)] > 1.0, waited
+
+
+# ----- performance defects: each SLA check has a defect it must catch (issue 23) -----------------------------------
+# Each test measures the clean and the defective platform in the same test and compares them, so a busy machine
+# slows both alike: a defect that adds a delay must add most of it (a difference, since the clean figure itself
+# varies with the machine), one that multiplies a figure must multiply it (a ratio).
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def timed(call: Callable[[], object]) -> float:
+    began = time.monotonic()
+    call()
+    return time.monotonic() - began
+
+
+def warm_start_ms(platform: Platform) -> float:
+    wait_for(lambda: platform.call("GET", "/capacity").json()["warmPool"] >= 1, what="a warm agent")
+    body = platform.wait_status(platform.create()["sessionId"], "RUNNING")
+    assert body["startType"] == "warm", body
+    return float(body["startDurationMs"])
+
+
+def test_slow_warm_start(platform_factory: Factory) -> None:
+    """A warm start takes many times longer with the defect (0.5 s more than the usual ~30 ms)."""
+    clean, slow = (warm_start_ms(platform_factory(*d, warm_pool_size=1)) for d in ((), ("slow-warm-start",)))
+    assert slow >= clean + 400, f"warm start: {clean:.0f} ms clean, {slow:.0f} ms with the defect (adds 500 ms)"
+
+
+def create_seconds(platform: Platform, count: int) -> list[float]:
+    return [timed(lambda i=i: platform.create(f"u{i}")) for i in range(count)]
+
+
+def test_slow_create(platform_factory: Factory) -> None:
+    clean, slow = (median(create_seconds(platform_factory(*d), 3)) for d in ((), ("slow-create",)))
+    assert slow >= clean + 0.4, f"create: {clean * 1000:.0f} ms clean, {slow * 1000:.0f} ms defect (adds 500 ms)"
+
+
+def test_slow_create_outliers(platform_factory: Factory) -> None:
+    """One create in five is slow (0.75 s more); the others are as fast as ever."""
+    seconds = create_seconds(platform_factory("slow-create-outliers"), 10)
+    slow = [i for i, s in enumerate(seconds) if s >= 0.75]
+    fast = [s for i, s in enumerate(seconds) if i not in slow]
+    assert slow == [4, 9], f"the 5th and the 10th create are the outliers: {[round(s, 3) for s in seconds]}"
+    assert min(seconds[i] for i in slow) >= median(fast) + 0.6, f"outliers add 0.75 s: {seconds}"
+
+
+def file_op_seconds(platform: Platform, sid: str, count: int) -> list[float]:
+    out = []
+    for i in range(count):
+        path = f"/sessions/{sid}/files/perf/{i % 3}.txt"
+        out.append(timed(lambda p=path: platform.call("PUT", p, data=b"x" * 1024).raise_for_status()))
+        out.append(timed(lambda p=path: platform.call("GET", p).raise_for_status()))
+    return out
+
+
+def test_slow_file_ops(platform_factory: Factory) -> None:
+    clean, slow = (
+        median(file_op_seconds(platform, running_session(platform), 4))
+        for platform in (platform_factory(), platform_factory("slow-file-ops"))
+    )
+    assert slow >= clean + 0.2, f"file op: {clean * 1000:.0f} ms clean, {slow * 1000:.0f} ms defect (adds 250 ms)"
+
+
+def read_seconds(platform: Platform, path: str, count: int) -> list[float]:
+    return [timed(lambda: platform.call("GET", path).raise_for_status()) for _ in range(count)]
+
+
+def test_slow_api(platform_factory: Factory) -> None:
+    """GET /sessions/{id} is slow with the defect; GET /health (no session read) is not."""
+    for defect in ((), ("slow-api",)):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        read, health = (
+            median(read_seconds(platform, f"/sessions/{sid}", 5)),
+            median(read_seconds(platform, "/health", 5)),
+        )
+        if defect:
+            assert read >= health + 0.2, f"read {read * 1000:.0f} ms, health {health * 1000:.0f} ms (adds 250 ms)"
+        else:
+            assert read < health + 0.2, f"clean: read {read * 1000:.0f} ms, health {health * 1000:.0f} ms"
+
+
+def cpu_cores_used(platform: Platform, sid: str, seconds: float = 2.0) -> float:
+    """The cores a session's container used over ``seconds`` (its CPU time over wall time)."""
+    proc = platform.container(sid)
+    before, began = sum(proc.cpu_times()[:2]), time.monotonic()
+    time.sleep(seconds)  # a window of CPU use to measure, not a wait for a condition
+    return (sum(proc.cpu_times()[:2]) - before) / (time.monotonic() - began)
+
+
+def test_cpu_hog(platform_factory: Factory) -> None:
+    """An idle session's container uses next to no CPU; with the defect its runaway thread burns most of a core."""
+    clean, hog = (
+        cpu_cores_used(platform, running_session(platform))
+        for platform in (platform_factory(), platform_factory("cpu-hog"))
+    )
+    # Its cgroup's fair share on a busy machine may be little, but an idle agent's is next to nothing.
+    assert hog >= max(0.1, 10 * clean), f"container CPU: {clean:.3f} cores clean, {hog:.3f} with the defect"
+
+
+def test_memory_hog(platform_factory: Factory) -> None:
+    """File operations grow the container's memory to ~90 % of its limit with the defect; a clean one stays small."""
+    limit = 128 * 1024 * 1024
+    resident = []
+    for defect in ((), ("memory-hog",)):
+        platform = platform_factory(*defect, container_memory_limit=limit)
+        sid = running_session(platform)
+        file_op_seconds(platform, sid, 30)
+        resident.append(platform.container(sid).memory_info().rss)
+    clean, hog = resident
+    assert 0.8 * limit <= hog <= limit and hog >= 2 * clean, f"container RSS: {clean} clean, {hog} with the defect"
+
+
+def concurrent_seconds(platform: Platform, path: str, clients: int, each: int) -> float:
+    """Wall time for ``clients`` threads each sending ``each`` GET ``path`` one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(_: int) -> None:
+        with requests.Session() as http:
+            for _ in range(each):
+                http.get(f"{platform.url}{path}", timeout=10).raise_for_status()
+
+    with ThreadPoolExecutor(clients) as pool:
+        return timed(lambda: list(pool.map(client, range(clients))))
+
+
+def test_collapse_under_load(platform_factory: Factory) -> None:
+    """A lone client is served as before; eight at once queue for one 6 ms lane with the defect, so they can take
+    no less than 6 ms a request however fast the machine (the clean platform serves them in parallel)."""
+    alone, crowd = [], []
+    for defect in ((), ("collapse-under-load",)):
+        platform = platform_factory(*defect)
+        path = f"/sessions/{running_session(platform)}"
+        alone.append(concurrent_seconds(platform, path, 1, 10) / 10)
+        crowd.append(concurrent_seconds(platform, path, 8, 10) / 80)
+    figures = (
+        f"alone {alone[0] * 1000:.1f} / {alone[1] * 1000:.1f} ms, crowded {crowd[0] * 1000:.1f} / {crowd[1] * 1000:.1f}"
+    )
+    assert crowd[1] >= 0.006 * 0.9, f"crowded requests share one 6 ms lane (clean / defect): {figures}"
+    assert alone[1] <= 1.5 * alone[0] + 0.005, f"a lone client is not slowed (clean / defect): {figures}"
+
+
+def test_collapse_under_concurrency(platform_factory: Factory) -> None:
+    """File calls of one session are as fast as ever; with three sessions busy each waits 15 ms with the defect."""
+    for defect in ((), ("collapse-under-concurrency",)):
+        platform = platform_factory(*defect)
+        sids = [running_session(platform) for _ in range(3)]
+        one = median(read_seconds(platform, f"/sessions/{sids[0]}/files", 6))
+        three = median(
+            [s for _ in range(3) for sid in sids for s in read_seconds(platform, f"/sessions/{sid}/files", 1)]
+        )
+        if defect:
+            assert three >= 0.015 and three >= one + 0.01, f"one session {one * 1000:.1f} ms, three {three * 1000:.1f}"
+        else:
+            assert three < one + 0.01, f"clean: one session {one * 1000:.1f} ms, three {three * 1000:.1f} ms"
+
+
+def test_slow_at_sustained_rate(platform_factory: Factory) -> None:
+    """A start right after two deletes waits for them with the defect (1.5 s each); a clean one does not."""
+    starts = []
+    for defect in ((), ("slow-at-sustained-rate",)):
+        platform = platform_factory(*defect, warm_pool_size=0)
+        for _ in range(2):
+            assert platform.call("DELETE", f"/sessions/{running_session(platform)}").status_code == 204
+        body = platform.wait_status(platform.create()["sessionId"], "RUNNING", timeout=15)
+        starts.append(float(body["startDurationMs"]) / 1000)
+    clean, slow = starts
+    assert slow >= 3.0 and slow >= clean + 2.5, f"start after two deletes: {clean:.2f} s clean, {slow:.2f} s defect"
