@@ -144,6 +144,9 @@ RECOVERY_TIME_TOLERANCE = "15 s"
 SLA_COLD_START_P99 = "60 s"
 SLA_WARM_START_P95 = "5 s"
 SLA_CREATE_MEAN = "2 s"
+# Every single create, not only their mean (issue 23). Not in the seed, which names a mean only: the team's per-call
+# limit is 2.5 times the seed's mean, so one create may be slow but none may take as long as a cold start.
+SLA_CREATE_MAX = "5 s"
 SLA_FILE_OPS_P95 = "1 s"
 SLA_API_P95 = "500 ms"
 # lastFailureReason's word for a stop by SIGKILL / SIGTERM: not checked (empty). docs/deployment-contract.md promises

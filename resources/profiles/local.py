@@ -62,6 +62,9 @@ RECOVERY_TIME_TOLERANCE = "500 ms"
 SLA_COLD_START_P99 = "1.5 s"
 SLA_WARM_START_P95 = "300 ms"
 SLA_CREATE_MEAN = "100 ms"
+# Every single create, not only their mean (issue 23: a few slow creates must not hide in a good mean). Not in the
+# seed, which names a mean only: 2.5 times the mean bound, as on AWS; a clean create here takes 10-30 ms.
+SLA_CREATE_MAX = "250 ms"
 SLA_FILE_OPS_P95 = "50 ms"
 SLA_API_P95 = "50 ms"
 # The embedded platform's word in lastFailureReason for a container stopped by SIGKILL / SIGTERM (testbed/runtime.py

@@ -15,21 +15,22 @@ Test Tags         performance    api-latency    measurement
 
 *** Test Cases ***
 Session Creation Latency Is Within The SLA
-    [Documentation]    Expected: creates at ${CREATE_RATE} for ${CREATE_DURATION} are all answered 201 and their
-    ...    mean latency is below ${SLA_CREATE_MEAN}.
-    [Tags]    session-creation
+    [Documentation]    Expected: creates at ${CREATE_RATE} for ${CREATE_DURATION} are all answered 201, their
+    ...    mean latency is below ${SLA_CREATE_MEAN} and every single one is below ${SLA_CREATE_MAX} (the per-call
+    ...    bound: a few slow creates must not hide in a good mean).
+    [Tags]    session-creation    catches-slow-create    catches-slow-create-outliers
     GROUP    When sessions are created at a steady rate
         When Sessions Are Requested At ${CREATE_RATE} For ${CREATE_DURATION}
     END
     GROUP    Then creation is fast
         Then Every Request Was Answered Without Error
-        And The Load Meets    mean below ${SLA_CREATE_MEAN}
+        And The Load Meets    mean below ${SLA_CREATE_MEAN}    max below ${SLA_CREATE_MAX}
     END
 
 File Operation Latency Is Within The SLA
     [Documentation]    Expected: file operations at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION} are all answered
     ...    and p95 is below ${SLA_FILE_OPS_P95}.
-    [Tags]    file-ops
+    [Tags]    file-ops    catches-slow-file-ops
     GROUP    Given a running session
         Given Running Sessions For 1 Users
     END
@@ -44,7 +45,7 @@ File Operation Latency Is Within The SLA
 API Response Time Is Within The SLA
     [Documentation]    Expected: GET /health and GET /sessions/{id} at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION}
     ...    are all answered and p95 is below ${SLA_API_P95}.
-    [Tags]    api-response
+    [Tags]    api-response    catches-slow-api
     GROUP    Given a running session
         Given Running Sessions For 1 Users
     END

@@ -31,7 +31,7 @@ Cold Start Is Within The SLA
 Warm Start Is Within The SLA
     [Documentation]    Expected: over ${START_SAMPLES} warm starts, p95 of the container start time is below
     ...    ${SLA_WARM_START_P95}, as the platform records it and as the client sees it.
-    [Tags]    warm-start
+    [Tags]    warm-start    catches-slow-warm-start
     GROUP    When sessions start with an agent waiting in the warm pool
         ${warm} =    When Sessions Start Warm ${START_SAMPLES} Times
     END

@@ -19,7 +19,7 @@ CPU And Memory Stay Within Limits Under Load
     ...    ${FILE_OPS_DURATION}, the containers' CPU (mean) stays below ${CPU_UTILISATION_MAX_PERCENT} % and memory
     ...    (peak) below ${MEMORY_UTILISATION_MAX_PERCENT} % of what they reserve, and so does the whole platform's
     ...    share of the machine; every request is answered.
-    [Tags]    utilisation
+    [Tags]    utilisation    catches-cpu-hog    catches-memory-hog
     GROUP    Given running sessions
         Given Running Sessions For ${CONCURRENT_USERS} Users
     END

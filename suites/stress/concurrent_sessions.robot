@@ -18,6 +18,7 @@ Several Users Work In Their Own Sessions At Once
     [Documentation]    Expected: ${CONCURRENT_USERS} sessions (at least three) run at the same time; their users
     ...    do file operations concurrently for ${CONCURRENT_DURATION} without a single error, with p95 below
     ...    ${SLA_STRESS_FILE_OPS_P95}; afterwards every session still runs with exactly one container.
+    [Tags]    catches-collapse-under-concurrency
     GROUP    Given a running session for each user
         Given Running Sessions For ${CONCURRENT_USERS} Users
     END

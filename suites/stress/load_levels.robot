@@ -19,7 +19,7 @@ A Hundred File Operations Per Second Are Served On Time
     ...    ${FILE_OPS_DURATION} are all answered without error, fewer than ${LOAD_DROPPED_MAX} of the sends are
     ...    dropped, and p95 latency from the scheduled send is below ${SLA_FILE_OPS_P95}: the seed's "file
     ...    operations p95 < 1 s at 100 ops/s" as one requirement (its bound on this profile).
-    [Tags]    file-ops-rate
+    [Tags]    file-ops-rate    catches-slow-file-ops
     GROUP    Given a running session
         Given Running Sessions For 1 Users
     END
@@ -36,7 +36,7 @@ Platform Stays Stable Under Three Times The Normal Load
     ...    their normal rates for ${STRESS_DURATION}, under ${LOAD_ERROR_RATE_MAX} of each fail or are dropped; p95
     ...    stays below ${SLA_STRESS_API_P95} (reads), ${SLA_STRESS_MIX_FILE_OPS_P95} (files: ${STRESS_SLA_FACTOR} x
     ...    the normal SLAs) and ${SLA_SESSION_CYCLE_P95} (lifecycles); the platform stays healthy, data intact.
-    [Tags]    three-times-load
+    [Tags]    three-times-load    catches-collapse-under-load
     GROUP    Given running sessions with a file
         Given Running Sessions For 2 Users
         VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST

@@ -17,7 +17,7 @@ Sessions Are Created Steadily At The Sustained Rate
     [Documentation]    Expected: at ${SUSTAINED_SESSION_RATE} for ${SUSTAINED_DURATION}, each iteration creates a
     ...    session, sees it RUNNING, writes and reads a file and deletes it; every iteration succeeds, none is
     ...    dropped, and the whole cycle's p95 (from its scheduled start) is below ${SLA_SESSION_CYCLE_P95}.
-    [Tags]    sessions-per-minute
+    [Tags]    sessions-per-minute    catches-slow-at-sustained-rate
     GROUP    When sessions are created at the sustained rate
         When Sessions Go Through Their Whole Lifecycle At ${SUSTAINED_SESSION_RATE} For ${SUSTAINED_DURATION}
     END

@@ -266,6 +266,14 @@ TARGETS: tuple[Target, ...] = (
         ("session_creation",),
     ),
     Target(
+        "session-creation-max",
+        "Session creation, every call",
+        "session-creation",
+        metric_max(("session_creation",), "s"),
+        bound("each < {0}", "SLA_CREATE_MAX"),
+        ("session_creation",),
+    ),
+    Target(
         "file-ops-p95",
         "File operations p95",
         "file-opsORfile-ops-rate",
