@@ -24,7 +24,8 @@ _AWS = runpy.run_path(str(_HERE / "aws.py"))
 _LOCAL = runpy.run_path(str(_HERE / "local.py"))
 globals().update({k: v for k, v in _AWS.items() if k.isupper()})
 
-# Names whose value is the local profile's: deadlines, SLAs and the sizes of load and chaos steps.
+# Names whose value is the local profile's: deadlines, SLAs and the sizes of load and chaos steps (the per-call
+# creation bound SLA_CREATE_MAX among them: it ends in _MAX).
 _FROM_LOCAL = [
     k
     for k in _LOCAL
