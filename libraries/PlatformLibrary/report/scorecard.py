@@ -297,6 +297,21 @@ TARGETS: tuple[Target, ...] = (
         ("utilisation_cpuPercent",),
     ),
     Target(
+        "cpu-during-scaling",
+        "CPU utilisation during scaling",
+        "utilisation-during-scaling",
+        metric_max(("utilisation_cpuPercent", "utilisation_hostCpuPercent"), "%"),
+        bound("< {0} % through a scale-out", "CPU_UTILISATION_MAX_PERCENT"),
+        ("utilisation_cpuPercent", "utilisation_hostCpuPercent"),
+    ),
+    Target(
+        "efs-throughput-while-scaling",
+        "Workspace (EFS) throughput while scaling",
+        "efs-throughput",
+        load_throughput,
+        bound("≥ {0} while sessions start, p95 < {1}", "SCALING_IO_THROUGHPUT_MIN", "SLA_FILE_OPS_P95"),
+    ),
+    Target(
         "memory",
         "Memory utilisation",
         "utilisation",
