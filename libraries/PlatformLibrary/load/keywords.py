@@ -754,8 +754,12 @@ class LoadKeywords(LibraryComponent):
             probe,
             self._profile_seconds(timeout, "SCALE_IN_TIMEOUT"),
             self.profile.seconds("POLL_INTERVAL"),
-            lambda: "Capacity did not come down to the minimum: "
-            + _describe_capacity(capacity, last.get("capacity") or {}).replace("did not grow above", "wanted at most"),
+            lambda: (
+                "Capacity did not come down to the minimum: "
+                + _describe_capacity(capacity, last.get("capacity") or {}).replace(
+                    "did not grow above", "wanted at most"
+                )
+            ),
         )
         self.info(f"Capacity is {last['capacity']['capacity']} (at most {capacity}) after {waited.seconds:.3f} s.")
         return waited.seconds
