@@ -197,7 +197,9 @@ cmd_test() {
     step "robocop check" robocop check
     step "robocop format --check" robocop format --check
     ensure_chromium
-    step "pytest" python -m pytest
+    # Three workers, a file each at a time: most tests wait on platforms they start, so 2 cores carry three (about
+    # 9 minutes instead of 14 on a 2-core machine); a file's tests stay together and in order.
+    step "pytest" python -m pytest -n 3 --dist loadfile
     step "libdoc PlatformLibrary" python -m robot.libdoc --pythonpath libraries PlatformLibrary \
         "$RESULTS/docs/PlatformLibrary.html"
     step "libdoc of the resource files" libdoc_resources
