@@ -221,6 +221,9 @@ class AgentState:
         self.workspace = Workspace(root, self.unsafe, self.defects)
         self.session, self.task = session, task
         setproctitle.setproctitle(f"testbed-agent instance={self.instance} session={session} task={task}")
+        if "scale-out-busy-wait" in self.defects:  # the defect: a session's new container polls without sleeping
+            deadline = time.monotonic() + BUSY_WAIT_SECONDS
+            threading.Thread(target=_spin_until, args=(deadline,), name="busy-wait", daemon=True).start()
         if self.cpu_hog:  # a session's container only: the warm pool's idle agents stay idle
             threading.Thread(target=burn_cpu, args=(self.stopping,), name="checksum", daemon=True).start()
 
@@ -408,9 +411,6 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait(args.init_delay)  # the application's own start-up work, before it reports ready
     state.ready = True
     print("READY", flush=True)
-    if "scale-out-busy-wait" in container_defects():  # the defect: a young container polls without sleeping
-        deadline = time.monotonic() + BUSY_WAIT_SECONDS
-        threading.Thread(target=_spin_until, args=(deadline,), name="busy-wait", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the runtime stops reading stdout now; keep fd 1 valid
     stop.wait()

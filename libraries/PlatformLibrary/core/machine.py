@@ -380,6 +380,7 @@ class MachineKeywords(LibraryComponent):
         self._outcomes = []
         self._test = self._current_test()
         self._window = CpuWindow(own_groups=groups).start()
+        self.info(f"Counting as the run's own: this process, its children and process groups {list(groups)}.")
         self.info(
             f"Reference before the measurement: round trip p50 {self._reference.p50_ms:.3f} ms, "
             f"p95 {self._reference.p95_ms:.3f} ms over {self._reference.round_trips}."
