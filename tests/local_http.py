@@ -21,3 +21,12 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    """Answers ``status`` with the JSON ``body`` on a keep-alive connection."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -17,7 +17,7 @@ from PlatformLibrary.load.engine import HttpRequest, LoadRun
 from robot.api.types import Secret
 
 from benchmarks.bench_target import self_signed_certificate
-from tests.local_http import serve
+from tests.local_http import send_json, serve
 
 TOKEN = "tok-0123456789abcdef-PLANTED"
 
@@ -30,11 +30,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         type(self).seen.append(self.headers.get("Authorization"))
         ok = self.headers.get("Authorization") == f"Bearer {TOKEN}"
         body = b'{"status": "ok"}' if ok else b'{"error": "unauthorized"}'
-        self.send_response(200 if ok else 401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 200 if ok else 401, body)
 
     def log_message(self, *args) -> None:
         pass

@@ -11,7 +11,7 @@ import pytest
 from PlatformLibrary.core.http_client import PlatformApiClient
 from PlatformLibrary.faults.clients import ExpectedStatus, RetryingClient, timed_request
 
-from tests.local_http import serve
+from tests.local_http import send_json, serve
 
 TOKEN = "probe-token-0123"
 
@@ -30,11 +30,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, body = 503, b'{"error": "store_unavailable", "message": "DynamoDB unreachable"}'
         else:
             status, body = 200, b'{"status": "ok"}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, status, body)
 
     def log_message(self, *args) -> None:
         pass
