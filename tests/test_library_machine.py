@@ -120,20 +120,24 @@ def test_load_threshold_over_too_few_answers_asserts_the_max():
     assert "max over 4 samples (p95 needs at least 20" in message
 
 
-def _guarded_library(quiet: bool, **variables) -> PlatformLibrary:
+def library_measuring(reading: CpuReading, **variables) -> PlatformLibrary:
+    """A library whose open measurement (a quiet reference) will read ``reading`` for the CPU of its window."""
     library = make_library(MEASURE_REFERENCE_P50_MAX="1 ms", MEASURE_FOREIGN_CPU_MAX=0.3, **variables)
     machine = library.keywords["start_measurement"].__self__
     machine._current_test = staticmethod(lambda: "Suite.Test")
     machine._test = "Suite.Test"
     machine._reference = Reference(200, 0.15, 0.3)
-    foreign = 0.05 if quiet else 0.95
 
     class _Window:
         def stop(self) -> CpuReading:
-            return CpuReading(4.0, foreign, 1.0, 0.0)
+            return reading
 
     machine._window = _Window()
     return library
+
+
+def _guarded_library(quiet: bool, **variables) -> PlatformLibrary:
+    return library_measuring(CpuReading(4.0, 0.05 if quiet else 0.95, 1.0, 0.0), **variables)
 
 
 def test_a_failed_bound_on_a_busy_machine_skips_with_both_figures():

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.core import machine as machine_module
-from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.machine import CpuReading, Reference, judge
-from PlatformLibrary.core.profile import Profile
 from PlatformLibrary.load.results import LoadResult
+
+from tests.test_library_machine import library_measuring
 
 QUIET_REFERENCE = Reference(200, 0.15, 0.3)
 
@@ -50,28 +50,9 @@ def test_judge_tells_saturated_from_busy():
 
 
 def _library(own_cores: float, saturation_max: str = "85 %", **variables: object) -> PlatformLibrary:
-    library = PlatformLibrary(run_id="unit")
-    library.profile = Profile(
-        variables={
-            "TARGET": "aws",
-            "MEASURE_REFERENCE_P50_MAX": "1 ms",
-            "MEASURE_FOREIGN_CPU_MAX": 0.3,
-            "MEASURE_SATURATION_MAX": saturation_max,
-            **variables,
-        }
-    )
-    library.endpoints = Endpoints(library.profile)
-    machine = library.keywords["start_measurement"].__self__
-    machine._current_test = staticmethod(lambda: "Suite.Test")
-    machine._test = "Suite.Test"
-    machine._reference = QUIET_REFERENCE
-
-    class _Window:
-        def stop(self) -> CpuReading:
-            return CpuReading(60.0, 0.04, own_cores, 0.0, machine_cores=2)
-
-    machine._window = _Window()
-    return library
+    """A measurement on a quiet machine whose run used ``own_cores`` of 2 (others 0.04)."""
+    reading = CpuReading(60.0, 0.04, own_cores, 0.0, machine_cores=2)
+    return library_measuring(reading, MEASURE_SATURATION_MAX=saturation_max, **variables)
 
 
 def test_a_timing_miss_of_a_run_that_filled_the_cpu_skips_saying_so():

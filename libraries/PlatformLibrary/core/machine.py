@@ -344,7 +344,6 @@ class MachineKeywords(LibraryComponent):
         self._verdict: Verdict | None = None
         self._test: str | None = None
         self._outcomes: list[str] = []
-        self._saturated_only = False  # the outcomes were kept because the run filled the CPU, not for others
 
     @staticmethod
     def _current_test() -> str | None:
@@ -435,8 +434,6 @@ class MachineKeywords(LibraryComponent):
         measures the machine's cores). A utilisation bound is not such a figure and passes ``False``."""
         verdict = self.conditions()
         unjudged = verdict is not None and not (verdict.quiet and not (saturation_matters and verdict.saturated))
-        if unjudged:
-            self._saturated_only = verdict.quiet
         if correctness:
             raise AssertionError(self._correctness_message(list(correctness), outcome, passed, unjudged))
         if not outcome or verdict is None:
@@ -475,7 +472,8 @@ class MachineKeywords(LibraryComponent):
         )
 
     def _why_unjudged(self) -> str:
-        if self._saturated_only:
+        # Unjudged on a quiet machine means the run itself filled the CPU it could use.
+        if self._verdict is not None and self._verdict.quiet:
             return "The run filled the CPU it could use, so its timing measured the machine's cores, not the platform"
         return "The machine was too busy to measure"
 

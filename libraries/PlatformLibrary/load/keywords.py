@@ -726,7 +726,7 @@ class LoadKeywords(LibraryComponent):
             probe,
             self._profile_seconds(timeout, "SCALE_OUT_TIMEOUT"),
             self.profile.seconds("POLL_INTERVAL"),
-            lambda: _describe_capacity(above, last.get("capacity") or {}),
+            lambda: _describe_capacity(f"Capacity did not grow above {above}", last.get("capacity") or {}),
         )
         seconds = time.time() - begin
         self.info(f"Capacity grew to {last['capacity']['capacity']} after {format_seconds(seconds)}.")
@@ -754,11 +754,8 @@ class LoadKeywords(LibraryComponent):
             probe,
             self._profile_seconds(timeout, "SCALE_IN_TIMEOUT"),
             self.profile.seconds("POLL_INTERVAL"),
-            lambda: (
-                "Capacity did not come down to the minimum: "
-                + _describe_capacity(capacity, last.get("capacity") or {}).replace(
-                    "did not grow above", "wanted at most"
-                )
+            lambda: _describe_capacity(
+                f"Capacity did not come down to the minimum: wanted at most {capacity}", last.get("capacity") or {}
             ),
         )
         self.info(f"Capacity is {last['capacity']['capacity']} (at most {capacity}) after {waited.seconds:.3f} s.")
@@ -805,9 +802,9 @@ class LoadKeywords(LibraryComponent):
         return seconds
 
 
-def _describe_capacity(above: int, capacity: dict) -> str:
+def _describe_capacity(headline: str, capacity: dict) -> str:
     return (
-        f"Capacity did not grow above {above}: capacity {capacity.get('capacity')}, desired "
+        f"{headline}: capacity {capacity.get('capacity')}, desired "
         f"{capacity.get('desired')}, running {capacity.get('running')}, last scaling activities "
         f"{capacity.get('activities', [])[-3:] or 'none'}"
     )
