@@ -70,6 +70,8 @@ DEFECTS: dict[str, str] = {
     "collapse-under-load": "Past 2 requests in flight the API serialises them, 6 ms each: fine at 1x, collapses at 3x.",
     "collapse-under-concurrency": "With more than 2 sessions busy, file calls are served one at a time, 15 ms each.",
     "slow-at-sustained-rate": "A new session waits 1.5 s per session stopped in the last minute (at most 6 s).",
+    "restart-renews-session": "A restart writes the record afresh: createdAt and expiresAt start over (TTL escaped).",
+    "updated-at-frozen": "Transitions leave updatedAt at the create time: the record never says when it changed.",
 }
 
 

@@ -413,6 +413,9 @@ class Runtime:
         }
         if restart and wanted.failed_at:  # the platform's own record of how long recovery took
             changes["lastRecoveryMs"] = round((time.monotonic() - wanted.failed_at) * 1000, 1)
+        if restart and self.settings.has("restart-renews-session"):  # the defect: the record starts over
+            now = clock.now()
+            changes.update(createdAt=now, expiresAt=int(now + self.settings.session_ttl))
         try:
             if restart and self.settings.has("stale-status"):
                 record: dict[str, Any] | None = {}

@@ -154,6 +154,7 @@ class SessionStore:
         self.table = settings.table_name
         attempts = 1 if settings.has("no-throttle-retry") else settings.store_max_attempts
         self.blind_writes = settings.has("lost-update")
+        self.frozen_updated_at = settings.has("updated-at-frozen")  # the defect: transitions keep the old stamp
         self.breaker = (
             None
             if settings.has("no-circuit-breaker")
@@ -309,7 +310,8 @@ class SessionStore:
 
     def update(self, record: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` if the stored version still equals ``record['version']``; return the new record."""
-        changes = {**changes, "updatedAt": clock.now(), "version": int(record["version"]) + 1}
+        stamp = record.get("updatedAt", clock.now()) if self.frozen_updated_at else clock.now()
+        changes = {**changes, "updatedAt": stamp, "version": int(record["version"]) + 1}
         names = {f"#f{i}": k for i, k in enumerate(changes)}
         values = {f":v{i}": _SER.serialize(_plain_to_ddb(v)) for i, v in enumerate(changes.values())}
         kwargs: dict[str, Any] = {

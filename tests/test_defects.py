@@ -826,3 +826,28 @@ def test_slow_at_sustained_rate(platform_factory: Factory) -> None:
         starts.append(float(body["startDurationMs"]) / 1000)
     clean, slow = starts
     assert slow >= 3.0 and slow >= clean + 2.5, f"start after two deletes: {clean:.2f} s clean, {slow:.2f} s defect"
+
+
+def test_restart_renews_session(platform_factory: Factory) -> None:
+    """A restart keeps createdAt and expiresAt, unless the defect writes the record afresh (a new TTL)."""
+    for defect in (), ("restart-renews-session",):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        before = platform.session(sid)
+        platform.container(sid).send_signal(signal.SIGKILL)
+        after = platform.wait_status(sid, "RUNNING", restartCount=1)
+        kept = (after["createdAt"], after["expiresAt"]) == (before["createdAt"], before["expiresAt"])
+        assert kept is not bool(defect), f"defect={defect}: {before} -> {after}"
+        if defect:
+            assert after["createdAt"] > before["createdAt"] and after["expiresAt"] >= before["expiresAt"]
+
+
+def test_updated_at_frozen(platform_factory: Factory) -> None:
+    """Each transition moves updatedAt on, unless the defect leaves it at the create time."""
+    for defect in (), ("updated-at-frozen",):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        body = platform.session(sid)
+        assert body["version"] > 1, body
+        moved = body["updatedAt"] > body["createdAt"]
+        assert moved is not bool(defect), f"defect={defect}: {body}"

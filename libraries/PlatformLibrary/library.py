@@ -32,6 +32,7 @@ from .report.metrics import MetricsKeywords
 from .sessions.access import PlatformAccessKeywords
 from .sessions.api import PlatformApiKeywords
 from .sessions.consistency import ConsistencyKeywords
+from .sessions.history import SessionHistoryKeywords
 from .sessions.store import SessionStoreKeywords
 from .targets.aws.keywords import EcsKeywords
 from .targets.containers import ContainerKeywords
@@ -124,6 +125,7 @@ class PlatformLibrary(DynamicCore):
             containers,
             records,
             ConsistencyKeywords(ctx, api, records, containers),
+            SessionHistoryKeywords(ctx, api),
             machine,
             metrics,
             access,

@@ -121,6 +121,8 @@ SESSION_STOP_TIMEOUT = "3 min"
 SESSION_SETTLE_TIMEOUT = "10 min"
 # API and DynamoDB are read a moment apart; they may straddle a transition for this long.
 VIEWS_SETTLE_TIMEOUT = "30 s"
+# A file call shows in the session's lastActivityAt within this (judged only where lastActivityAt is promised).
+SESSION_ACTIVITY_TIMEOUT = "2 min"
 # How long a test gives the platform to react to an injected fault before it looks at the outcome.
 FAULT_REACTION_TIMEOUT = "3 min"
 CONTAINER_APPEAR_TIMEOUT = "3 min"
@@ -156,6 +158,20 @@ SIGKILL_FAILURE_REASON = ""
 SIGTERM_FAILURE_REASON = ""
 # The deployment contract names no stoppedReason wording: not checked unless a deployment's is named here.
 RESTART_BUDGET_STOPPED_REASON = ""
+# The session fields docs/deployment-contract.md promises, judged before and after each transition with the meaning
+# docs/platform-contract.md gives them. expiresAt is left out: the contract names it as the TTL attribute but does not
+# promise it fixed (a deployment may renew it on activity). Add the fields your platform promises (createdAt,
+# updatedAt, lastActivityAt, version, userId, clientId ...) to have them judged too.
+SESSION_FIELDS_PROMISED = [
+    "sessionId",
+    "status",
+    "taskId",
+    "startType",
+    "startDurationMs",
+    "restartCount",
+    "lastFailureReason",
+    "lastRecoveryMs",
+]
 
 # --- Load, stress and performance (issue 5) ---------------------------------------------------------------
 LOAD_MAX_VUS = 200

@@ -32,6 +32,8 @@ SESSION_STOP_TIMEOUT = "15 s"
 SESSION_SETTLE_TIMEOUT = "20 s"
 # API and DynamoDB are read a moment apart; they may straddle a transition for this long.
 VIEWS_SETTLE_TIMEOUT = "2 s"
+# A file call shows in the session's lastActivityAt within this (the platform flushes activity every 2 s).
+SESSION_ACTIVITY_TIMEOUT = "10 s"
 # How long a test gives the platform to react to an injected fault before it looks at the outcome.
 FAULT_REACTION_TIMEOUT = "10 s"
 CONTAINER_APPEAR_TIMEOUT = "10 s"
@@ -75,6 +77,27 @@ SIGKILL_FAILURE_REASON = "SIGKILL"
 SIGTERM_FAILURE_REASON = "exited"
 # The embedded platform's stoppedReason for a session whose restart budget ran out (docs/platform-contract.md).
 RESTART_BUDGET_STOPPED_REASON = "restart policy"
+# The session fields whose life docs/platform-contract.md promises ("A session's fields tell its story"): each is
+# judged before and after every transition the lifecycle suite drives (fixed fields stay, stamps move forward ...).
+SESSION_FIELDS_PROMISED = [
+    "sessionId",
+    "userId",
+    "clientId",
+    "workspace",
+    "createdAt",
+    "expiresAt",
+    "updatedAt",
+    "lastActivityAt",
+    "version",
+    "status",
+    "taskId",
+    "startType",
+    "startDurationMs",
+    "restartCount",
+    "lastFailureReason",
+    "lastRecoveryMs",
+    "stoppedReason",
+]
 
 # --- Load, stress and performance (issue 5) ---------------------------------------------------------------
 # Load runs: most requests in flight (virtual users) of the open model, when a send counts as late, how often

@@ -1,8 +1,8 @@
 *** Settings ***
 Documentation     What the platform promises over a session's whole life: a container that keeps crashing ends
 ...               FAILED after the restart policy's budget instead of crashing forever, a user's workspace outlives
-...               the session (the next session of that user finds its files), and one user sees nothing of
-...               another's sessions or files.
+...               the session (the next session of that user finds its files), one user sees nothing of
+...               another's sessions or files, and a session's fields say what each transition did and nothing else.
 
 Resource          ../../resources/platform.resource
 
@@ -73,8 +73,66 @@ One User Sees Nothing Of Another User's Sessions Or Files
         And The Second User Sees None Of The First User's Files
     END
 
+A Session's Fields Say What Each Transition Did
+    [Documentation]    Expected: sessionId, userId, clientId, workspace, createdAt and expiresAt never change (a
+    ...    restart does not renew the session); the start and the restart each move version and updatedAt on; the
+    ...    start leaves a task, a start type and duration, and no failure; a file call moves lastActivityAt on and
+    ...    nothing else; a restart raises restartCount by one, in a new task, with lastFailureReason and
+    ...    lastRecoveryMs set. The fields judged are the profile's \${SESSION_FIELDS_PROMISED}.
+    [Tags]    catches-restart-renews-session    catches-updated-at-frozen
+    GROUP    Given a session just created
+        Given A Session Just Created
+    END
+    GROUP    When it starts, its user writes a file, and its container crashes and is restarted
+        When It Starts
+        And Its User Writes A File
+        And Its Container Crashes And Is Restarted
+    END
+    GROUP    Then each transition changed what it should and nothing else
+        Then The Start Changed What A Start Does
+        And The File Call Changed Only The Activity
+        And The Restart Changed What A Restart Does
+    END
+
 
 *** Keywords ***
+A Session Just Created
+    [Documentation]    Creates a session; its create answer is \${SESSION} and \${CREATED}.
+    ${created} =    Create Session
+    VAR    ${SESSION} =    ${created}    scope=TEST
+    VAR    ${CREATED} =    ${created}    scope=TEST
+
+It Starts
+    [Documentation]    Waits until \${SESSION} runs; its answer then goes to \${RUNNING}.
+    Wait Until Session Is Running    ${SESSION}
+    ${running} =    Get Session    ${SESSION}
+    VAR    ${RUNNING} =    ${running}    scope=TEST
+
+Its User Writes A File
+    [Documentation]    Writes a file and waits until the session records the activity: \${ACTIVE}.
+    Write Workspace File    ${SESSION}    ${NOTES}    ${NOTES_TEXT}
+    ${active} =    Wait Until Session Records Activity    ${SESSION}    ${RUNNING}
+    VAR    ${ACTIVE} =    ${active}    scope=TEST
+
+Its Container Crashes And Is Restarted
+    [Documentation]    Kills the container with SIGKILL and waits until the platform restarted it: \${RESTARTED}.
+    The Session Container Is Killed With SIGKILL
+    Wait Until Container Restarted    ${SESSION}    ${OLD_PID}
+    ${restarted} =    Get Session    ${SESSION}
+    VAR    ${RESTARTED} =    ${restarted}    scope=TEST
+
+The Start Changed What A Start Does
+    [Documentation]    From the create answer to RUNNING (see `Session Fields Should Follow The Transition`).
+    Session Fields Should Follow The Transition    ${CREATED}    ${RUNNING}    start
+
+The File Call Changed Only The Activity
+    [Documentation]    From RUNNING to RUNNING with the file call recorded.
+    Session Fields Should Follow The Transition    ${RUNNING}    ${ACTIVE}    activity
+
+The Restart Changed What A Restart Does
+    [Documentation]    From the active session to its replacement running.
+    Session Fields Should Follow The Transition    ${ACTIVE}    ${RESTARTED}    restart
+
 The Container Crashes ${times: int} Times And Is Restarted Each Time
     [Documentation]    Kills the container of \${SESSION} ${times} times, each time after the platform restarted it.
     FOR    ${crash}    IN RANGE    1    ${times} + 1
