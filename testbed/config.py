@@ -71,6 +71,8 @@ DEFECTS: dict[str, str] = {
     "collapse-under-concurrency": "With more than 2 sessions busy, file calls are served one at a time, 15 ms each.",
     "slow-at-sustained-rate": "A new session waits 1.5 s per session stopped in the last minute (at most 6 s).",
     "restart-renews-session": "A restart writes the record afresh: createdAt and expiresAt start over (TTL escaped).",
+    "stuck-sessions-kept": "The reaper never ends a start nobody carries out: such a session stays STARTING for good.",
+    "stuck-ended-early": "The reaper ends a start it does not carry out after 1 s, not start_timeout: cut short.",
     "updated-at-frozen": "Transitions leave updatedAt at the create time: the record never says when it changed.",
 }
 

@@ -430,9 +430,12 @@ class SessionService:
                     self.store.transition(sid, LIVE_STATES, {"status": "STOPPED", "stoppedReason": "expired"})
                 act("stop-expired-session", sessionId=sid)
                 continue
+            # The defects: stuck starts are kept for good, or ended after 1 s instead of start_timeout.
+            stuck_after = 1.0 if self.settings.has("stuck-ended-early") else self.settings.start_timeout
             if (
                 sid not in self.runtime.wanted
-                and now - float(record.get("updatedAt") or now) > self.settings.start_timeout
+                and not self.settings.has("stuck-sessions-kept")
+                and now - float(record.get("updatedAt") or now) > stuck_after
             ):
                 act("fail-stuck-session", sessionId=sid, status=status, reason="no container is being started")
                 if not disabled:

@@ -851,3 +851,36 @@ def test_updated_at_frozen(platform_factory: Factory) -> None:
         assert body["version"] > 1, body
         moved = body["updatedAt"] > body["createdAt"]
         assert moved is not bool(defect), f"defect={defect}: {body}"
+
+
+def _stuck_record(platform: Platform, sid_like: str) -> tuple[SessionStore, str, float]:
+    """A copy of a session's record, STARTING with no task: a start no API target carries out."""
+    store = SessionStore(platform.endpoints["DYNAMODB_ENDPOINT_URL"], Settings())
+    record = store.get(sid_like)
+    assert record is not None
+    stuck = {**record, "sessionId": "s-stuck0000000001", "status": "STARTING", "taskId": "", "version": 1}
+    stuck["updatedAt"] = stuck["createdAt"] = time.time()
+    store.put_new(stuck)
+    return store, stuck["sessionId"], stuck["updatedAt"]
+
+
+def test_stuck_sessions_kept(platform_factory: Factory) -> None:
+    """A start nobody carries out ends FAILED (stuck) after start_timeout, unless the defect keeps it for good."""
+    for defect, status in ((), "FAILED"), (("stuck-sessions-kept",), "STARTING"):
+        platform = platform_factory(*defect, start_timeout=1.0)
+        store, sid, planted = _stuck_record(platform, running_session(platform))
+        wait_for(lambda t=planted: time.time() - t > 1.5, what="the start timeout to pass")
+        platform.call("POST", "/admin/reaper/run")
+        record = store.get(sid)
+        assert record is not None and record["status"] == status, f"defect={defect}: {record}"
+
+
+def test_stuck_ended_early(platform_factory: Factory) -> None:
+    """The reaper leaves a start alone within start_timeout, unless the defect ends it after 1 s."""
+    for defect, status in ((), "STARTING"), (("stuck-ended-early",), "FAILED"):
+        platform = platform_factory(*defect, start_timeout=30.0)
+        store, sid, planted = _stuck_record(platform, running_session(platform))
+        wait_for(lambda t=planted: time.time() - t > 1.5, what="a second and a half to pass")
+        platform.call("POST", "/admin/reaper/run")
+        record = store.get(sid)
+        assert record is not None and record["status"] == status, f"defect={defect}: {record}"

@@ -29,7 +29,10 @@ RESTARTED = {**ACTIVE, "restartCount": 1, "taskId": "s-1/2", "lastFailureReason"
 
 
 def history(fields: list[str]) -> SessionHistoryKeywords:
-    ctx = LibraryContext(Profile({"SESSION_FIELDS_PROMISED": fields, "TARGET": "embedded"}), RunContext("t"))
+    settings = {"STUCK_START_TIMEOUT": "10 s", "STUCK_END_ALLOWANCE": "5 s", "STUCK_STOPPED_REASON": "stuck"}
+    ctx = LibraryContext(
+        Profile({"SESSION_FIELDS_PROMISED": fields, "TARGET": "embedded", **settings}), RunContext("t")
+    )
     return SessionHistoryKeywords(ctx, api=None)  # type: ignore[arg-type]  # the assertion never calls the API
 
 
@@ -84,3 +87,28 @@ def test_missing_fields_of_a_minimal_deployment_are_not_invented() -> None:
     after = {"sessionId": "s-1", "status": "RUNNING", "taskId": "t2", "restartCount": 1, "lastFailureReason": "x",
              "lastRecoveryMs": 10}  # fmt: skip
     history(LOCAL_FIELDS).session_fields_should_follow_the_transition(before, after, "restart")
+
+
+STUCK = {**CREATED, "status": "STARTING", "updatedAt": 200.0}
+ENDED = {**STUCK, "status": "FAILED", "stoppedReason": "stuck", "lastFailureReason": "stuck in STARTING",
+         "updatedAt": 210.4, "version": 2}  # fmt: skip
+
+
+def test_a_stuck_start_ended_in_its_window_passes() -> None:
+    history(LOCAL_FIELDS).session_fields_should_follow_the_transition(STUCK, ENDED, "stuck")
+
+
+@pytest.mark.parametrize(
+    ("after", "named"),
+    [
+        ({**ENDED, "updatedAt": 201.0}, "before the start timeout 10.000 s"),
+        ({**ENDED, "updatedAt": 260.0}, "later than the start timeout"),
+        ({**ENDED, "stoppedReason": "oops"}, "expected it to contain 'stuck'"),
+        ({**ENDED, "taskId": "s-1/1"}, "has no task"),
+        ({**ENDED, "status": "STARTING", "stoppedReason": ""}, "not FAILED"),
+    ],
+)
+def test_a_stuck_start_ended_wrongly_is_named(after: dict, named: str) -> None:
+    with pytest.raises(AssertionError, match="Broken promise") as raised:
+        history(LOCAL_FIELDS).session_fields_should_follow_the_transition(STUCK, after, "stuck")
+    assert named in str(raised.value)

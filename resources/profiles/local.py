@@ -32,6 +32,11 @@ SESSION_STOP_TIMEOUT = "15 s"
 SESSION_SETTLE_TIMEOUT = "20 s"
 # API and DynamoDB are read a moment apart; they may straddle a transition for this long.
 VIEWS_SETTLE_TIMEOUT = "2 s"
+# A session whose start nobody carries out (its API target died after writing the record) is ended FAILED by the
+# reaper once it has not moved for the platform's start_timeout (10 s), within a reaper pass (1 s) and the allowance.
+STUCK_START_TIMEOUT = "10 s"
+STUCK_END_ALLOWANCE = "5 s"
+STUCK_STOPPED_REASON = "stuck"
 # A file call shows in the session's lastActivityAt within this (the platform flushes activity every 2 s).
 SESSION_ACTIVITY_TIMEOUT = "10 s"
 # How long a test gives the platform to react to an injected fault before it looks at the outcome.

@@ -87,3 +87,50 @@ Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
         And The Reaper Runs
         And No Orphaned Container Remains
     END
+
+A Start Nobody Carries Out Ends FAILED After The Start Timeout
+    [Documentation]    Expected: a session record left STARTING with no start behind it (the API target that wrote
+    ...    it died) never runs and is not left hanging: the reaper ends it FAILED, no task, stoppedReason and
+    ...    lastFailureReason set, no sooner than ${STUCK_START_TIMEOUT} after its last change and no later than
+    ...    ${STUCK_END_ALLOWANCE} after that (both on the platform's own stamps); the API, the record and the
+    ...    process table agree (no container runs for it).
+    [Tags]    reaper    needs-record-writes    catches-stuck-sessions-kept    catches-stuck-ended-early
+    GROUP    Given a session record nobody starts
+        Given A Running Session
+        And A Session Record Nobody Starts
+    END
+    GROUP    When the reaper has had the start timeout and a pass
+        When The Platform Ends The Stuck Session
+    END
+    GROUP    Then it ended FAILED in time, with no container
+        Then The Stuck Session Ended As A Stuck Start Does
+        And The API, DynamoDB And The Process Table Agree On The Stuck Session
+    END
+
+
+*** Keywords ***
+A Session Record Nobody Starts
+    [Documentation]    Writes a copy of \${SESSION}'s record as a new session in STARTING with no task:
+    ...    \${STUCK} (the record as written).
+    ${stuck} =    Put Session Record Nobody Starts    ${SESSION}    status=STARTING
+    VAR    ${STUCK} =    ${stuck}    scope=TEST
+
+The Platform Ends The Stuck Session
+    [Documentation]    Waits until the API answers \${STUCK} FAILED (the reaper ends a start nobody carries out),
+    ...    within \${SESSION_SETTLE_TIMEOUT}; its answer then is \${ENDED}. How long it took is judged on the
+    ...    platform's own stamps.
+    TRY
+        Wait Until Session Has Status    ${STUCK}    FAILED
+    EXCEPT    AS    ${error}
+        Fail    Broken promise, a start nobody carries out ends (docs/platform-contract.md): ${error}
+    END
+    ${ended} =    Get Session    ${STUCK}
+    VAR    ${ENDED} =    ${ended}    scope=TEST
+
+The API, DynamoDB And The Process Table Agree On The Stuck Session
+    [Documentation]    The record says FAILED too, and no container runs for \${STUCK}.
+    Session Views Should Agree    ${STUCK}    timeout=${VIEWS_SETTLE_TIMEOUT}
+
+The Stuck Session Ended As A Stuck Start Does
+    [Documentation]    From the record as written to FAILED (see `Session Fields Should Follow The Transition`).
+    Session Fields Should Follow The Transition    ${STUCK}    ${ENDED}    stuck

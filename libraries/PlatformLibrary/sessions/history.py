@@ -19,7 +19,8 @@ from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from .api import PlatformApiKeywords, SessionRef
 
-Transition = Literal["start", "activity", "restart"]
+Transition = Literal["start", "activity", "restart", "stuck"]
+LIVE_STATUSES = ("PENDING", "STARTING", "RUNNING", "RESTARTING")
 
 # Fields that never change over a session's life, a restart included (expiresAt is createdAt + the TTL).
 FIXED_FIELDS = ("sessionId", "userId", "clientId", "workspace", "createdAt", "expiresAt")
@@ -60,6 +61,10 @@ class SessionHistoryKeywords(LibraryComponent):
           ``lastFailureReason`` as they were.
         - ``restart``: RUNNING in a new task, ``restartCount`` up by exactly one, ``lastFailureReason`` set,
           ``lastRecoveryMs`` above 0; ``version`` and ``updatedAt`` moved on.
+        - ``stuck``: a start nobody carried out ended: FAILED with no task, ``stoppedReason`` set (containing
+          ``${STUCK_STOPPED_REASON}`` where the profile names it) and ``lastFailureReason`` set, ``restartCount``
+          unchanged; ``updatedAt`` moved on by at least ``${STUCK_START_TIMEOUT}`` (not cut short) and at most
+          that plus ``${STUCK_END_ALLOWANCE}`` (not left hanging), both on the platform's own stamps.
 
         Example:
         | ${created} =    Create Session
@@ -87,7 +92,7 @@ class SessionHistoryKeywords(LibraryComponent):
                 and float(after.get(name) or 0) < float(after.get("createdAt") or 0)
             ):
                 problems.append(f"{name} {after.get(name)!r} is before createdAt {after.get('createdAt')!r}")
-        if judged("stoppedReason") and not _empty(after.get("stoppedReason")):
+        if judged("stoppedReason") and after.get("status") in LIVE_STATUSES and not _empty(after.get("stoppedReason")):
             problems.append(f"stoppedReason is {after.get('stoppedReason')!r} while the session lives")
         problems += getattr(self, f"_{transition}_problems")(before, after, judged)
         where = f"session {after.get('sessionId') or before.get('sessionId')}"
@@ -159,6 +164,42 @@ class SessionHistoryKeywords(LibraryComponent):
             problems.append("lastFailureReason is empty after a crash")
         if judged("lastRecoveryMs") and not float(after.get("lastRecoveryMs") or 0) > 0:
             problems.append(f"lastRecoveryMs is {after.get('lastRecoveryMs')!r} after a recovery")
+        return problems + self._moved_on(before, after, judged)
+
+    def _stuck_problems(self, before: dict, after: dict, judged) -> list[str]:
+        problems = []
+        if judged("status") and after.get("status") != "FAILED":
+            problems.append(f"status is {after.get('status')!r}, not FAILED")
+        if judged("taskId") and not _empty(after.get("taskId")):
+            problems.append(f"taskId is {after.get('taskId')!r}: a start nobody carried out has no task")
+        wording = self.profile.text("STUCK_STOPPED_REASON", "")
+        stopped = str(after.get("stoppedReason") or "")
+        if judged("stoppedReason") and (not stopped or wording.lower() not in stopped.lower()):
+            problems.append(
+                f"stoppedReason is {stopped!r}" + (f", expected it to contain {wording!r}" if wording else "")
+            )
+        if judged("lastFailureReason") and _empty(after.get("lastFailureReason")):
+            problems.append("lastFailureReason is empty: it must say where the session stuck")
+        if judged("restartCount") and after.get("restartCount") != before.get("restartCount"):
+            problems.append(f"restartCount moved from {before.get('restartCount')!r} to {after.get('restartCount')!r}")
+        if judged("updatedAt"):
+            took = float(after.get("updatedAt") or 0) - float(before.get("updatedAt") or 0)
+            least = self.profile.seconds("STUCK_START_TIMEOUT")
+            most = least + self.profile.seconds("STUCK_END_ALLOWANCE")
+            logger.info(
+                f"Ended {format_seconds(took)} after its last change (allowed {format_seconds(least)} to "
+                f"{format_seconds(most)}, the platform's own stamps)"
+            )
+            if took < least:
+                problems.append(
+                    f"it was ended {format_seconds(took)} after its last change, before the start timeout "
+                    f"{format_seconds(least)}: a start still under way elsewhere would be cut short"
+                )
+            elif took > most:
+                problems.append(
+                    f"it was ended {format_seconds(took)} after its last change, later than the start timeout "
+                    f"{format_seconds(least)} + {format_seconds(most - least)}"
+                )
         return problems + self._moved_on(before, after, judged)
 
     @keyword(tags=["sessions", "wait"])

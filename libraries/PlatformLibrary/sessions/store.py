@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from robot.api.deco import keyword
@@ -74,6 +76,22 @@ class SessionStore:
 
     def delete(self, session_id: str) -> None:
         self.client.delete_item(TableName=self.table, Key={self.key_name: {"S": session_id}})
+
+    def copy_as(self, session_id: str, new_id: str, changes: dict[str, Any]) -> None:
+        """Writes the item of ``session_id`` again under ``new_id`` with ``changes`` (plain values), as it is stored:
+        the platform's own attribute names and types, so the copy reads as a record the platform wrote."""
+        answer = self.client.get_item(TableName=self.table, Key={self.key_name: {"S": session_id}}, ConsistentRead=True)
+        if "Item" not in answer:
+            raise KeyError(session_id)
+        serializer = TypeSerializer()
+        item = {**answer["Item"], self.key_name: {"S": new_id}}
+        item.update(
+            {k: serializer.serialize(Decimal(str(v)) if isinstance(v, float) else v) for k, v in changes.items()}
+        )
+        self.client.put_item(
+            TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": self.key_name},
+        )  # fmt: skip
 
     def get(self, session_id: str) -> dict | None:
         """The record, its attribute names translated to the contract's (``recordFields`` of the contract file)."""
@@ -187,3 +205,37 @@ class SessionStoreKeywords(LibraryComponent):
                 f"Deleting session {session_id} from table {self.store.table} failed: {error}"
             ) from None
         self.info(f"Deleted the record of session {session_id} from {self.store.table}; the platform was not told.")
+
+    @keyword(name="Put Session Record Nobody Starts", tags=["dynamodb", "faults", "embedded-only"])
+    def put_session_record_nobody_starts(self, like: SessionRef, status: str = "STARTING") -> dict:
+        """Writes a new session's record straight into the sessions table, a copy of ``like``'s in ``status`` with
+        no task, and returns it (as `Get Session Record` would): a start that no API target carries out.
+
+        This is how a session gets stuck in the field: the API target that created it dies between writing the
+        record and starting its container. The platform promises to end such a session (``docs/platform-contract.md``,
+        "A start nobody carries out ends"). The new session counts as this run's, so the test's teardown deletes it.
+        Embedded only: the deployment contract does not say how a platform writes its records. A fault like any
+        other: refused unless the profile allows chaos (``${CHAOS_ALLOWED}``).
+
+        Example:
+        | ${stuck} = | Put Session Record Nobody Starts | ${SESSION} |
+        | Wait Until Session Has Status | ${stuck} | FAILED |
+        """
+        source = self.session_id_of(like)
+        check_chaos_allowed(self.ctx, f"write a session record that nobody starts (a copy of {source}'s)")
+        if source not in self.ctx.tracker.all_ids():
+            raise AssertionError(f"Session {source} was not created by this run; its record is not copied.")
+        new_id = f"s-{uuid.uuid4().hex[:16]}"
+        now = time.time()
+        changes = {"status": status, "taskId": "", "startType": "", "startDurationMs": 0, "restartCount": 0,
+                   "lastFailureReason": "", "stoppedReason": "", "createdAt": now, "updatedAt": now,
+                   "lastActivityAt": now, "version": 1}  # fmt: skip
+        try:
+            self.store.copy_as(source, new_id, changes)
+        except KeyError:
+            raise AssertionError(f"Table {self.store.table} has no record for session {source} to copy.") from None
+        except (BotoCoreError, ClientError) as error:
+            raise AssertionError(f"Writing session {new_id} into table {self.store.table} failed: {error}") from None
+        self.ctx.tracker.add(self.context.scope, new_id)
+        self.info(f"Wrote session {new_id} into {self.store.table} in {status} with no task; no API target starts it.")
+        return self.get_session_record(new_id)

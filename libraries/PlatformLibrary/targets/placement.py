@@ -42,6 +42,10 @@ EMBEDDED_ONLY = {
         "kills or freezes the API's targets and its load balancer as processes; on AWS they are an ECS service and an "
         "ALB the suite does not own (an ALB node cannot be killed, and the deployment contract names no API service)"
     ),
+    "needs-record-writes": (
+        "writes a session record into the sessions table as the platform would (a start no API target carries out); "
+        "the deployment contract does not say how a platform writes its records, nor promise how it ends such a start"
+    ),
     "needs-private-platform": (
         "cuts the network of a platform it started itself, so the faults hit nothing shared; a deployment is shared"
     ),
