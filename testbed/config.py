@@ -73,6 +73,7 @@ DEFECTS: dict[str, str] = {
     "restart-renews-session": "A restart writes the record afresh: createdAt and expiresAt start over (TTL escaped).",
     "stuck-sessions-kept": "The reaper never ends a start nobody carries out: such a session stays STARTING for good.",
     "stuck-ended-early": "The reaper ends a start it does not carry out after 1 s, not start_timeout: cut short.",
+    "ecs-in-file-path": "Each file call asks ECS where the task runs, retrying 1.5 s through an outage: files stall.",
     "updated-at-frozen": "Transitions leave updatedAt at the create time: the record never says when it changed.",
 }
 

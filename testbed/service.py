@@ -29,6 +29,7 @@ log = logging.getLogger("testbed.service")
 SLOW_CREATE_S = 0.5  # slow-create: the local bound is a creation mean < 100 ms
 OUTLIER_EVERY, OUTLIER_CREATE_S = 5, 0.75  # slow-create-outliers: the local per-call bound is 250 ms
 SLOW_READ_S = 0.25  # slow-api: the local bound is an API p95 < 50 ms
+ECS_LOOKUP_RETRY_S = 1.5  # ecs-in-file-path: a file call waits this long on a refused DescribeTasks
 # An id names a folder of the workspace path (<EFS_ROOT>/<clientId>/<userId>): '.' and '..' would name another one.
 # \Z, not $: '$' also matches before a final newline, which let "alice\n" through as an id.
 ID_PATTERN = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z")
@@ -311,6 +312,8 @@ class SessionService:
     def route(self, session_id: str) -> int:
         """The port of a session's ready container, or the reason there is none."""
         port = self.runtime.container_port(session_id)
+        if self.settings.has("ecs-in-file-path"):  # the defect: a DescribeTasks on every call, retried while refused
+            self._describe_task_retrying(deadline=time.monotonic() + ECS_LOOKUP_RETRY_S)
         expires = self.expiry.get(session_id)
         if port is not None and expires is not None:
             if expires <= clock.now() and not self.settings.has("serve-expired"):
@@ -335,6 +338,12 @@ class SessionService:
         self.expiry[session_id] = float(record["expiresAt"])
         self.runtime.touch(session_id)
         return port  # type: ignore[return-value]
+
+    def _describe_task_retrying(self, deadline: float) -> None:
+        """The defect ecs-in-file-path: ask the control plane about the task, retrying until it answers or the deadline
+        passes (then the call goes on with what the API knew anyway)."""
+        while not self.runtime.control_plane.available() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     # ----- reaper: orphans, stuck sessions, expiry, idle shutdown ----------------------------------------------
     def _record(self, action: dict[str, Any]) -> dict[str, Any]:

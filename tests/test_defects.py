@@ -884,3 +884,21 @@ def test_stuck_ended_early(platform_factory: Factory) -> None:
         platform.call("POST", "/admin/reaper/run")
         record = store.get(sid)
         assert record is not None and record["status"] == status, f"defect={defect}: {record}"
+
+
+def test_ecs_in_file_path(platform_factory: Factory) -> None:
+    """A file call does not need the control plane, unless the defect asks ECS on every call and waits out a refusal."""
+    for defect, stalls in ((), False), (("ecs-in-file-path",), True):
+        platform = platform_factory(*defect)
+        sid = running_session(platform)
+        plane = Path(platform.endpoints["CONTROL_PLANE_FILE"])
+        plane.write_text("ServiceUnavailable")
+        took = []
+        try:
+            for _ in range(3):  # the fastest of three: a busy machine slows some calls, the defect every one
+                began = time.monotonic()
+                assert platform.call("PUT", f"/sessions/{sid}/files/f.txt", data=b"x").status_code == 201
+                took.append(time.monotonic() - began)
+        finally:
+            plane.unlink()
+        assert (min(took) >= 1.5) is stalls, f"defect={defect}: file calls took {took} s during the outage"
