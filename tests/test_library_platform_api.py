@@ -289,6 +289,70 @@ def test_run_reaper_and_health(platform, library):
     assert library.keywords["run_reaper"].__self__.get_platform_health()["httpStatus"] == 503
 
 
+@pytest.fixture
+def deployment(platform, tmp_path):
+    """The library on the AWS target, talking to the fake platform as to a deployment's own session service."""
+    lib = PlatformLibrary(run_id="unit")
+    lib.profile = Profile(
+        variables={
+            "TARGET": "aws",
+            "PROFILE": "aws",
+            "PLATFORM_API_URL": platform.url,
+            "PLATFORM_STATE_DIR": str(tmp_path),
+            "HTTP_TIMEOUT": "2 s",
+            "ORPHAN_GRACE_TIMEOUT": "5 min",
+        }
+    )
+    lib.endpoints = Endpoints(lib.profile)
+    return lib
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list[str]:
+    from PlatformLibrary.core import base
+
+    lines: list[str] = []
+    monkeypatch.setattr(base.logger, "info", lambda message, html=False: lines.append(message))
+    return lines
+
+
+def test_a_deployment_without_a_reaper_record_is_judged_by_the_effect(platform, deployment, logged):
+    """docs/deployment-contract.md: GET /admin/reaper and POST /admin/reaper/run are optional. A 404 (no such route)
+    passes with a line saying what judges the reaper instead."""
+    assert deployment.keywords["reaper_should_have_recorded"]({"sessionId": "s-1"}) == []
+    assert ("GET", "/admin/reaper", b"") in platform.requests
+    assert any(
+        "the deployment keeps none (GET /admin/reaper answered 404" in line
+        and "judged by its effect instead" in line
+        and "the orphaned container stopped" in line
+        for line in logged
+    ), logged
+    assert deployment.keywords["get_reaper_actions"]() is None  # nothing known: not "nothing done"
+    assert deployment.keywords["run_reaper"]() == []
+    assert any("runs no reaper pass on demand" in line and "up to 300.000 s" in line for line in logged), logged
+
+
+def test_a_reaper_record_without_the_action_fails_naming_the_promise(platform, deployment):
+    history = {"actions": [{"action": "stop-idle-session", "sessionId": "s-9", "applied": True}]}
+    platform.routes[("GET", "/admin/reaper")] = lambda body: (200, {}, history)
+    with pytest.raises(AssertionError) as failure:
+        deployment.keywords["reaper_should_have_recorded"]("s-1")
+    assert str(failure.value) == (
+        "Broken promise: the reaper records what it did. GET /admin/reaper has no stop-orphan-container for session "
+        "s-1 (it lists 1 action(s): ['stop-idle-session'])."
+    )
+    history["actions"].append({"action": "stop-orphan-container", "sessionId": "s-1", "applied": True})
+    assert deployment.keywords["reaper_should_have_recorded"]("s-1") == [history["actions"][-1]]
+
+
+def test_the_embedded_platform_must_have_the_reaper_calls(platform, library):
+    """Its contract (docs/platform-contract.md) has both admin calls: a 404 there is a broken platform."""
+    with pytest.raises(ApiError, match=r"Expected 200 but GET /admin/reaper -> 404 not_found"):
+        library.keywords["reaper_should_have_recorded"]("s-1")
+    with pytest.raises(ApiError, match=r"Expected 200 but POST /admin/reaper/run -> 404 not_found"):
+        library.keywords["run_reaper"]()
+
+
 def test_platform_access_lock_shared_and_exclusive(tmp_path):
     first, second, writer = (PlatformAccessLock("state", tmp_path) for _ in range(3))
     first.acquire("shared", timeout=1)

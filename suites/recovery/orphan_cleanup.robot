@@ -51,7 +51,8 @@ A Deleted Session Leaves No Container, Live Record Or Network Hop Behind
 Container Whose Session Record Vanished Is Stopped By The Reaper
     [Documentation]    Expected: when a running session's record is removed from DynamoDB behind the platform's
     ...    back (an operator's clean-up, a table restore), its container is an orphan; the next reaper pass
-    ...    stops it and records what it did, and no container of the platform is left without a live session.
+    ...    stops it and records what it did (on a deployment that keeps a record: GET /admin/reaper is optional),
+    ...    and no container of the platform is left without a live session.
     [Tags]    reaper    catches-no-reaper    catches-reaper-forgets
     GROUP    Given a running session whose record disappears from DynamoDB
         Given A Running Session
