@@ -172,6 +172,7 @@ class FisKeywords(AwsComponent):
         | ${id} = | Create FIS Experiment Template | task-cpu-stress | ${SESSION} | duration=2 min | percent=90 |
         """
         spec = resolve_action(action)
+        guarded = self._template_guard(spec)  # before the first AWS call: a refused call creates nothing
         if session is not None:
             task_arn = self._session_task_arn(self.session_id_of(session))
             target = ecs_task_target(task_arns=[task_arn])
@@ -181,18 +182,10 @@ class FisKeywords(AwsComponent):
                 cluster=self._name("ECS_CLUSTER"), service=self._name("ECS_SERVICE"), selection_mode=selection
             )
             definitions = [self._service_task_definition()]
-        return self._create_template(spec, target, [d for d in definitions if d], duration, parameters)
+        return self._create_template(spec, target, [d for d in definitions if d], duration, parameters, guarded=guarded)
 
-    def _create_template(
-        self,
-        spec: FisAction,
-        target: dict,
-        definitions: list[str],
-        duration: timedelta | None,
-        parameters: dict[str, str],
-        whose: str = "the session tasks",
-    ) -> str:
-        """The guards, the stop alarm and the task definitions' prerequisites, then the tagged template; its id."""
+    def _template_guard(self, spec: FisAction) -> tuple[ChaosGuard, str]:
+        """The chaos guard and the stop alarm (required unless a dry run; refused when in ALARM): (guard, alarm)."""
         what = f"create a FIS experiment for {spec.action_id}"
         guard = check_chaos_allowed(self.ctx, what)
         alarm = str(self.profile.get("FIS_STOP_ALARM_ARN", "") or "")
@@ -203,6 +196,20 @@ class FisKeywords(AwsComponent):
             )
         if alarm:
             self.check_stop_alarm(alarm)
+        return guard, alarm
+
+    def _create_template(
+        self,
+        spec: FisAction,
+        target: dict,
+        definitions: list[str],
+        duration: timedelta | None,
+        parameters: dict[str, str],
+        whose: str = "the session tasks",
+        guarded: tuple[ChaosGuard, str] | None = None,
+    ) -> str:
+        """The guards (unless ``guarded`` already), the task definitions' prerequisites, then the tagged template."""
+        guard, alarm = guarded or self._template_guard(spec)
         self._check_fault_injection_prerequisites(spec, definitions, whose)
         request = build_template(
             spec,
