@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "AWS target a test marked skipped is skipped with this reason in its message, before its setup runs. "
         '"runs" under AWS means the test is not skipped there. The aws-emulated column is what CI runs through the '
         "AWS backends against the embedded platform's AWS face (docs/aws-emulation.md): the recovery and chaos "
-        "suites, skipped for the same reasons; the stress and performance suites read ELBv2, EFS and Application "
-        "Auto Scaling, which the face does not emulate yet. None has run against a real deployment from this "
+        "suites, skipped for the same reasons; the stress and performance suites read EFS and Application Auto "
+        "Scaling, which the face does not emulate yet (of ELBv2 it answers DescribeTargetHealth of the API tier's "
+        "target group only). None has run against a real deployment from this "
         "repository (no AWS account here: docs/aws.md).\n"
     )
     print(table(suites), end="")
