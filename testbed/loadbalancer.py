@@ -9,9 +9,17 @@ answer within ``target_timeout`` **504**, no registered target **503**; a reques
 target. It grew from the fault proxy's asyncio plumbing and is about as small.
 
 Targets are registered by the platform (as ECS registers a service's tasks with a target group) on the admin
-port: ``PUT /targets {"targets": [{"id", "port"}]}``; ``GET /targets`` tells each one's health as
-``DescribeTargetHealth`` does (``initial``, ``healthy``, ``unhealthy``) with the reason and the counts of requests
-it answered, 502s and 504s.
+port: ``PUT /targets {"targets": [{"id", "port", "draining"}]}``; ``GET /targets`` tells each one's health as
+``DescribeTargetHealth`` does (``initial``, ``healthy``, ``unhealthy``, ``draining``) with the reason and the counts
+of requests it answered, 502s and 504s. A target registered with ``"draining": true`` is being deregistered (ECS
+deregisters a service's task before it stops it): ``draining`` with ``Target.DeregistrationInProgress``, no new
+request, health checks or not (ELB API reference, "DeregisterTargets": "The load balancer stops sending requests to
+targets that are deregistering").
+
+``PUT /targets/<id>/blackhole {"on": true}`` black-holes the target's port as the AWS face's FIS
+``aws:ecs:task-network-blackhole-port`` (ingress) does to an API task: whatever the balancer sends the target, health
+checks and requests, gets no answer until ``{"on": false}`` (the held data then goes through, as packets do once a
+dropping rule is gone, unless the check or the request timed out first).
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ class Target:
     requests: int = 0
     bad_gateway: int = 0
     gateway_timeout: int = 0
+    draining: bool = False  # being deregistered: no new request (ECS stops its task)
+    blackholed: bool = False  # its port drops what the balancer sends (FIS blackhole-port on an API task)
+    held: int = 0  # health checks and requests the black hole held: the fault acted
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -65,7 +76,16 @@ class Target:
             "requests": self.requests,
             "badGateway": self.bad_gateway,
             "gatewayTimeout": self.gateway_timeout,
+            "blackholed": self.blackholed,
+            "held": self.held,
         }
+
+    async def through_blackhole(self) -> None:
+        """Holds the caller while the target's port is black-holed (a timeout around the caller ends the wait)."""
+        if self.blackholed:
+            self.held += 1
+        while self.blackholed:
+            await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -144,8 +164,11 @@ class LoadBalancer:
             ids.add(ident)
             known = self.targets.get(ident)
             if known is None or known.port != port:
-                self.targets[ident] = Target(ident, port, item.get("pid"))
+                known = self.targets[ident] = Target(ident, port, item.get("pid"))
                 log.info("target %s registered on port %s", ident, port)
+            if item.get("draining") and not known.draining:
+                known.draining = True
+                self._set(known, "draining", "Target.DeregistrationInProgress")
         for ident in list(self.targets):
             if ident not in ids:
                 gone = self.targets.pop(ident)
@@ -155,7 +178,7 @@ class LoadBalancer:
 
     def pick(self) -> Target | None:
         """Round robin over the healthy targets; over all of them when none is healthy (ALB fails open)."""
-        registered = list(self.targets.values())
+        registered = [t for t in self.targets.values() if not t.draining]
         if not registered:
             return None
         healthy = [t for t in registered if t.state == "healthy"] if self.check.enabled else registered
@@ -170,8 +193,10 @@ class LoadBalancer:
             await asyncio.sleep(max(0.0, self.check.interval - (time.monotonic() - started)))
 
     async def _check(self, target: Target) -> None:
+        if target.draining:
+            return  # deregistering: its health no longer matters
         try:
-            ok, reason = await asyncio.wait_for(self._probe(target.port), self.check.timeout)
+            ok, reason = await asyncio.wait_for(self._probe(target), self.check.timeout)
         except TimeoutError:
             ok, reason = False, "Target.Timeout"
         except OSError:
@@ -191,8 +216,9 @@ class LoadBalancer:
         target.state, target.reason, target.since = state, reason, time.time()
 
     @staticmethod
-    async def _probe(port: int) -> tuple[bool, str]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def _probe(target: Target) -> tuple[bool, str]:
+        await target.through_blackhole()
+        reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
         try:
             writer.write(b"GET /health HTTP/1.1\r\nHost: health\r\nConnection: close\r\n\r\n")
             await writer.drain()
@@ -247,6 +273,7 @@ class LoadBalancer:
     async def _exchange(self, target: Target, request: bytes) -> bytes:
         # A pooled connection the target closed while idle fails at once; only then is a fresh one tried (the
         # request never reached the target, so this is not a retry of a request).
+        await target.through_blackhole()
         while target.idle:
             reader, writer = target.idle.pop()
             if reader.at_eof() or writer.is_closing():
@@ -307,6 +334,15 @@ class LoadBalancer:
             elif method == "PUT" and path == "/targets":
                 self.register(json.loads(body)["targets"])
                 answer = {"targets": [t.view() for t in self.targets.values()]}
+            elif method == "PUT" and path.startswith("/targets/") and path.endswith("/blackhole"):
+                ident = path[len("/targets/") : -len("/blackhole")]
+                target = self.targets.get(ident)
+                if target is None:
+                    status, answer = 404, {"error": "not_found", "message": f"no target {ident}"}
+                else:
+                    target.blackholed = bool(json.loads(body)["on"])
+                    log.info("target %s black hole %s", ident, "on" if target.blackholed else "off")
+                    answer = target.view()
             else:
                 status, answer = 404, {"error": "not_found", "message": f"no route {method} {path}"}
         except (BadRequest, ValueError, KeyError, TypeError) as exc:

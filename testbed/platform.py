@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from testbed import api, clock
-from testbed.apitier import ApiTier
+from testbed.apitier import API_CONTAINER, API_CONTAINER_PORT, API_FAMILY, API_SERVICE, ApiTier
 from testbed.awsface.tasks import TaskRegistry
 from testbed.config import Settings
 from testbed.faultproxy.client import ToxiproxyClient
@@ -48,15 +48,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def start_aws_face(settings: Settings, runtime: Runtime, moto_url: str, admin_port: int) -> dict[str, str]:
-    """Serve ECS and FIS over the runtime's tasks; create the FIS stop-condition alarm in moto's CloudWatch.
+def start_aws_face(
+    settings: Settings, runtime: Runtime, moto_url: str, admin_port: int, tier: ApiTier
+) -> dict[str, str]:
+    """Serve ECS, FIS and ELBv2 over the runtime's tasks and the API tier; create the FIS stop-condition alarm in
+    moto's CloudWatch.
 
     Returns the endpoint keys the aws-emulated profile reads (docs/aws-emulation.md).
     """
     import boto3
 
     from testbed.awsface.actions import ProcessFaultActions
-    from testbed.awsface.ecs import EcsEmulator
+    from testbed.awsface.ecs import EcsEmulator, ServiceSpec
+    from testbed.awsface.elbv2 import ElbV2Emulator
     from testbed.awsface.fis import FisEmulator
     from testbed.awsface.server import serve
     from testbed.awsface.tasks import ACCOUNT_ID
@@ -99,20 +103,34 @@ def start_aws_face(settings: Settings, runtime: Runtime, moto_url: str, admin_po
         return wanted.workspace if wanted else None
 
     actions = ProcessFaultActions(
-        runtime.tasks, lambda: ToxiproxyClient(f"http://127.0.0.1:{admin_port}"), runtime.limits, workspace_of
+        runtime.tasks,
+        lambda: ToxiproxyClient(f"http://127.0.0.1:{admin_port}"),
+        runtime.limits,
+        workspace_of,
+        api_tier=tier,
+        api_port=API_CONTAINER_PORT,
+    )
+    # The API tier: its targets are the tasks of an ECS service behind an ALB target group (type ip).
+    group_id = uuid.uuid4().hex[:16]
+    target_group = f"arn:aws:elasticloadbalancing:{settings.region}:{ACCOUNT_ID}:targetgroup/api/{group_id}"
+    api_service = ServiceSpec(
+        API_SERVICE, API_FAMILY, API_CONTAINER, API_CONTAINER_PORT, lambda: settings.api_targets, target_group
     )
     ecs = EcsEmulator(
         runtime.tasks,
         runtime.counts,
         memory_mib=settings.container_memory_limit // (1024 * 1024),
         stop_timeout=max(1, round(settings.ecs_stop_timeout)),
+        services=(api_service,),
     )
     fis = FisEmulator(runtime.tasks, actions, alarm_state, settings.region)
-    server = serve(ecs, fis)
+    server = serve(ecs, fis, ElbV2Emulator(target_group, tier.target_health))
     return {
         "AWS_FACE_URL": server.url,
         "FIS_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/fis-session-experiments",
         "FIS_STOP_ALARM_ARN": f"arn:aws:cloudwatch:{settings.region}:{ACCOUNT_ID}:alarm:{alarm}",
+        "API_ECS_SERVICE": API_SERVICE,
+        "API_TARGET_GROUP_ARN": target_group,
     }
 
 
@@ -205,12 +223,12 @@ def main() -> int:
         server = api.serve(service)
         api_port = server.server_address[1]
         # Clients -> fault-proxy hop "api" (the network in front of the ALB) -> load balancer -> API targets.
-        tier = ApiTier(settings, run_dir, spawn, wait_for_file, api_port)
+        tier = ApiTier(settings, run_dir, spawn, wait_for_file, api_port, tasks=tasks, service=API_SERVICE)
         tier.start()
         front = proxies.create_proxy("api", "127.0.0.1:0", f"127.0.0.1:{tier.port}")
         runtime.start()
         service.start()
-        face = start_aws_face(settings, runtime, moto_url, admin_port) if tasks is not None else {}
+        face = start_aws_face(settings, runtime, moto_url, admin_port, tier) if tasks is not None else {}
         endpoints = {
             "PLATFORM_INSTANCE": instance,
             "PLATFORM_API_URL": f"http://{front['listen']}",

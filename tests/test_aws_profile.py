@@ -19,7 +19,7 @@ IAM_POLICY = ROOT / "docs" / "aws-iam-policy.json"
 
 def load_profile(monkeypatch, **env: str) -> dict:
     for name in list(os.environ):
-        if name.startswith(("AWS_", "ECS_", "ALB_", "TOXIPROXY_", "FIS_", "CHAOS_", "EFS_")) or name in (
+        if name.startswith(("AWS_", "ECS_", "ALB_", "API_", "TOXIPROXY_", "FIS_", "CHAOS_", "EFS_")) or name in (
             "ENVIRONMENT_NAME",
             "PLATFORM_API_URL",
             "SESSIONS_TABLE",
@@ -38,6 +38,8 @@ def test_defaults_are_safe(monkeypatch):
     assert values["TARGET"] == "aws"
     assert values["CHAOS_ALLOWED"] is False and values["FORCE_CHAOS_IN_PRODUCTION"] is False
     assert values["CHAOS_DRY_RUN"] is False
+    assert values["CHAOS_SCOPE"] == "sessions"  # faults on the deployment itself need an opt-in
+    assert values["API_ECS_SERVICE"] == "" and values["API_CONTAINER_PORT"] == 0
     assert not ChaosGuard.from_values(values).as_dict()["allowed"]
     assert not any(key in values for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))
 
@@ -54,10 +56,14 @@ def test_every_name_comes_from_the_environment(monkeypatch):
         "ALB_URL": "https://alb.example",
         "FIS_ROLE_ARN": "arn:aws:iam::1:role/fis",
         "FIS_STOP_ALARM_ARN": "arn:aws:cloudwatch:eu-west-1:1:alarm:stop",
+        "API_ECS_SERVICE": "api-service",
+        "API_TARGET_GROUP_ARN": "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/api/0123",
+        "CHAOS_SCOPE": "deployment",
         "CHAOS_ALLOWED": "true",
         "CHAOS_DRY_RUN": "yes",
     }
-    values = load_profile(monkeypatch, **env)
+    values = load_profile(monkeypatch, **env, API_CONTAINER_PORT="8080")
+    assert values["API_CONTAINER_PORT"] == 8080
     for name, value in env.items():
         if name not in ("CHAOS_ALLOWED", "CHAOS_DRY_RUN"):
             assert values[name] == value, name
@@ -65,6 +71,8 @@ def test_every_name_comes_from_the_environment(monkeypatch):
     assert values["PLATFORM_API_URL"] == "https://alb.example"
     assert values["FAULT_PROXY_URL"] == ""
     assert ChaosGuard.from_values(values).as_dict()["allowed"]
+    assert ChaosGuard.from_values(values).deployment_refusal() is None
+    assert "CHAOS_SCOPE" in (ChaosGuard.from_values({**values, "CHAOS_SCOPE": "sessions"}).deployment_refusal() or "")
 
 
 def test_force_is_never_read_from_the_environment(monkeypatch):

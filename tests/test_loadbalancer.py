@@ -150,3 +150,44 @@ def test_a_new_target_waits_for_its_health_checks(balancer) -> None:
         seen = requests.get(f"{lb.url}/x", timeout=5).json()["target"]
         assert seen == "old", "a target still in 'initial' took traffic"
         wait_for(lambda: lb.states().get("t9") == "healthy", what="the new target healthy")
+
+
+def test_a_draining_target_takes_no_new_request_and_says_so(balancer) -> None:
+    """Registered with draining (ECS deregisters a task it stops): out of rotation at once, health checks or not."""
+    with targets(target("staying"), target("leaving")) as registered:
+        lb = balancer(registered)
+        wait_for(lambda: set(lb.states().values()) == {"healthy"}, what="both healthy")
+        drained = [registered[0], {**registered[1], "draining": True}]
+        requests.put(f"{lb.admin}/targets", json={"targets": drained}, timeout=5)
+        view = {t["id"]: t for t in requests.get(f"{lb.admin}/targets", timeout=5).json()["targets"]}
+        assert (view["t1"]["state"], view["t1"]["reason"]) == ("draining", "Target.DeregistrationInProgress")
+        answers = {requests.get(f"{lb.url}/x", timeout=5).json()["target"] for _ in range(6)}
+        assert answers == {"staying"}
+        time.sleep(0.4)  # health checks go on for the others, never bring a draining target back
+        assert lb.states() == {"t0": "healthy", "t1": "draining"}
+
+
+def test_a_black_holed_target_fails_its_health_checks_and_comes_back_when_freed(balancer) -> None:
+    with targets(target("held"), target("free")) as registered:
+        lb = balancer(registered)
+        wait_for(lambda: set(lb.states().values()) == {"healthy"}, what="both healthy")
+        held = requests.put(f"{lb.admin}/targets/t0/blackhole", json={"on": True}, timeout=5).json()
+        assert held["blackholed"] is True
+        wait_for(lambda: lb.states()["t0"] == "unhealthy", what="the black-holed target unhealthy")
+        reason = {t["id"]: t for t in requests.get(f"{lb.admin}/targets", timeout=5).json()["targets"]}["t0"]
+        assert reason["reason"] == "Target.Timeout" and reason["held"] > 0
+        answers = {requests.get(f"{lb.url}/x", timeout=5).json()["target"] for _ in range(4)}
+        assert answers == {"free"}
+        requests.put(f"{lb.admin}/targets/t0/blackhole", json={"on": False}, timeout=5)
+        wait_for(lambda: lb.states()["t0"] == "healthy", what="the freed target healthy again")
+        missing = requests.put(f"{lb.admin}/targets/nope/blackhole", json={"on": True}, timeout=5)
+        assert missing.status_code == 404
+
+
+def test_without_health_checks_a_black_holed_target_keeps_taking_requests(balancer) -> None:
+    """The defect lb-no-health-check: requests still go to the held target and time out (504)."""
+    with targets(target("held"), target("free")) as registered:
+        lb = balancer(registered, "--no-health", "--target-timeout", "0.3")
+        requests.put(f"{lb.admin}/targets/t0/blackhole", json={"on": True}, timeout=5)
+        statuses = [requests.get(f"{lb.url}/x", timeout=5).status_code for _ in range(4)]
+        assert 504 in statuses and 200 in statuses

@@ -131,7 +131,7 @@ class PlatformLibrary(DynamicCore):
             access,
             injector,
             FaultProxyKeywords(ctx, injector),
-            LoadBalancerKeywords(ctx, injector),
+            LoadBalancerKeywords(ctx, injector, fis),
             ChaosKeywords(ctx, injector, embedded, containers),
             ChaosNetworkKeywords(ctx, injector, api, fis),
             ChaosResourceKeywords(ctx, injector, api, containers, fis),

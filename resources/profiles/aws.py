@@ -46,6 +46,12 @@ EFS_FILE_SYSTEM_ID = os.environ.get("EFS_FILE_SYSTEM_ID", "")
 ALB_URL = os.environ.get("ALB_URL", "")
 ALB_TARGET_GROUP_ARN = os.environ.get("ALB_TARGET_GROUP_ARN", "")
 ALB_ARN = os.environ.get("ALB_ARN", "")
+# Optional: the API tier (docs/deployment-contract.md, "The API tier"). The ECS service in ECS_CLUSTER that runs the
+# API behind the ALB, the target group it registers its tasks in (empty: the one the service names) and the API
+# container's port (0: the service's load balancer port). Without API_ECS_SERVICE the API-tier chaos tests skip.
+API_ECS_SERVICE = os.environ.get("API_ECS_SERVICE", "")
+API_TARGET_GROUP_ARN = os.environ.get("API_TARGET_GROUP_ARN", "")
+API_CONTAINER_PORT = int(os.environ.get("API_CONTAINER_PORT", "0") or 0)
 # Network chaos between the suite and the ALB: a Toxiproxy server (admin API) and the address of its hop "api"
 # to the ALB (`Ensure ALB Hop On Toxiproxy` creates it). With both set, the suite's requests take the hop.
 TOXIPROXY_URL = os.environ.get("TOXIPROXY_URL", "")
@@ -84,6 +90,10 @@ SESSION_PROCESS_NAME = os.environ.get("SESSION_PROCESS_NAME", "")
 # Faults are refused unless allowed; a dry run validates experiments (FIS actionsMode=skip-all), injects nothing.
 CHAOS_ALLOWED = os.environ.get("CHAOS_ALLOWED", "false").strip().lower() in ("1", "true", "yes", "on")
 CHAOS_DRY_RUN = os.environ.get("CHAOS_DRY_RUN", "false").strip().lower() in ("1", "true", "yes", "on")
+# Two blast radii (docs/chaos.md): "sessions" faults only this run's own session tasks; "deployment" also lets the
+# faults on the deployment itself run (its API tier: a task stopped, a port black-holed), each only while the test
+# holds the deployment exclusively and with FIS_STOP_ALARM_ARN set, also in a dry run.
+CHAOS_SCOPE = os.environ.get("CHAOS_SCOPE", "sessions").strip().lower() or "sessions"
 # Chaos in an environment named like production needs --variable FORCE_CHAOS_IN_PRODUCTION:true (never an env).
 FORCE_CHAOS_IN_PRODUCTION = False
 FIS_START_TIMEOUT = "5 min"

@@ -7,8 +7,9 @@ and runs the suites with this file. Everything the aws profile says holds: targe
 from the suite. What differs:
 
 - the deployment's names and endpoints come from the emulated deployment's ``endpoints.json``;
-- chaos is allowed (``ENVIRONMENT_NAME`` is ``emulated``), with the FIS role and stop alarm the deployment made;
-- boto3 reaches ECS and FIS at the face and the other services at moto, with moto's dummy credentials;
+- chaos is allowed (``ENVIRONMENT_NAME`` is ``emulated``), with the FIS role and stop alarm the deployment made, and
+  on the deployment too (``CHAOS_SCOPE`` ``deployment``: the run owns this deployment, so its API tier may be faulted);
+- boto3 reaches ECS, FIS and ELBv2 at the face and the other services at moto, with moto's dummy credentials;
 - deadlines and SLAs are the local profile's: the deployment runs on this machine, so AWS's minutes-long waits would
   only make a run with a defect slow to fail.
 """
@@ -56,6 +57,7 @@ AWS_ENDPOINT_URLS = {
     for service, key in (
         ("ecs", "AWS_FACE_URL"),
         ("fis", "AWS_FACE_URL"),
+        ("elbv2", "AWS_FACE_URL"),
         ("dynamodb", "DYNAMODB_ENDPOINT_URL"),
         ("cloudwatch", "CLOUDWATCH_ENDPOINT_URL"),
         ("sts", "DYNAMODB_ENDPOINT_URL"),
@@ -69,6 +71,11 @@ ECS_TASK_ID_FORM = "arn"
 ECS_MIN_SCAN_INTERVAL = "50 ms"
 SESSIONS_TABLE = _FACE.get("SESSIONS_TABLE", "")
 ALB_URL = _FACE.get("PLATFORM_API_URL", "")
+# The API tier: the face presents the API targets as the tasks of this ECS service behind this target group.
+API_ECS_SERVICE = _FACE.get("API_ECS_SERVICE", "")
+API_TARGET_GROUP_ARN = _FACE.get("API_TARGET_GROUP_ARN", "")
+API_CONTAINER_PORT = 0
+ALB_TARGET_GROUP_ARN = API_TARGET_GROUP_ARN
 PLATFORM_API_URL = ALB_URL
 TOXIPROXY_URL = ""
 TOXIPROXY_LISTEN = ""
@@ -82,6 +89,7 @@ FIS_EXPERIMENT_TIMEOUT = "2 min"
 SESSION_PROCESS_NAME = "python"
 CHAOS_ALLOWED = True
 CHAOS_DRY_RUN = False
+CHAOS_SCOPE = "deployment"
 # The chaos stopwatches' allowances are the local profile's: the emulated deployment runs on this machine, so its
 # round trips and FIS faults cost what the embedded platform's do (local.py says where the figures come from).
 CHAOS_ROUND_TRIPS = _LOCAL["CHAOS_ROUND_TRIPS"]

@@ -3,8 +3,11 @@ Documentation     The API runs as several targets behind a load balancer (an ALB
 ...               testbed/loadbalancer.py in front of API target processes, health-checked on GET /health). One
 ...               target dies, one hangs, the load balancer itself fails: the API must keep or regain its address,
 ...               route only to healthy targets, get back to its full count of targets, and keep every session.
-...               Embedded only: on AWS the targets and the ALB are managed (the suite cannot kill an ALB node, and a
-...               deployment's API service is not named in the deployment contract).
+...               On AWS the targets are the tasks of the API's ECS service behind its ALB target group (the optional
+...               API_ECS_SERVICE of docs/deployment-contract.md): a target dies by FIS aws:ecs:stop-task and hangs by
+...               FIS aws:ecs:task-network-blackhole-port on its port. Those faults hit the deployment, so they run only
+...               with CHAOS_SCOPE=deployment, the FIS stop alarm, and the deployment held by the test alone. The load
+...               balancer itself fails only on the embedded platform: an ALB node cannot be killed.
 
 Resource          ../../resources/chaos.resource
 
@@ -13,7 +16,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    load-balancer    needs-api-tier
+Test Tags         chaos    load-balancer
 
 
 *** Variables ***
@@ -27,7 +30,8 @@ When One API Target Dies The API Keeps Answering And The Target Is Replaced
     ...    ${LB_DETECTION_TIMEOUT}, the platform replaces it and the load balancer has its full count of healthy
     ...    targets again within ${SLA_RECOVERY_MAX}; then every request
     ...    through the load balancer is answered, and the session with its file is intact.
-    [Tags]    recovery    catches-api-target-not-replaced
+    [Tags]    recovery    catches-api-target-not-replaced    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The API Tier    kill
     GROUP    Given a running session behind a load balancer with all its targets healthy
         Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
         And All API Targets Are Healthy
@@ -43,10 +47,12 @@ When One API Target Dies The API Keeps Answering And The Target Is Replaced
     END
 
 A Hung API Target Leaves Rotation And The API Keeps Answering
-    [Documentation]    Expected: an API target that stops answering (SIGSTOP) fails its health checks and leaves
+    [Documentation]    Expected: an API target that stops answering (SIGSTOP; on AWS its port black-holed) fails its
+    ...    health checks and leaves
     ...    rotation within ${LB_DETECTION_TIMEOUT}; from then on every request is answered within 1 s by the
     ...    healthy targets. Once it answers again it returns to rotation within ${SLA_RECOVERY_MAX}.
-    [Tags]    catches-lb-no-health-check
+    [Tags]    catches-lb-no-health-check    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The API Tier    hang
     GROUP    Given a running session behind a load balancer with all its targets healthy
         Given A Running Session
         And All API Targets Are Healthy
@@ -64,7 +70,7 @@ A Hung API Target Leaves Rotation And The API Keeps Answering
 When The Load Balancer Fails The API Comes Back On Its Address
     [Documentation]    Expected: after the load balancer is SIGKILLed, the API answers on the same address again
     ...    within ${SLA_RECOVERY_MAX}, with its full count of healthy targets, and the session with its file is intact.
-    [Tags]    recovery    catches-lb-not-restarted
+    [Tags]    recovery    catches-lb-not-restarted    needs-load-balancer-process
     GROUP    Given a running session behind a load balancer with all its targets healthy
         Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
         And All API Targets Are Healthy
@@ -81,22 +87,25 @@ When The Load Balancer Fails The API Comes Back On Its Address
 
 *** Keywords ***
 All API Targets Are Healthy
-    [Documentation]    Every registered API target is healthy (at least two); their count goes to \${TARGETS}.
-    ${targets} =    Get Load Balancer Targets
+    [Documentation]    Every API target in rotation is healthy (at least two; one still draining from an earlier
+    ...    stop does not count); their count goes to \${TARGETS}.
+    ${registered} =    Get Load Balancer Targets
+    ${targets} =    Evaluate    [t for t in $registered if t["state"] not in ("draining", "unused")]
     ${count} =    Get Length    ${targets}
     Should Be True    ${count} >= 2    The API must run on at least two targets behind its load balancer: ${targets}
     Wait Until Load Balancer Has Healthy Targets    ${count}    timeout=${LB_DETECTION_TIMEOUT}
     VAR    ${TARGETS} =    ${count}    scope=TEST
 
 One API Target Is Killed
-    [Documentation]    SIGKILLs a healthy API target.
+    [Documentation]    A healthy API target dies (SIGKILL; on AWS FIS stop-task on its task).
     ${name} =    Kill API Target
     VAR    ${TARGET_ID} =    ${name}    scope=TEST
 
 One API Target Hangs
-    [Documentation]    SIGSTOPs a healthy API target (reverted with SIGCONT when the fault ends).
+    [Documentation]    A healthy API target stops answering (SIGSTOP; on AWS its port black-holed by FIS), until the
+    ...    fault ends.
     ${name} =    Pick Healthy API Target
-    ${fault} =    Freeze API Target    ${name}
+    ${fault} =    Hang API Target    ${name}
     VAR    ${TARGET_ID} =    ${name}    scope=TEST
     VAR    ${FAULT} =    ${fault}    scope=TEST
 
@@ -105,8 +114,8 @@ The Load Balancer Is Killed
     Kill Load Balancer
 
 The Failed Target Leaves Rotation Within The Detection Bound
-    [Documentation]    The load balancer takes the failed target out of rotation (unhealthy, or replaced) within
-    ...    \${LB_DETECTION_TIMEOUT}.
+    [Documentation]    The load balancer takes the failed target out of rotation (unhealthy, draining, or replaced)
+    ...    within \${LB_DETECTION_TIMEOUT}.
     ${seconds} =    Wait Until API Target Leaves Rotation    ${TARGET_ID}    timeout=${LB_DETECTION_TIMEOUT}
     Record Metric    lb_target_detection_time    ${seconds}    unit=s
 

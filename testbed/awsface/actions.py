@@ -15,12 +15,18 @@ aws:ecs:task-* actions, which run SSM documents with stress-ng / killall / tc in
   app for the task's CPU quota. CPU: a busy/sleep duty cycle of ``percent`` over every 100 ms. I/O: 1 MiB blocks
   written and fsynced for ``percent`` of every 100 ms, into one file per worker (at most ``IO_FILE_MIB``, then
   rewritten from the start) in a temporary folder of the session's workspace.
-- task-network-*: the session's traffic reaches its container only through the service-mesh hop, a fault proxy
-  (Toxiproxy API) proxy named ``mesh-<sessionId>``, so the network faults are toxics on it: latency -> ``latency``
-  toxic (downstream); blackhole-port -> ``timeout`` toxic with timeout 0 (data held forever) on the upstream stream
-  for ingress, the downstream stream for egress; packet-loss -> ``timeout`` toxic with timeout 0 on the upstream
-  stream with toxicity ``lossPercent / 100``: a share of the *connections* loses everything, not a share of
-  the packets of every connection (a proxy sees streams, not packets).
+- task-network-blackhole-port on a task of the API tier (an API target behind the load balancer): the load balancer is
+  the only thing that sends the target traffic, so the black hole is made there (``PUT /targets/<id>/blackhole``):
+  health checks and requests to the target get no answer while it lasts, as when FIS drops the packets to the task's
+  port. Only ``ingress`` on the API container's port (its task definition's ``containerPort``) over ``tcp`` reaches
+  anything: another port, ``udp`` or ``egress`` (the target's own calls to that port) black-holes nothing the
+  target serves, and the action runs without effect, as it would on AWS.
+- task-network-* on a session's task: the session's traffic reaches its container only through the service-mesh hop, a
+  fault proxy (Toxiproxy API) proxy named ``mesh-<sessionId>``, so the network faults are toxics on it: latency ->
+  ``latency`` toxic (downstream); blackhole-port -> ``timeout`` toxic with timeout 0 (data held forever) on the upstream
+  stream for ingress, the downstream stream for egress; packet-loss -> ``timeout`` toxic with timeout 0 on the upstream
+  stream with toxicity ``lossPercent / 100``: a share of the *connections* loses everything, not a share of the packets
+  of every connection (a proxy sees streams, not packets).
 
 Stressor children end with the platform: each one sets ``PR_SET_PDEATHSIG`` (SIGKILL) through ctypes, so it dies
 when the thread that started it ends (the experiment's thread, which reverts its faults before it ends anyway), and
@@ -265,6 +271,14 @@ class Reversible(Protocol):
     def revert(self) -> None: ...
 
 
+class ApiTierFaults(Protocol):
+    """What the API tier (``testbed.apitier.ApiTier``) offers the FIS actions: its targets' tasks and black holes."""
+
+    def target_of_task(self, task_arn: str) -> str | None: ...
+
+    def blackhole(self, ident: str, on: bool) -> bool: ...
+
+
 class FaultActions(Protocol):
     """What a FIS emulator needs to inject the aws:ecs:task-* faults into one task."""
 
@@ -352,6 +366,29 @@ class StressProcesses:
                 shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class NoEffect:
+    """A fault that acted on nothing this task serves (a port or direction it does not use); nothing to undo."""
+
+    def revert(self) -> None:
+        return None
+
+
+class BlackholedTarget:
+    """An API target whose port the load balancer black-holes; ``revert()`` frees it (a target gone is fine)."""
+
+    def __init__(self, tier: ApiTierFaults, ident: str) -> None:
+        self.tier = tier
+        self.ident = ident
+        self._done = False
+
+    def revert(self) -> None:
+        if self._done:
+            return
+        with contextlib.suppress(OSError):  # the load balancer is gone, and the black hole with it
+            self.tier.blackhole(self.ident, False)
+        self._done = True
+
+
 class MeshToxic:
     """A toxic on a session's mesh hop; ``revert()`` removes it (already gone, or the hop with it, is fine)."""
 
@@ -408,11 +445,15 @@ class ProcessFaultActions:
         mesh_client_factory: Callable[[], ToxiproxyClient | None],
         limits: Limits | None,
         workspace_of: Callable[[Task], str | os.PathLike[str] | None],
+        api_tier: ApiTierFaults | None = None,
+        api_port: int = 8080,
     ) -> None:
         self.registry = registry
         self.mesh_client_factory = mesh_client_factory
         self.limits = limits
         self.workspace_of = workspace_of
+        self.api_tier = api_tier
+        self.api_port = api_port
 
     # ----- instant actions ---------------------------------------------------------------------------------------
     def stop_task(self, task: Task, reason: str) -> None:
@@ -487,11 +528,20 @@ class ProcessFaultActions:
 
     def network_blackhole_port(
         self, task: Task, port: int, protocol: str, traffic_type: str, toxic_name: str
-    ) -> MeshToxic:
+    ) -> Reversible:
         """Hold the data of one direction forever: ingress = what clients send, egress = what the task answers.
 
-        The task has one port, the one its mesh hop forwards to, so ``port`` is not matched against it.
+        A session's task has one port, the one its mesh hop forwards to, so ``port`` is not matched against it. An
+        API target's task is black-holed where the load balancer reaches it (see the module docstring).
         """
+        ident = self.api_tier.target_of_task(task.arn) if self.api_tier is not None else None
+        if ident is not None and self.api_tier is not None:
+            self._processes(task)  # the task must be running
+            if (protocol, traffic_type, port) != ("tcp", "ingress", self.api_port):
+                return NoEffect()
+            if not self.api_tier.blackhole(ident, True):
+                raise FaultError(f"API target {ident} of task {task.task_id} is not registered with the load balancer")
+            return BlackholedTarget(self.api_tier, ident)
         if protocol != "tcp":
             raise FaultError(f"protocol {protocol}: the mesh hop of task {task.task_id} carries TCP only")
         stream = "upstream" if traffic_type == "ingress" else "downstream"

@@ -7,11 +7,18 @@ same field names, epoch-second timestamps, ``failures`` for tasks it does not kn
 Operations: ListTasks, DescribeTasks, StopTask, DescribeServices, DescribeTaskDefinition, DescribeClusters,
 ListTagsForResource. RunTask is refused with a clear error: the session service starts tasks itself (a task is
 created when the platform starts a container), and the suite never calls it.
+
+The cluster has the session service and, with ``services``, others: the API tier's service, whose tasks are the API
+targets behind the load balancer (:class:`ServiceSpec`: its task definition family, container, the port its target
+group sends to, its desired count and target group). DescribeServices answers their counts from the registry (a
+task RUNNING or on its way there) and names the target group in ``loadBalancers``, as ECS does for a service
+behind an ALB (ECS API reference, "DescribeServices", "LoadBalancer").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from testbed.awsface.tasks import ACCOUNT_ID, CONTAINER_NAME, Task, TaskRegistry
@@ -32,6 +39,18 @@ def _invalid(message: str) -> EcsError:
     return EcsError("InvalidParameterException", message)
 
 
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Another service of the cluster (the API tier's): what DescribeServices and DescribeTaskDefinition say of it."""
+
+    name: str
+    family: str
+    container: str
+    container_port: int
+    desired: Callable[[], int]
+    target_group_arn: str = ""
+
+
 class EcsEmulator:
     """Answers ECS operations from a :class:`TaskRegistry`; ``counts()`` gives the service's task counts."""
 
@@ -41,11 +60,13 @@ class EcsEmulator:
         counts: Callable[[], dict[str, int]],
         memory_mib: int = 256,
         stop_timeout: int = 2,
+        services: tuple[ServiceSpec, ...] = (),
     ) -> None:
         self.registry = registry
         self.counts = counts
         self.memory_mib = memory_mib
         self.stop_timeout = stop_timeout
+        self.services = {spec.name: spec for spec in services}
 
     def handle(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Answer one request: ``target`` is the X-Amz-Target header, ``body`` the parsed JSON."""
@@ -165,70 +186,113 @@ class EcsEmulator:
         registry = self.registry
         services, failures = [], []
         for name in body.get("services") or []:
+            spec = self._other_service(str(name))
+            if spec is not None:
+                services.append(self._describe_other(spec))
+                continue
             if name not in (registry.service, registry.service_arn):
                 failures.append({"arn": str(name), "reason": "MISSING"})
                 continue
             counts = self.counts()
             services.append(
-                {
-                    "serviceArn": registry.service_arn,
-                    "serviceName": registry.service,
-                    "clusterArn": registry.cluster_arn,
-                    "status": "ACTIVE",
-                    "launchType": "FARGATE",
-                    "taskDefinition": registry.task_definition_arn,
-                    "desiredCount": counts.get("desired", 0),
-                    "runningCount": counts.get("running", 0),
-                    "pendingCount": counts.get("pending", 0),
-                    "deployments": [
-                        {
-                            "id": f"ecs-svc/{registry.deployment_id}",
-                            "status": "PRIMARY",
-                            "taskDefinition": registry.task_definition_arn,
-                            "desiredCount": counts.get("desired", 0),
-                            "runningCount": counts.get("running", 0),
-                            "pendingCount": counts.get("pending", 0),
-                            "rolloutState": "COMPLETED",
-                        }
-                    ],
-                }
+                self._service(
+                    registry.service,
+                    registry.task_definition_arn,
+                    counts.get("desired", 0),
+                    counts.get("running", 0),
+                    counts.get("pending", 0),
+                )
             )
         return {"services": services, "failures": failures}
+
+    def _service_arn(self, name: str) -> str:
+        return self.registry.service_arn.rsplit("/", 1)[0] + f"/{name}"
+
+    def _other_service(self, reference: str) -> ServiceSpec | None:
+        name = reference.rsplit("/", 1)[-1] if reference.startswith("arn:") else reference
+        spec = self.services.get(name)
+        if spec is None or reference not in (spec.name, self._service_arn(spec.name)):
+            return None
+        return spec
+
+    def _describe_other(self, spec: ServiceSpec) -> dict[str, Any]:
+        tasks = [t for t in self.registry.service_tasks(spec.name) if t.desired_status == "RUNNING" and t.live]
+        running = sum(t.last_status == "RUNNING" for t in tasks)
+        pending = sum(t.last_status in ("PROVISIONING", "PENDING") for t in tasks)
+        answer = self._service(spec.name, self.registry.definition_arn(spec.family), spec.desired(), running, pending)
+        if spec.target_group_arn:
+            answer["loadBalancers"] = [
+                {
+                    "targetGroupArn": spec.target_group_arn,
+                    "containerName": spec.container,
+                    "containerPort": spec.container_port,
+                }
+            ]
+        return answer
+
+    def _service(self, name: str, definition: str, desired: int, running: int, pending: int) -> dict[str, Any]:
+        registry = self.registry
+        return {
+            "serviceArn": self._service_arn(name),
+            "serviceName": name,
+            "clusterArn": registry.cluster_arn,
+            "status": "ACTIVE",
+            "launchType": "FARGATE",
+            "taskDefinition": definition,
+            "desiredCount": desired,
+            "runningCount": running,
+            "pendingCount": pending,
+            "deployments": [
+                {
+                    "id": f"ecs-svc/{registry.deployment_id}",
+                    "status": "PRIMARY",
+                    "taskDefinition": definition,
+                    "desiredCount": desired,
+                    "runningCount": running,
+                    "pendingCount": pending,
+                    "rolloutState": "COMPLETED",
+                }
+            ],
+        }
 
     def op_DescribeTaskDefinition(self, body: dict[str, Any]) -> dict[str, Any]:
         registry = self.registry
         wanted = str(body.get("taskDefinition") or "")
-        family = registry.task_definition_arn.rsplit("/", 1)[-1]
-        if wanted not in (registry.task_definition_arn, family, family.split(":", 1)[0]):
-            raise EcsError("ClientException", "Unable to describe task definition.")
+        known = {registry.family: (CONTAINER_NAME, 8080, "session-agent")}
+        for spec in self.services.values():
+            known[spec.family] = (spec.container, spec.container_port, spec.family)
+        for family, (container, port, image) in known.items():
+            arn = registry.definition_arn(family)
+            if wanted in (arn, f"{family}:1", family):
+                return {"taskDefinition": self._definition(arn, family, container, port, image), "tags": []}
+        raise EcsError("ClientException", "Unable to describe task definition.")
+
+    def _definition(self, arn: str, family: str, container: str, port: int, image: str) -> dict[str, Any]:
         return {
-            "taskDefinition": {
-                "taskDefinitionArn": registry.task_definition_arn,
-                "family": registry.family,
-                "revision": 1,
-                "status": "ACTIVE",
-                "networkMode": "awsvpc",
-                "pidMode": "task",
-                "requiresCompatibilities": ["FARGATE"],
-                "cpu": "1024",
-                "memory": str(self.memory_mib),
-                "enableFaultInjection": True,
-                "containerDefinitions": [
-                    {
-                        "name": CONTAINER_NAME,
-                        "image": f"{ACCOUNT_ID}.dkr.ecr.{registry.region}.amazonaws.com/session-agent:latest",
-                        "essential": True,
-                        "stopTimeout": self.stop_timeout,
-                        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
-                    },
-                    {
-                        # FIS runs its aws:ecs:task-* actions through an SSM agent container in the task.
-                        "name": "amazon-ssm-agent",
-                        "image": "public.ecr.aws/amazon-ssm-agent/amazon-ssm-agent:latest",
-                        "essential": False,
-                        "environment": [{"name": "MANAGED_INSTANCE_ROLE_NAME", "value": "SSMManagedInstanceRole"}],
-                    },
-                ],
-            },
-            "tags": [],
+            "taskDefinitionArn": arn,
+            "family": family,
+            "revision": 1,
+            "status": "ACTIVE",
+            "networkMode": "awsvpc",
+            "pidMode": "task",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "1024",
+            "memory": str(self.memory_mib),
+            "enableFaultInjection": True,
+            "containerDefinitions": [
+                {
+                    "name": container,
+                    "image": f"{ACCOUNT_ID}.dkr.ecr.{self.registry.region}.amazonaws.com/{image}:latest",
+                    "essential": True,
+                    "stopTimeout": self.stop_timeout,
+                    "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+                },
+                {
+                    # FIS runs its aws:ecs:task-* actions through an SSM agent container in the task.
+                    "name": "amazon-ssm-agent",
+                    "image": "public.ecr.aws/amazon-ssm-agent/amazon-ssm-agent:latest",
+                    "essential": False,
+                    "environment": [{"name": "MANAGED_INSTANCE_ROLE_NAME", "value": "SSMManagedInstanceRole"}],
+                },
+            ],
         }

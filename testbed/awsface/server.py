@@ -1,7 +1,9 @@
-"""One HTTP endpoint on 127.0.0.1 for the AWS face: ECS (JSON 1.1, by ``X-Amz-Target``) and FIS (REST-JSON, by path).
+"""One HTTP endpoint on 127.0.0.1 for the AWS face: ECS (JSON 1.1, by ``X-Amz-Target``), FIS (REST-JSON, by path)
+and ELBv2 (the query protocol: a form-encoded ``POST`` with ``Action``, answered in XML).
 
-boto3 reaches it with ``endpoint_url`` for the ``ecs`` and ``fis`` clients (the aws-emulated profile sets both);
-moto serves the other services. Requests are not authenticated: like moto, the face accepts any SigV4 signature.
+boto3 reaches it with ``endpoint_url`` for the ``ecs``, ``fis`` and ``elbv2`` clients (the aws-emulated profile sets
+them); moto serves the other services. Requests are not authenticated: like moto, the face accepts any SigV4
+signature.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from testbed.awsface.ecs import TARGET_PREFIX, EcsEmulator
+from testbed.awsface.elbv2 import ElbV2Emulator
 from testbed.httputil import send_with_body
 
 log = logging.getLogger("testbed.awsface")
@@ -29,8 +32,8 @@ class FisHandler(Protocol):
 class AwsFaceServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, ecs: EcsEmulator, fis: FisHandler) -> None:
-        self.ecs, self.fis = ecs, fis
+    def __init__(self, ecs: EcsEmulator, fis: FisHandler, elbv2: ElbV2Emulator | None = None) -> None:
+        self.ecs, self.fis, self.elbv2 = ecs, fis, elbv2
         super().__init__(("127.0.0.1", 0), _Handler)
 
     @property
@@ -45,8 +48,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
-    def _answer(self, status: int, body: dict[str, Any], content_type: str, headers: dict[str, str] | None = None):
-        payload = json.dumps(body, default=str).encode()
+    def _answer(
+        self, status: int, body: dict[str, Any] | str, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        payload = body.encode() if isinstance(body, str) else json.dumps(body, default=str).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -55,9 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         send_with_body(self, payload)
 
-    def _body(self) -> Any:
+    def _raw(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _json(raw: bytes) -> Any:
         if not raw.strip():
             return {}
         try:
@@ -66,7 +74,13 @@ class _Handler(BaseHTTPRequestHandler):
             return None
 
     def _dispatch(self) -> None:
-        body = self._body()
+        raw = self._raw()
+        form = (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded")
+        if form and self.server.elbv2 is not None:  # the query protocol (ELBv2)
+            status, xml = self.server.elbv2.handle(parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True))
+            self._answer(status, xml, "text/xml")
+            return
+        body = self._json(raw)
         target = self.headers.get("X-Amz-Target", "")
         if target.startswith(TARGET_PREFIX) or (self.command == "POST" and target):
             if body is None:
@@ -104,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(
             404,
-            {"message": f"The AWS face serves ECS and FIS only, not {self.command} {url.path}."},
+            {"message": f"The AWS face serves ECS, FIS and ELBv2 only, not {self.command} {url.path}."},
             "application/json",
             {"x-amzn-ErrorType": "UnknownOperationException"},
         )
@@ -112,8 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
 
-def serve(ecs: EcsEmulator, fis: FisHandler) -> AwsFaceServer:
+def serve(ecs: EcsEmulator, fis: FisHandler, elbv2: ElbV2Emulator | None = None) -> AwsFaceServer:
     """Start the face in a daemon thread and return it (``.url``, ``.shutdown()``)."""
-    server = AwsFaceServer(ecs, fis)
+    server = AwsFaceServer(ecs, fis, elbv2)
     threading.Thread(target=server.serve_forever, name="aws-face", daemon=True).start()
     return server

@@ -34,6 +34,7 @@ CONTAINER_NAME = "session"
 STOPPED_KEPT = 2000
 OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 ESSENTIAL_EXITED = "Essential container in task exited"
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -61,6 +62,11 @@ class Task:
     container_reason: str = ""
     healthy: bool = False  # the app answered ready (ECS: the container's health check passed)
     version: int = 1
+    container_name: str = CONTAINER_NAME
+    # The port the task's app listens on, for tasks a load balancer reaches (the API service's): every task of the
+    # embedded platform shares 127.0.0.1, so DescribeTasks tells them apart by this port (networkBindings).
+    host_port: int | None = None
+    container_port: int | None = None  # the port its task definition maps (networkBindings' containerPort)
 
     @property
     def task_id(self) -> str:
@@ -127,33 +133,56 @@ class TaskRegistry:
         self._watcher.start()
 
     # ----- what the runtime reports ----------------------------------------------------------------------------
-    def new_task(self, session_id: str | None = None) -> Task:
-        """A task the service scheduler creates (before its image pull): PROVISIONING."""
+    def definition_arn(self, family: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT_ID}:task-definition/{family}:1"
+
+    def new_task(
+        self,
+        session_id: str | None = None,
+        service: str | None = None,
+        family: str | None = None,
+        container_name: str = CONTAINER_NAME,
+        container_port: int | None = None,
+    ) -> Task:
+        """A task the service scheduler creates (before its image pull): PROVISIONING.
+
+        ``service`` and ``family`` name another service of the cluster and its task definition (the API service);
+        by default the task is the session service's.
+        """
         now = time.time()
         arn = f"arn:aws:ecs:{self.region}:{ACCOUNT_ID}:task/{self.cluster}/{uuid.uuid4().hex}"
         task = Task(
             arn=arn,
             cluster_arn=self.cluster_arn,
-            task_definition_arn=self.task_definition_arn,
-            group=f"service:{self.service}",
+            task_definition_arn=self.definition_arn(family) if family else self.task_definition_arn,
+            group=f"service:{service or self.service}",
             started_by=f"ecs-svc/{self.deployment_id}",
             created_at=now,
             pull_started_at=now,
             tags={SESSION_TAG: session_id} if session_id else {},
+            container_name=container_name,
+            container_port=container_port,
         )
         with self._lock:
             self._tasks[arn] = task
             self._trim()
         return task
 
-    def spawned(self, task_arn: str | None, session_id: str | None, proc: subprocess.Popen[bytes], cgroup: str) -> Task:
+    def spawned(
+        self,
+        task_arn: str | None,
+        session_id: str | None,
+        proc: subprocess.Popen[bytes],
+        cgroup: str,
+        host_port: int | None = None,
+    ) -> Task:
         """The task's process exists (image pulled, container started: RUNNING, as ECS says once the container
         runs; the app's own start-up shows in the health status). A task already holding a process gets a twin."""
         with self._lock:
             task = self._tasks.get(task_arn or "")
             if task is None or task.proc is not None:
                 task = self.new_task(session_id)
-            task.proc, task.cgroup = proc, cgroup
+            task.proc, task.cgroup, task.host_port = proc, cgroup, host_port
             task.pull_stopped_at = task.started_at = time.time()
             task.version += 1
             return task
@@ -212,6 +241,11 @@ class TaskRegistry:
     def tasks(self) -> list[Task]:
         with self._lock:
             return list(self._tasks.values())
+
+    def service_tasks(self, service: str) -> list[Task]:
+        """The tasks of ``service`` (its ``group``), stopped ones included."""
+        with self._lock:
+            return [t for t in self._tasks.values() if t.group == f"service:{service}"]
 
     def stop_task(self, reference: str, reason: str = "") -> Task | None:
         """ECS StopTask: desiredStatus STOPPED now, SIGTERM now, SIGKILL after the stop timeout."""
@@ -297,7 +331,7 @@ class TaskRegistry:
                 "containerArn": f"arn:aws:ecs:{self.region}:{ACCOUNT_ID}:container/{self.cluster}/"
                 f"{task.task_id}/{uuid.uuid5(uuid.NAMESPACE_URL, task.arn)}",
                 "taskArn": task.arn,
-                "name": CONTAINER_NAME,
+                "name": task.container_name,
                 "lastStatus": task.last_status if task.last_status in ("PENDING", "RUNNING", "STOPPED") else "RUNNING",
                 "healthStatus": "HEALTHY" if task.healthy and task.live else "UNKNOWN",
             }
@@ -307,6 +341,28 @@ class TaskRegistry:
                 container["exitCode"] = task.exit_code
             if task.container_reason:
                 container["reason"] = task.container_reason
+            attachments: list[dict[str, Any]] = []
+            if task.host_port is not None:
+                # awsvpc: the task's ENI and its private address (the address an ip target group registers); here
+                # every task shares 127.0.0.1 and its port is the one its app listens on.
+                attachment = str(uuid.uuid5(uuid.NAMESPACE_DNS, task.arn))
+                container["networkBindings"] = [
+                    {
+                        "bindIP": LOOPBACK,
+                        "containerPort": task.container_port or task.host_port,
+                        "hostPort": task.host_port,
+                        "protocol": "tcp",
+                    }
+                ]
+                container["networkInterfaces"] = [{"attachmentId": attachment, "privateIpv4Address": LOOPBACK}]
+                attachments.append(
+                    {
+                        "id": attachment,
+                        "type": "ElasticNetworkInterface",
+                        "status": "DELETED" if task.stopped_at is not None else "ATTACHED",
+                        "details": [{"name": "privateIPv4Address", "value": LOOPBACK}],
+                    }
+                )
             answer: dict[str, Any] = {
                 "taskArn": task.arn,
                 "clusterArn": task.cluster_arn,
@@ -327,6 +383,8 @@ class TaskRegistry:
                 "containers": [container],
                 "createdAt": task.created_at,
             }
+            if attachments:
+                answer["attachments"] = attachments
             for key, value in (
                 ("pullStartedAt", task.pull_started_at),
                 ("pullStoppedAt", task.pull_stopped_at),

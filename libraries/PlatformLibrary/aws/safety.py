@@ -5,6 +5,9 @@
   in ``${ENVIRONMENT_NAME}``, the cluster or the service name) unless ``${FORCE_CHAOS_IN_PRODUCTION}`` is true,
   and refused when ``${ENVIRONMENT_NAME}`` is empty (an unnamed environment cannot be checked).
 - ``${CHAOS_DRY_RUN}``: injections are described and validated but not carried out (FIS ``actionsMode=skip-all``).
+- Two blast radii on AWS (``${CHAOS_SCOPE}``): ``sessions`` (default) faults only the run's own session tasks;
+  ``deployment`` also lets the faults that hit the deployment itself (its API tier: a task stopped, a port
+  black-holed) run, and those only while the run holds the deployment exclusively and with the FIS stop alarm set.
 - Everything a run creates carries the tag ``suite-run-id=<run id>``; stop and clean-up only touch what carries it.
 
 The checks run before the first AWS call, so a refused chaos run creates nothing.
@@ -31,6 +34,7 @@ CREATED_BY = "PlatformLibrary"
 # "prod-eu", "sessions_prod" and "PRD" match while "preprod", "nonprod" and "product-demo" do not.
 PRODUCTION_NAME = re.compile(r"(?<![a-z0-9])(?:prod|production|prd)(?![a-z0-9])", re.IGNORECASE)
 
+SCOPES = ("sessions", "deployment")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
 
@@ -84,6 +88,7 @@ class ChaosGuard:
     environment: str
     force_production: bool
     names: tuple[tuple[str, str], ...] = ()
+    scope: str = "sessions"
 
     @property
     def embedded(self) -> bool:
@@ -114,6 +119,29 @@ class ChaosGuard:
         if reason:
             raise ChaosNotAllowed(f"Refused to {what}: {reason}")
 
+    def deployment_refusal(self) -> str | None:
+        """Why a fault on the deployment itself (beyond this run's sessions) is refused, or ``None``.
+
+        The embedded platform is the suite's own: only the ordinary guard applies. On AWS the profile must opt in
+        with ``${CHAOS_SCOPE}`` ``deployment``.
+        """
+        reason = self.refusal()
+        if reason or self.embedded:
+            return reason
+        if self.scope != "deployment":
+            return (
+                f"it hits the whole deployment (its API tier), not only this run's sessions, and ${{CHAOS_SCOPE}} is "
+                f"{self.scope!r}. Set CHAOS_SCOPE=deployment where faulting the deployment's API service is acceptable "
+                "(the run then takes the deployment to itself for the test)."
+            )
+        return None
+
+    def check_deployment(self, what: str) -> None:
+        """Raise `ChaosNotAllowed` naming ``what`` when a fault on the whole deployment is refused."""
+        reason = self.deployment_refusal()
+        if reason:
+            raise ChaosNotAllowed(f"Refused to {what}: {reason}")
+
     def as_dict(self) -> dict:
         reason = self.refusal()
         return {
@@ -123,6 +151,7 @@ class ChaosGuard:
             "environment": self.environment,
             "target": self.target,
             "forcedInProduction": self.force_production,
+            "scope": self.scope,
         }
 
     @classmethod
@@ -134,6 +163,9 @@ class ChaosGuard:
         environment = str(unwrap(values.get("ENVIRONMENT_NAME")) or ("embedded" if embedded else "")).strip()
         names = [("ENVIRONMENT_NAME", environment)]
         names += [(key, str(values.get(key) or "")) for key in ("ECS_CLUSTER", "ECS_SERVICE")]
+        scope = str(unwrap(values.get("CHAOS_SCOPE")) or "sessions").strip().lower()
+        if scope not in SCOPES:
+            raise ChaosRefused(f"${{CHAOS_SCOPE}} must be {' or '.join(SCOPES)}, got {scope!r}.")
         return cls(
             target=target,
             allowed=allowed,
@@ -141,12 +173,20 @@ class ChaosGuard:
             environment=environment,
             force_production=parse_flag(values.get("FORCE_CHAOS_IN_PRODUCTION", False), "FORCE_CHAOS_IN_PRODUCTION"),
             names=tuple((label, value) for label, value in names if value),
+            scope=scope,
         )
 
     @classmethod
     def from_context(cls, ctx: LibraryContext) -> ChaosGuard:
         profile, endpoints = ctx.profile, ctx.endpoints
-        keys = ("TARGET", "CHAOS_ALLOWED", "CHAOS_DRY_RUN", "ENVIRONMENT_NAME", "FORCE_CHAOS_IN_PRODUCTION")
+        keys = (
+            "TARGET",
+            "CHAOS_ALLOWED",
+            "CHAOS_DRY_RUN",
+            "CHAOS_SCOPE",
+            "ENVIRONMENT_NAME",
+            "FORCE_CHAOS_IN_PRODUCTION",
+        )
         values = {key: profile.get(key, None) for key in keys}
         values = {key: value for key, value in values.items() if value is not None}
         values["TARGET"] = profile.target

@@ -1,20 +1,21 @@
 """The load balancer and its API targets under faults: a target dies or hangs, the load balancer itself fails.
 
-The embedded platform's API is an ALB-like load balancer in front of API targets (``testbed/loadbalancer.py``,
-``testbed/apitier.py``); its admin port answers as ELBv2's ``DescribeTargetHealth`` does. A target or the load
-balancer is killed or frozen as a process of the platform's own process group, identified by its command line, so a
-stale pid never hits anything else. These faults hit the whole platform: they run on a private platform only.
+One keyword surface on both targets; where the targets are and how a fault reaches them is the API tier backend's
+(``faults/apitier``), chosen in one place (``create_api_tier``): on the embedded platform target processes behind
+``testbed/loadbalancer.py`` (SIGKILL, SIGSTOP), on AWS the tasks of the API's ECS service behind its ALB target group
+(FIS ``aws:ecs:stop-task``, ``aws:ecs:task-network-blackhole-port``). These faults hit the whole platform (on AWS the
+deployment): the injector's deployment guard lets them run on a private platform, or with the platform held
+exclusively (and on AWS with ``${CHAOS_SCOPE}`` ``deployment``). The load balancer itself fails only on the
+embedded platform: an ALB node cannot be killed.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from datetime import timedelta
 from typing import Any
 
-import psutil
 import requests
 from robot.api.deco import keyword
 
@@ -22,7 +23,9 @@ from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import SessionRef
-from ..targets.embedded import faults as local_faults
+from .apitier import OUT_OF_ROTATION, ApiTier, check_fault_name, create_api_tier
+from .apitier.embedded import EmbeddedApiTier
+from .fis import FisKeywords
 from .injector import FaultInjector
 from .ledger import ChaosError
 
@@ -30,105 +33,90 @@ from .ledger import ChaosError
 class LoadBalancerKeywords(LibraryComponent):
     """Faults on the API tier (targets, load balancer) and what the API must still do under them."""
 
-    def __init__(self, ctx: LibraryContext, injector: FaultInjector):
+    def __init__(self, ctx: LibraryContext, injector: FaultInjector, fis: FisKeywords):
         super().__init__(ctx)
         self.injector = injector
+        self.fis = fis
+        self._tiers: dict[str, ApiTier] = {}
+
+    @property
+    def tier(self) -> ApiTier:
+        """The API tier backend of the profile's target (created once per target)."""
+        target = self.profile.target
+        if target not in self._tiers:
+            self._tiers[target] = create_api_tier(target, self.ctx, self.injector, self.fis)
+        return self._tiers[target]
 
     # ------------------------------------------------------------------ reading
-    def _admin(self) -> str:
-        return str(self.endpoint("LOAD_BALANCER_ADMIN_URL"))
-
-    @keyword(tags=["embedded-only", "load-balancer"])
+    @keyword(tags=["load-balancer"])
     def get_load_balancer_targets(self) -> list[dict[str, Any]]:
         """The registered API targets with their health, as ``DescribeTargetHealth`` tells them.
 
-        Each target: ``id``, ``port``, ``pid``, ``state`` (``initial``, ``healthy``, ``unhealthy``), ``reason``,
-        ``requests``, ``badGateway`` (502s), ``gatewayTimeout`` (504s).
+        Each target: ``id``, ``port``, ``state`` (``initial``, ``healthy``, ``unhealthy``, ``draining`` ...),
+        ``reason``; on the embedded platform also ``pid``, ``requests``, ``badGateway`` (502s), ``gatewayTimeout``
+        (504s); on AWS ``address`` and ``task`` (the ARN of the API service's task behind it), and ``id`` is
+        ``<address>:<port>``.
         """
-        try:
-            answer = requests.get(f"{self._admin()}/targets", timeout=self.http_timeout)
-            answer.raise_for_status()
-        except requests.RequestException as error:
-            raise AssertionError(f"The load balancer's admin port did not answer: {error}") from None
-        return answer.json()["targets"]
+        return self.tier.targets()
 
-    def _target(self, target: str) -> dict[str, Any]:
-        targets = self.get_load_balancer_targets()
-        if target == "any healthy":
-            found = next((t for t in targets if t["state"] == "healthy"), None)
-        else:
-            found = next((t for t in targets if t["id"] == target), None)
-        if found is None:
-            known = ", ".join(f"{t['id']} ({t['state']})" for t in targets) or "none"
-            raise ChaosError(f"No API target '{target}' behind the load balancer; registered: {known}.")
-        return found
+    @keyword(tags=["load-balancer"])
+    def pick_healthy_api_target(self) -> str:
+        """The id of an API target the load balancer reports healthy and a fault can reach (fails when none is)."""
+        return str(self.tier.pick("any healthy")["id"])
 
-    def _platform_process(self, pid: int | None, module: str) -> psutil.Process:
-        """The process ``pid`` if it is this platform's ``module`` (checked by command line and instance)."""
-        instance = str(self.endpoint("PLATFORM_INSTANCE"))
-        try:
-            proc = psutil.Process(int(pid or 0))
-            if module in " ".join(proc.cmdline()) and proc.environ().get("TESTBED_INSTANCE") == instance:
-                return proc
-        except (psutil.Error, ValueError):
-            pass
-        raise ChaosError(f"pid {pid} is not this platform's {module} process (instance {instance}); nothing was hit.")
+    @keyword(tags=["load-balancer", "safety"])
+    def api_tier_fault_should_be_possible(self, fault: str) -> None:
+        """Checks, before a test creates anything, that the API-tier fault ``fault`` (``kill`` or ``hang``) can run.
 
-    def _balancer_pid(self) -> int:
-        answer = requests.get(f"{self._admin()}/targets", timeout=self.http_timeout)
-        return int(answer.json()["pid"])
+        Skips the test with the reason when the profile does not allow it (chaos refused; on AWS also
+        ``${CHAOS_SCOPE}`` not ``deployment``, the deployment's API service not named (``${API_ECS_SERVICE}``), no FIS
+        role or stop alarm), and fails naming what is wrong when a named thing is not usable (no such service or
+        alarm, a target group it cannot tell, FIS's prerequisites missing from the API task definition). Holding the
+        deployment exclusively is checked when the fault is injected (take it after this check).
+        """
+        self.tier.check(check_fault_name(fault))
+        self.info(f"An API-tier fault ({fault}) can run on the {self.tier.name}.")
 
     # ------------------------------------------------------------------ faults
-    @keyword(tags=["embedded-only", "chaos", "load-balancer"])
+    @keyword(tags=["chaos", "load-balancer"])
     def kill_api_target(self, name: str = "any healthy") -> str:
-        """SIGKILLs one API target (``name``: ``any healthy`` or its id, e.g. ``api-2``) and returns its id.
+        """One API target dies (``name``: ``any healthy`` or its id); returns its id.
 
-        Nothing is left to revert: the platform must replace the target (`Wait Until Load Balancer Has Healthy
-        Targets`). The kill is written to the fault ledger all the same, so the log and the ledger show it.
+        Embedded platform: SIGKILL to the target process. AWS: FIS ``aws:ecs:stop-task`` on its task (ECS
+        deregisters the target, stops the task; the service must start a replacement). The platform must replace
+        the target (`Wait Until Load Balancer Has Healthy Targets`). Recorded in the fault ledger (on AWS with the
+        experiment's StopExperiment as its revert step).
         """
-        self.injector.guard_whole_platform("Killing an API target")
-        chosen = self._target(name)
-        proc = self._platform_process(chosen.get("pid"), "testbed.apitarget")
-        entry = self.injector.record("api-target-kill", f"SIGKILL API target {chosen['id']} (pid {proc.pid})", [])
-        proc.send_signal(signal.SIGKILL)
-        self.injector.activate(entry)
-        self.injector.ledger.remove(entry["id"])  # nothing to undo: a kill is over once it is done
+        self.injector.guard_deployment("Killing an API target")
+        chosen = self.tier.pick(name)
+        self.tier.kill(chosen)
         return str(chosen["id"])
 
-    @keyword(tags=["embedded-only", "load-balancer"])
-    def pick_healthy_api_target(self) -> str:
-        """The id of an API target the load balancer reports healthy (fails when there is none)."""
-        return str(self._target("any healthy")["id"])
+    @keyword(tags=["chaos", "load-balancer"])
+    def hang_api_target(self, name: str = "any healthy") -> str:
+        """One API target stops answering, as a hung task does; returns the fault's id.
 
-    @keyword(tags=["embedded-only", "chaos", "load-balancer"])
-    def freeze_api_target(self, name: str = "any healthy") -> str:
-        """SIGSTOPs one API target: it keeps its connections but answers nothing, as a hung task does.
-
-        Returns the fault's id. Reverted (SIGCONT) by `Revert Fault`, `Revert All Faults` or the test's fault
-        clean-up.
+        Embedded platform: SIGSTOP to the target process (it keeps its connections, answers nothing; reverted with
+        SIGCONT). AWS: FIS ``aws:ecs:task-network-blackhole-port`` on the API container's port of its task, ingress
+        (the ALB's health checks and requests get no answer; reverted by stopping the experiment, bounded by
+        ``${FIS_FAULT_DURATION}``). Reverted by `Revert Fault`, `Revert All Faults` or the test's fault clean-up.
 
         Example:
         | ${target} = | Pick Healthy API Target |
-        | ${fault} = | Freeze API Target | ${target} |
+        | ${fault} = | Hang API Target | ${target} |
         """
-        self.injector.guard_whole_platform("Freezing an API target")
-        chosen = self._target(name)
-        proc = self._platform_process(chosen.get("pid"), "testbed.apitarget")
-        step = {"do": "resume-process", "pid": proc.pid, "startTime": local_faults.process_start_time(proc.pid)}
-        entry = self.injector.record("api-target-freeze", f"SIGSTOP API target {chosen['id']} (pid {proc.pid})", [step])
-        try:
-            os.kill(proc.pid, signal.SIGSTOP)
-        except OSError as error:
-            self.injector.undo_now(entry)
-            raise ChaosError(f"Freezing API target {chosen['id']} failed: {error}") from None
-        return self.injector.activate(entry)
+        self.injector.guard_deployment("Making an API target hang")
+        return self.tier.hang(self.tier.pick(name))
 
     @keyword(tags=["embedded-only", "chaos", "load-balancer"])
     def kill_load_balancer(self) -> None:
         """SIGKILLs the load balancer in front of the API: every client connection to the API fails until the
         platform brings it back on the same address (`Wait Until The API Answers Through The Load Balancer`)."""
         self.injector.guard_whole_platform("Killing the load balancer")
-        proc = self._platform_process(self._balancer_pid(), "testbed.loadbalancer")
+        tier = self.tier
+        if not isinstance(tier, EmbeddedApiTier):  # the keyword is embedded-only: gated before it runs
+            raise ChaosError("Only the embedded platform's load balancer is a process that can be killed.")
+        proc = tier.platform_process(tier.balancer_pid(), "testbed.loadbalancer")
         entry = self.injector.record("load-balancer-kill", f"SIGKILL the load balancer (pid {proc.pid})", [])
         proc.send_signal(signal.SIGKILL)
         self.injector.activate(entry)
@@ -138,9 +126,10 @@ class LoadBalancerKeywords(LibraryComponent):
     def _poll(self) -> float:
         return self.profile.seconds("POLL_INTERVAL")
 
-    @keyword(tags=["embedded-only", "load-balancer", "wait"])
+    @keyword(tags=["load-balancer", "wait"])
     def wait_until_api_target_leaves_rotation(self, target: str, timeout: timedelta) -> float:
-        """Waits until the load balancer reports ``target`` unhealthy (or gone); returns the seconds it took.
+        """Waits until the load balancer takes ``target`` out of rotation (``unhealthy``, ``draining``, or gone);
+        returns the seconds it took.
 
         Fails naming the promise: a target that fails its health checks leaves rotation within the health check's
         interval times its unhealthy threshold.
@@ -150,7 +139,7 @@ class LoadBalancerKeywords(LibraryComponent):
         def probe() -> bool | None:
             found = next((t for t in self.get_load_balancer_targets() if t["id"] == target), None)
             last[0] = found
-            return True if found is None or found["state"] == "unhealthy" else None
+            return True if found is None or found["state"] in OUT_OF_ROTATION else None
 
         waited = wait_until(
             probe,
@@ -164,7 +153,7 @@ class LoadBalancerKeywords(LibraryComponent):
         self.info(f"API target {target} left rotation after {format_seconds(waited.seconds)}.")
         return waited.seconds
 
-    @keyword(tags=["embedded-only", "load-balancer", "wait"])
+    @keyword(tags=["load-balancer", "wait"])
     def wait_until_load_balancer_has_healthy_targets(self, count: int, timeout: timedelta) -> float:
         """Waits until ``count`` API targets are healthy and in rotation; returns the seconds it took.
 
@@ -185,7 +174,7 @@ class LoadBalancerKeywords(LibraryComponent):
         self.info(f"{count} API targets healthy after {format_seconds(waited.seconds)}.")
         return waited.seconds
 
-    @keyword(tags=["embedded-only", "load-balancer", "wait"])
+    @keyword(tags=["load-balancer", "wait"])
     def wait_until_the_api_answers_through_the_load_balancer(self, timeout: timedelta) -> float:
         """Polls ``GET /health`` at the API's public address until it answers; returns the seconds it took.
 
@@ -212,7 +201,7 @@ class LoadBalancerKeywords(LibraryComponent):
         return waited.seconds
 
     # ------------------------------------------------------------------ checks
-    @keyword(tags=["embedded-only", "load-balancer", "assertion"])
+    @keyword(tags=["load-balancer", "assertion"])
     def every_api_request_should_be_answered(
         self, session: SessionRef, count: int = 20, timeout: timedelta = timedelta(seconds=1)
     ) -> None:

@@ -108,21 +108,30 @@ class FisKeywords(AwsComponent):
         ).get("services", [])
         return services[0].get("taskDefinition") if services else None
 
-    def _check_fault_injection_prerequisites(self, spec: FisAction, definition_arns: list[str]) -> None:
-        """Fails before anything is created when the tasks cannot take ``spec`` (SSM agent, pidMode, endpoints)."""
+    def task_definition_problems(self, action: str | FisAction, definition_arns: list[str]) -> list[str]:
+        """Why FIS cannot run ``action`` in tasks of these task definitions (SSM agent, pidMode, fault injection
+        endpoints); ``[]`` when it can (FIS user guide, "Use the AWS FIS aws:ecs:task actions")."""
+        spec = action if isinstance(action, FisAction) else resolve_action(action)
         problems = []
         for arn in dict.fromkeys(definition_arns):
             definition = call(self._client("ecs"), "describe_task_definition", f"Reading {arn}", taskDefinition=arn)[
                 "taskDefinition"
             ]
             problems += fault_injection_problems(definition, spec)
+        return problems
+
+    def _check_fault_injection_prerequisites(
+        self, spec: FisAction, definition_arns: list[str], whose: str = "the session tasks"
+    ) -> None:
+        """Fails before anything is created when the tasks cannot take ``spec`` (SSM agent, pidMode, endpoints)."""
+        problems = self.task_definition_problems(spec, definition_arns)
         if problems:
             raise AwsError(
-                f"FIS cannot run {spec.action_id} in the session tasks: " + "; ".join(problems) + ". "
+                f"FIS cannot run {spec.action_id} in {whose}: " + "; ".join(problems) + ". "
                 "See docs/deployment-contract.md (Faults on AWS)."
             )
 
-    def _check_stop_alarm(self, alarm_arn: str) -> None:
+    def check_stop_alarm(self, alarm_arn: str) -> None:
         name = alarm_name_of(alarm_arn)
         alarms = call(
             self._client("cloudwatch"), "describe_alarms", f"Reading stop alarm {name}", AlarmNames=[name]
@@ -163,16 +172,7 @@ class FisKeywords(AwsComponent):
         | ${id} = | Create FIS Experiment Template | task-cpu-stress | ${SESSION} | duration=2 min | percent=90 |
         """
         spec = resolve_action(action)
-        what = f"create a FIS experiment for {spec.action_id}"
-        guard = check_chaos_allowed(self.ctx, what)
-        alarm = str(self.profile.get("FIS_STOP_ALARM_ARN", "") or "")
-        if not alarm and not guard.dry_run:
-            raise ChaosRefused(
-                f"Refused to {what}: ${{FIS_STOP_ALARM_ARN}} is empty, and an experiment that really injects "
-                "needs a CloudWatch alarm that stops it. Set it, or use CHAOS_DRY_RUN."
-            )
-        if alarm:
-            self._check_stop_alarm(alarm)
+        guarded = self._template_guard(spec)  # before the first AWS call: a refused call creates nothing
         if session is not None:
             task_arn = self._session_task_arn(self.session_id_of(session))
             target = ecs_task_target(task_arns=[task_arn])
@@ -182,7 +182,35 @@ class FisKeywords(AwsComponent):
                 cluster=self._name("ECS_CLUSTER"), service=self._name("ECS_SERVICE"), selection_mode=selection
             )
             definitions = [self._service_task_definition()]
-        self._check_fault_injection_prerequisites(spec, [d for d in definitions if d])
+        return self._create_template(spec, target, [d for d in definitions if d], duration, parameters, guarded=guarded)
+
+    def _template_guard(self, spec: FisAction) -> tuple[ChaosGuard, str]:
+        """The chaos guard and the stop alarm (required unless a dry run; refused when in ALARM): (guard, alarm)."""
+        what = f"create a FIS experiment for {spec.action_id}"
+        guard = check_chaos_allowed(self.ctx, what)
+        alarm = str(self.profile.get("FIS_STOP_ALARM_ARN", "") or "")
+        if not alarm and not guard.dry_run:
+            raise ChaosRefused(
+                f"Refused to {what}: ${{FIS_STOP_ALARM_ARN}} is empty, and an experiment that really injects "
+                "needs a CloudWatch alarm that stops it. Set it, or use CHAOS_DRY_RUN."
+            )
+        if alarm:
+            self.check_stop_alarm(alarm)
+        return guard, alarm
+
+    def _create_template(
+        self,
+        spec: FisAction,
+        target: dict,
+        definitions: list[str],
+        duration: timedelta | None,
+        parameters: dict[str, str],
+        whose: str = "the session tasks",
+        guarded: tuple[ChaosGuard, str] | None = None,
+    ) -> str:
+        """The guards (unless ``guarded`` already), the task definitions' prerequisites, then the tagged template."""
+        guard, alarm = guarded or self._template_guard(spec)
+        self._check_fault_injection_prerequisites(spec, definitions, whose)
         request = build_template(
             spec,
             target,
@@ -265,6 +293,10 @@ class FisKeywords(AwsComponent):
         | [Teardown] | Stop Experiments Started By This Run |
         """
         template_id = self.create_fis_experiment_template(action, session, duration, selection, **parameters)
+        return self._start_until_injected(template_id, action, timeout)
+
+    def _start_until_injected(self, template_id: str, action: str, timeout: timedelta | None) -> str:
+        """Starts the template's experiment and waits until it is ``running`` (or ``completed``); its id."""
         experiment_id = self.start_fis_experiment(template_id, timeout)
         state = self._wait_for_state(
             experiment_id, ("running", *TERMINAL_STATES), self._timeout(timeout, "FIS_START_TIMEOUT", "5 min")
@@ -290,9 +322,42 @@ class FisKeywords(AwsComponent):
         """
         self.injector.guard_session(session, f"inject {description}")
         seconds = duration or timedelta(seconds=self.profile.seconds("FIS_FAULT_DURATION", "10 min"))
+        return self._recorded(description, lambda: self.inject_fis_fault(action, session, seconds, **parameters))
+
+    def inject_task_fault(
+        self,
+        action: str,
+        task_arn: str,
+        definition_arn: str,
+        description: str,
+        whose: str,
+        duration: timedelta | None = None,
+        **parameters: str,
+    ) -> str:
+        """A FIS fault on one task of the deployment that is not a session's (an API target's task), recorded in the
+        fault ledger with StopExperiment as its revert step, as `inject_session_fault` does. Returns the fault id.
+
+        The caller has asked the injector's deployment guard (``FaultInjector.guard_deployment``): scope, exclusive
+        hold. ``definition_arn`` is the task's task definition, checked for FIS's prerequisites before anything is
+        created; ``whose`` names the tasks in that check's message.
+        """
+        spec = resolve_action(action)
+        seconds = None
+        if spec.takes_duration:
+            seconds = duration or timedelta(seconds=self.profile.seconds("FIS_FAULT_DURATION", "10 min"))
+
+        def inject() -> str:
+            target = ecs_task_target(task_arns=[task_arn])
+            template_id = self._create_template(spec, target, [definition_arn], seconds, parameters, whose)
+            return self._start_until_injected(template_id, spec.action_id, None)
+
+        return self._recorded(description, inject)
+
+    def _recorded(self, description: str, inject) -> str:
+        """Ledger entry first, then ``inject()`` (an experiment id); its StopExperiment becomes the revert step."""
         entry = self.injector.record("fis", description, [])
         try:
-            experiment_id = self.inject_fis_fault(action, session, seconds, **parameters)
+            experiment_id = inject()
         except BaseException:
             self.injector.undo_now(entry)
             raise

@@ -16,7 +16,7 @@ from typing import Any
 
 from robot.running.context import EXECUTION_CONTEXTS
 
-from ..aws.safety import ChaosRefused, check_chaos_allowed
+from ..aws.safety import ChaosGuard, ChaosNotAllowed, ChaosRefused, check_chaos_allowed
 from ..core.base import LibraryComponent, LibraryContext
 from ..sessions.access import PlatformAccessKeywords
 from ..sessions.api import SessionRef
@@ -124,3 +124,24 @@ class FaultInjector(LibraryComponent):
             "suite setup) or take the platform to yourself first (Acquire Platform Access    exclusive), so "
             "suites running beside this one are not broken."
         )
+
+    def guard_deployment(self, what: str) -> ChaosGuard:
+        """A fault on the deployment itself (its API tier), beyond this run's own sessions; returns the guard.
+
+        On the embedded platform this is `guard_whole_platform`. On AWS the profile must opt in
+        (``${CHAOS_SCOPE}`` ``deployment``) and this run must hold the deployment exclusively (`Acquire Platform
+        Access` ``exclusive``); otherwise the test is skipped with the reason, as for any chaos the profile refuses.
+        """
+        if self.profile.is_embedded:
+            self.guard_whole_platform(what)
+            return ChaosGuard.from_context(self.ctx)
+        guard = ChaosGuard.from_context(self.ctx)
+        action = f"{what[0].lower()}{what[1:]}"
+        guard.check_deployment(action)
+        if not self._access.holds_exclusive():
+            raise ChaosNotAllowed(
+                f"Refused to {action}: it hits the whole deployment, so it runs only while this run holds the "
+                "deployment exclusively (Acquire Platform Access    exclusive; with ${PLATFORM_LOCK_TABLE} every "
+                "runner against the deployment sees that lease), and this test does not hold it."
+            )
+        return guard

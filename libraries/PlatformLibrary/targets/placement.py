@@ -38,9 +38,10 @@ EMBEDDED_ONLY = {
         "makes the container control plane (the ECS API: RunTask, StopTask, UpdateService) unavailable to the "
         "platform; AWS has no fault for that: FIS acts on tasks, instances and networks, not on the ECS API"
     ),
-    "needs-api-tier": (
-        "kills or freezes the API's targets and its load balancer as processes; on AWS they are an ECS service and an "
-        "ALB the suite does not own (an ALB node cannot be killed, and the deployment contract names no API service)"
+    "needs-load-balancer-process": (
+        "kills the load balancer in front of the API as a process; on AWS that is an ALB, which AWS runs: an ALB node "
+        "cannot be killed, and FIS has no action that fails a load balancer (it acts on tasks, instances and networks; "
+        "cutting the ALB's subnets off would take the deployment down, not fail over its load balancer)"
     ),
     "needs-record-writes": (
         "writes a session record into the sessions table as the platform would (a start no API target carries out); "
@@ -51,6 +52,9 @@ EMBEDDED_ONLY = {
     ),
 }
 NEEDS_PREFIX = "needs-"
+# A test whose faults hit the deployment itself (its API tier), not only the run's sessions: on AWS it runs only with
+# CHAOS_SCOPE=deployment (docs/chaos.md, "Two blast radii"), which the aws-emulated profile sets.
+DEPLOYMENT_SCOPE_TAG = "chaos-scope-deployment"
 # The suites CI runs on the aws-emulated profile (./run.sh test; docs/aws-emulation.md).
 EMULATED_SUITES = ("recovery/", "chaos/")
 
@@ -96,6 +100,8 @@ def table(suites: Path) -> str:
             name = Path(suite.source).relative_to(suites.resolve()).as_posix() if suite.source else suite.name
             reason = embedded_only_reason(test.tags)
             aws = f"skipped: {reason}" if reason else "runs"
+            if not reason and DEPLOYMENT_SCOPE_TAG in test.tags:
+                aws = "runs with CHAOS_SCOPE=deployment (it faults the deployment's API tier); skipped otherwise"
             emulated = "skipped" if reason else "runs"
             if not name.startswith(EMULATED_SUITES):
                 emulated = "not run"
@@ -117,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "AWS target a test marked skipped is skipped with this reason in its message, before its setup runs. "
         '"runs" under AWS means the test is not skipped there. The aws-emulated column is what CI runs through the '
         "AWS backends against the embedded platform's AWS face (docs/aws-emulation.md): the recovery and chaos "
-        "suites, skipped for the same reasons; the stress and performance suites read ELBv2, EFS and Application "
-        "Auto Scaling, which the face does not emulate yet. None has run against a real deployment from this "
+        "suites, skipped for the same reasons; the stress and performance suites read EFS and Application Auto "
+        "Scaling, which the face does not emulate yet (of ELBv2 it answers DescribeTargetHealth of the API tier's "
+        "target group only). None has run against a real deployment from this "
         "repository (no AWS account here: docs/aws.md).\n"
     )
     print(table(suites), end="")
