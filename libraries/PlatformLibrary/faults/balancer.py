@@ -20,6 +20,7 @@ import requests
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.http_client import PlatformApiClient
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import SessionRef
@@ -180,16 +181,16 @@ class LoadBalancerKeywords(LibraryComponent):
 
         Fails naming the promise: the API is back on its address after its load balancer failed.
         """
-        url = f"{self.endpoint('PLATFORM_API_URL')}/health"
         last: list[str] = ["no answer yet"]
 
-        def probe() -> bool | None:
+        def probe() -> bool | None:  # through the one API client: the run's auth, TLS and contract mapping
             try:
-                requests.get(url, timeout=min(1.0, self.http_timeout)).raise_for_status()
-                return True
+                answer = self.ctx.api.request("GET", "/health", timeout=min(1.0, self.http_timeout))
             except requests.RequestException as error:
                 last[0] = type(error).__name__
                 return None
+            last[0] = answer.describe()
+            return True if answer.status == 200 else None
 
         waited = wait_until(
             probe,
@@ -207,19 +208,16 @@ class LoadBalancerKeywords(LibraryComponent):
     ) -> None:
         """Reads ``session`` ``count`` times through the load balancer, one after another; each must answer 200
         within ``timeout``. Fails naming the promise: only healthy targets get requests."""
-        url = f"{self.endpoint('PLATFORM_API_URL')}/sessions/{self.session_id_of(session)}"
+        path = PlatformApiClient.session_path(self.session_id_of(session))
         failures: list[str] = []
         started = time.monotonic()
-        with requests.Session() as client:
-            for number in range(1, int(count) + 1):
-                try:
-                    answer = client.get(url, timeout=timeout.total_seconds())
-                    if answer.status_code != 200:
-                        failures.append(f"#{number}: {answer.status_code} {answer.text[:80]}")
-                except requests.RequestException as error:
-                    failures.append(
-                        f"#{number}: {type(error).__name__} after {format_seconds(timeout.total_seconds())}"
-                    )
+        for number in range(1, int(count) + 1):  # through the one API client: auth, TLS, contract mapping
+            try:
+                answer = self.ctx.api.request("GET", path, timeout=timeout.total_seconds())
+                if answer.status != 200:
+                    failures.append(f"#{number}: {answer.describe()[:120]}")
+            except requests.RequestException as error:
+                failures.append(f"#{number}: {type(error).__name__} after {format_seconds(timeout.total_seconds())}")
         if failures:
             raise AssertionError(
                 f"{len(failures)} of {count} API requests through the load balancer failed; it must route only to "
