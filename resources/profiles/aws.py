@@ -169,6 +169,11 @@ SIGKILL_FAILURE_REASON = ""
 SIGTERM_FAILURE_REASON = ""
 # The deployment contract names no stoppedReason wording: not checked unless a deployment's is named here.
 RESTART_BUDGET_STOPPED_REASON = ""
+# A start nobody carries out: the test that writes such a record is skipped on AWS (needs-record-writes: the
+# deployment contract does not say how a platform writes its records). Name your platform's values here if you run it.
+STUCK_START_TIMEOUT = "10 min"
+STUCK_END_ALLOWANCE = "2 min"
+STUCK_STOPPED_REASON = ""
 # The session fields docs/deployment-contract.md promises, judged before and after each transition with the meaning
 # docs/platform-contract.md gives them. expiresAt is left out: the contract names it as the TTL attribute but does not
 # promise it fixed (a deployment may renew it on activity). Add the fields your platform promises (createdAt,
