@@ -256,14 +256,6 @@ class LoadResult:
         return self.errors - self.refused
 
     @property
-    def drop_rate(self) -> float:
-        return self.dropped / self.scheduled if self.scheduled else 0.0
-
-    @property
-    def late_rate(self) -> float:
-        return self.late / self.sent if self.sent else 0.0
-
-    @property
     def achieved_rate(self) -> float:
         """Requests sent per second over the run's duration."""
         return self.sent / self.duration if self.duration > 0 else 0.0
