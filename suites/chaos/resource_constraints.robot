@@ -27,7 +27,7 @@ ${NEW_NOTES}       new-notes.md
 
 
 *** Test Cases ***
-A Container Pushed Past Its Memory Limit Is Killed And Restarted With The Session Intact
+A Container Over Its Memory Limit Is Killed And Restarted, Session Intact
     [Documentation]    Expected: when the container's memory cgroup is filled past its limit the kernel kills the
     ...    container within ${FAULT_REACTION_TIMEOUT}; the platform restarts it within ${SLA_RECOVERY_MAX}, says
     ...    OOMKilled, counts restartCount 1 in the API and in DynamoDB, and the workspace file is intact.

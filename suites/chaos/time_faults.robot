@@ -53,7 +53,7 @@ Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
         Then The Platform Restarts The Container Within The Recovery Bound
     END
 
-Containers Whose Clocks Run Hours Apart From The Platform's Change Nothing It Decides
+Container Clocks Hours Apart From The Platform's Change Nothing It Decides
     [Documentation]    Expected: with every container's clock ${CONTAINER_CLOCK_SKEW} ahead of the platform's (past the
     ...    idle timeout and the TTL), then ${CONTAINER_CLOCK_SKEW} behind, a reaper pass stops nothing, the session
     ...    runs on in the same container with its file, and new sessions get the platform's times: idleness,
@@ -69,7 +69,7 @@ Containers Whose Clocks Run Hours Apart From The Platform's Change Nothing It De
         Then The Platform Still Decides On Its Own Clock
     END
 
-A Session Just Before Its TTL Is Live And Just After It Is Expired On Every Route
+A Session Is Live Just Before Its TTL And Expired On Every Route Just After
     [Documentation]    Expected: a session used until ${CHAOS_TIME_MARGIN} before expiresAt is served as RUNNING;
     ...    ${CHAOS_TIME_MARGIN} after expiresAt GET and file routes answer 410, the user's list leaves it out, and a
     ...    reaper pass stops its container and marks its record STOPPED (stoppedReason expired), leaving no orphan.
