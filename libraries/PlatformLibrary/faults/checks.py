@@ -11,7 +11,7 @@ import requests
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
-from ..core.profile import format_seconds
+from ..core.profile import counted, format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import TERMINAL_STATUSES, ConcurrentCreateResult, PlatformApiKeywords, SessionRef
 from ..targets.containers import ContainerKeywords
@@ -366,8 +366,8 @@ def _statistic(values: list[float], pct: float) -> tuple[float, str]:
     needed = math.ceil(100 / (100 - pct)) if pct < 100 else 1
     ordered = sorted(values)
     if len(ordered) < needed:
-        return ordered[-1], f"max over {len(ordered)} samples (p{pct:g} needs {needed})"
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], f"p{pct:g} over {len(ordered)} samples"
+        return ordered[-1], f"max over {counted(len(ordered), 'sample')} (p{pct:g} needs {needed})"
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], f"p{pct:g} over {counted(len(ordered), 'sample')}"
 
 
 def stopwatch_verdict(
