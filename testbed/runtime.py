@@ -711,10 +711,6 @@ class Runtime:
         with self.lock:
             return {sid: c.proc.pid for sid, c in self.containers.items()}
 
-    def pool_pids(self) -> set[int]:
-        with self.lock:
-            return {c.proc.pid for c in self.pool}
-
     # ----- warm pool -----------------------------------------------------------------------------------------
     def _pool_loop(self) -> None:
         while not self.stopped.wait(0.05):

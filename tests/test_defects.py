@@ -669,7 +669,7 @@ def test_workspace_io_blocked_while_starting(platform_factory: Factory) -> None:
     assert waited[("workspace-io-blocked-while-starting",)] > 1.0, waited
 
 
-# ----- performance defects: each SLA check has a defect it must catch (issue 23) -----------------------------------
+# ----- performance defects: each SLA check has a defect it must catch ---------------------------------------------
 # Each test measures the clean and the defective platform in the same test and compares them, so a busy machine
 # slows both alike: a defect that adds a delay must add most of it (a difference, since the clean figure itself
 # varies with the machine), one that multiplies a figure must multiply it (a ratio).

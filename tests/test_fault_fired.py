@@ -1,4 +1,4 @@
-"""A test whose fault never fired fails: its teardown says which fault acted on nothing (issue 15).
+"""A test whose fault never fired fails: its teardown says which fault acted on nothing.
 
 Runs a small Robot suite on a private chaos platform of its own: a toxic with toxicity 0 never acts, so
 `End Chaos Test` must fail the test naming it; a toxic that meets traffic passes.

@@ -160,7 +160,7 @@ def test_no_keyword_checks_its_target_itself():
 
 # Packages bottom up (docs/architecture.md). An import from a lower package into a higher one runs back up.
 LAYERS = {"core": 0, "aws": 1, "sessions": 1, "targets": 2, "faults": 3, "load": 3, "report": 3, "library": 4}
-# Each import that runs back up, with its reason (the issue allows at most two).
+# Each import that runs back up, with its reason (at most two are allowed).
 UPWARD_ALLOWED = {
     ("sessions.consistency", "targets.containers"): "records and containers must agree: the check needs both",
 }

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 
 from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.core.endpoints import Endpoints
-from PlatformLibrary.core.profile import Profile
-from PlatformLibrary.report.metrics import below_message, compute_mean, compute_percentile
+from PlatformLibrary.core.profile import Profile, counted
+from PlatformLibrary.report.metrics import below_message, compute_mean, compute_percentile, defined_statistic
 
 
 def make_library(**variables) -> PlatformLibrary:
@@ -32,6 +32,13 @@ def make_library(**variables) -> PlatformLibrary:
 def test_percentile_of_one_to_hundred(pct, expected):
     values = [float(v) for v in range(1, 101)]
     assert compute_percentile(values, pct) == pytest.approx(expected, rel=2e-3)
+
+
+def test_counts_read_right_for_any_number():
+    assert [counted(n, "sample") for n in (0, 1, 2)] == ["0 samples", "1 sample", "2 samples"]
+    assert counted("1", "user") == "1 user"
+    assert counted(3, "entry", "entries") == "3 entries"
+    assert defined_statistic(99, 1)[1].startswith("max over 1 sample (")
 
 
 def test_percentile_of_sub_millisecond_durations():

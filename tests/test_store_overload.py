@@ -1,4 +1,4 @@
-"""A busy session store is overload, not an outage (issue 11).
+"""A busy session store is overload, not an outage.
 
 Under three times the normal read load on a busy machine the API answered 41-48 % of requests 503
 ``store_unavailable``: every API thread called moto (which serves one request at a time) at once, the queue grew

@@ -104,7 +104,7 @@ ALB_HEALTH_TIMEOUT = "5 min"
 # A scan of the cluster's tasks younger than this is reused, to stay below ECS's API rate limits.
 ECS_MIN_SCAN_INTERVAL = "500 ms"
 
-# Chaos suites (issue 4): client timeout per attempt, fail-fast bound, clock skew, boundary margin, fault window.
+# Chaos suites: client timeout per attempt, fail-fast bound, clock skew, boundary margin, fault window.
 CHAOS_CLIENT_TIMEOUT = "10 s"
 CHAOS_FAIL_FAST_MAX = "2 s"
 CHAOS_CLOCK_SKEW = "5 min"
@@ -157,7 +157,7 @@ RECOVERY_TIME_TOLERANCE = "15 s"
 SLA_COLD_START_P99 = "60 s"
 SLA_WARM_START_P95 = "5 s"
 SLA_CREATE_MEAN = "2 s"
-# Every single create, not only their mean (issue 23). Not in the seed, which names a mean only: the team's per-call
+# Every single create, not only their mean. Not in the seed, which names a mean only: the team's per-call
 # limit is 2.5 times the seed's mean, so one create may be slow but none may take as long as a cold start.
 SLA_CREATE_MAX = "5 s"
 SLA_FILE_OPS_P95 = "1 s"
@@ -189,7 +189,7 @@ SESSION_FIELDS_PROMISED = [
     "lastRecoveryMs",
 ]
 
-# --- Load, stress and performance (issue 5) ---------------------------------------------------------------
+# --- Load, stress and performance ---------------------------------------------------------------------------------
 LOAD_MAX_VUS = 200
 LOAD_LATE_THRESHOLD = "10 ms"
 LOAD_PROGRESS_INTERVAL = "30 s"

@@ -69,7 +69,7 @@ RECOVERY_TIME_TOLERANCE = "500 ms"
 SLA_COLD_START_P99 = "1.5 s"
 SLA_WARM_START_P95 = "300 ms"
 SLA_CREATE_MEAN = "100 ms"
-# Every single create, not only their mean (issue 23: a few slow creates must not hide in a good mean). Not in the
+# Every single create, not only their mean (a few slow creates must not hide in a good mean). Not in the
 # seed, which names a mean only: 2.5 times the mean bound, as on AWS; a clean create here takes 10-30 ms.
 SLA_CREATE_MAX = "250 ms"
 SLA_FILE_OPS_P95 = "50 ms"
@@ -104,7 +104,7 @@ SESSION_FIELDS_PROMISED = [
     "stoppedReason",
 ]
 
-# --- Load, stress and performance (issue 5) ---------------------------------------------------------------
+# --- Load, stress and performance ---------------------------------------------------------------------------------
 # Load runs: most requests in flight (virtual users) of the open model, when a send counts as late, how often
 # a running load prints its progress on the console.
 LOAD_MAX_VUS = 100
@@ -230,7 +230,7 @@ MEASURE_FOREIGN_CPU_MAX = 0.3
 # measures the machine, so it is skipped with the figures; errors, lost data and utilisation are judged anyway.
 MEASURE_SATURATION_MAX = "85 %"
 
-# --- Chaos (issue 4): faults are refused unless allowed; each chaos suite runs its own private platform -----------
+# --- Chaos: faults are refused unless allowed; each chaos suite runs its own private platform ---------------------
 CHAOS_ALLOWED = True
 # A client's timeout per attempt during a partition, and how fast a 503 must come while the circuit is open.
 CHAOS_CLIENT_TIMEOUT = "1 s"

@@ -23,7 +23,7 @@ ${OVERLOAD_DURATION}    3 s
 
 
 *** Test Cases ***
-During A DynamoDB Outage The API Fails Fast And The Circuit Closes After Recovery
+The API Fails Fast In A DynamoDB Outage And The Circuit Closes After Recovery
     [Documentation]    Expected: within ${FAULT_REACTION_TIMEOUT} of the outage lookups answer 503 store_unavailable
     ...    with Retry-After faster than ${CHAOS_FAIL_FAST_MAX} and GET /health says degraded, circuit open; once
     ...    DynamoDB is back the circuit closes within ${SLA_RECOVERY_MAX}, the session runs, new ones start.

@@ -29,7 +29,7 @@ ${NOTES_TEXT}       written before ECS went away
 
 
 *** Test Cases ***
-A Session Created During The Outage Waits And Starts Once The Control Plane Is Back
+A Session Created In The Outage Waits And Starts Once The Control Plane Is Back
     [Documentation]    Expected: while ECS is unavailable the warm pool's agents still start new sessions (no ECS
     ...    call needed); the next create answers 201 and the session waits PENDING with no container for
     ...    ${OUTAGE_WINDOW}; once ECS answers it runs within ${SLA_RECOVERY_MAX}, and the warm pool is refilled.
@@ -70,7 +70,7 @@ Running Sessions Keep Serving While The Control Plane Is Unavailable
         Then The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
     END
 
-A Session Deleted During The Outage Is Stopped Once The Control Plane Is Back And Leaves Nothing Behind
+A Session Deleted In The Outage Is Stopped Afterwards And Leaves Nothing Behind
     [Documentation]    Expected: while ECS is unavailable a delete answers 204 at once and the API forgets the
     ...    session, while its container keeps running (ECS cannot stop it); once ECS answers the container is
     ...    stopped within ${SLA_RECOVERY_MAX}, and no container, record or mesh hop of it is left, no orphan.
@@ -89,7 +89,7 @@ A Session Deleted During The Outage Is Stopped Once The Control Plane Is Back An
         And No Orphaned Container Remains
     END
 
-A Container That Crashes During The Outage Is Restarted Once The Control Plane Is Back
+A Container Crashing In The Outage Is Restarted Once The Control Plane Is Back
     [Documentation]    Expected: a container killed while ECS is unavailable leaves its session RESTARTING with
     ...    restartCount 1 and no container for ${OUTAGE_WINDOW} (refused starts are retried, not counted as
     ...    crashes); once ECS answers a new container serves it within ${SLA_RECOVERY_MAX}, restartCount 1 in the

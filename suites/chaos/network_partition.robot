@@ -22,7 +22,7 @@ ${NOTES_TEXT}    written before the partition
 
 
 *** Test Cases ***
-Clients Time Out And Retry During A Partition And Find Every Session Consistent After It Heals
+Clients Time Out And Retry In A Partition, Then Find Every Session Consistent
     [Documentation]    Expected: during the partition requests time out and a retrying client keeps trying; a
     ...    container that crashes meanwhile is restarted; once healed the client gets through within
     ...    ${SLA_RECOVERY_MAX}, API, DynamoDB and process table agree, restartCount 1 and the file intact.

@@ -27,7 +27,7 @@ ${NEW_NOTES}       new-notes.md
 
 
 *** Test Cases ***
-A Container Pushed Past Its Memory Limit Is Killed And Restarted With The Session Intact
+A Container Over Its Memory Limit Is Killed And Restarted, Session Intact
     [Documentation]    Expected: when the container's memory cgroup is filled past its limit the kernel kills the
     ...    container within ${FAULT_REACTION_TIMEOUT}; the platform restarts it within ${SLA_RECOVERY_MAX}, says
     ...    OOMKilled, counts restartCount 1 in the API and in DynamoDB, and the workspace file is intact.
@@ -106,7 +106,7 @@ A Container Whose Disk Is Kept Busy Keeps Serving And Loses Nothing
         Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
     END
 
-When EFS Fails The Workspace Gives Clear Errors Keeps Its Data And Comes Back
+When EFS Fails The Workspace Gives Clear Errors, Keeps Its Data And Comes Back
     [Documentation]    Expected: while the user's EFS folder is unavailable writes and reads answer 503
     ...    workspace_unavailable with a JSON body (never 201) and the container is left alone; once EFS is back
     ...    the files are reachable within ${SLA_RECOVERY_MAX}, the old content intact, refused writes absent.

@@ -61,7 +61,7 @@ A Mesh That Drops Every Request Gives 503s Within The Container Timeout
         And The Workspace File "${APP}" Still Contains "${APP_TEXT}"
     END
 
-A Container Restarted Behind A Broken Mesh Is Reached Through The Same Hop Once It Heals
+A Container Restarted Behind A Broken Mesh Is Reached On Its Hop Once Healed
     [Documentation]    Expected: the container crashes behind a broken mesh and is restarted within
     ...    ${SLA_RECOVERY_MAX}; the fault stays on the session's hop, so file operations still fail cleanly; once
     ...    healed the API reaches the replacement through the same hop, workspace intact, views agreeing.

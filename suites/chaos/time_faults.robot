@@ -10,8 +10,10 @@ Documentation     Time-based faults: the platform's clock (and its containers') 
 Resource          ../../resources/time.resource
 
 Suite Setup       Start The Chaos Suite On A Private Platform
-...                   --set    idle_timeout=${IDLE_TIMEOUT}    --set    min_capacity=2    --set    max_capacity=8
-...                   --set    scale_out_step=2    --set    scale_out_delay=0.3    --set    scale_in_delay=1
+...                   --set    idle_timeout=${IDLE_TIMEOUT}
+...                   --set    min_capacity=${MIN_CAPACITY}    --set    max_capacity=${MAX_CAPACITY}
+...                   --set    scale_out_step=${SCALE_STEP}    --set    scale_out_delay=${SCALE_OUT_DELAY}
+...                   --set    scale_in_delay=${SCALE_IN_DELAY}
 Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
@@ -20,11 +22,23 @@ Test Tags         chaos    time-faults    needs-platform-clock
 
 
 *** Variables ***
+# Settings of this suite's private platform (`python -m testbed up --set`; testbed/config.py has them all).
 # The platform's idle timeout in seconds: 4 min, shorter than CHAOS_CLOCK_SKEW (5 min), so that the first test's skew
 # crosses it (a platform judging idleness on two clocks stops a session in use), longer than the clock steps the
 # tests take while a session is used (half of it) and than any test's real duration.
 ${IDLE_TIMEOUT}            240
-# Past the suite's idle timeout (10 min) and the TTL (1 h), so a platform that read a container's clock would act.
+# The fewest containers the platform scales in to: below the scale-in test's burst of 6, so there is room to scale in.
+${MIN_CAPACITY}            2
+# The ceiling (most containers at once): above the burst of 6, so the burst is accepted whole.
+${MAX_CAPACITY}            8
+# Containers added or removed per scaling step: small, so the platform scales in step by step while sessions end.
+${SCALE_STEP}              2
+# Seconds demand must exceed capacity before a scale-out step: short, so the burst is covered quickly.
+${SCALE_OUT_DELAY}         0.3
+# Seconds a surplus (capacity above demand by more than a step) must last before a scale-in step: short, so a
+# scale-in falls inside the scale-in test's window of creates.
+${SCALE_IN_DELAY}          1
+# Past the suite's idle timeout (4 min) and the TTL (1 h), so a platform that read a container's clock would act.
 ${CONTAINER_CLOCK_SKEW}    2 h
 ${FILE}                    skew/a.txt
 ${FILE_TEXT}               written before the skew
@@ -53,7 +67,7 @@ Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
         Then The Platform Restarts The Container Within The Recovery Bound
     END
 
-Containers Whose Clocks Run Hours Apart From The Platform's Change Nothing It Decides
+Container Clocks Hours Apart From The Platform's Change Nothing It Decides
     [Documentation]    Expected: with every container's clock ${CONTAINER_CLOCK_SKEW} ahead of the platform's (past the
     ...    idle timeout and the TTL), then ${CONTAINER_CLOCK_SKEW} behind, a reaper pass stops nothing, the session
     ...    runs on in the same container with its file, and new sessions get the platform's times: idleness,
@@ -69,7 +83,7 @@ Containers Whose Clocks Run Hours Apart From The Platform's Change Nothing It De
         Then The Platform Still Decides On Its Own Clock
     END
 
-A Session Just Before Its TTL Is Live And Just After It Is Expired On Every Route
+A Session Is Live Just Before Its TTL And Expired On Every Route Just After
     [Documentation]    Expected: a session used until ${CHAOS_TIME_MARGIN} before expiresAt is served as RUNNING;
     ...    ${CHAOS_TIME_MARGIN} after expiresAt GET and file routes answer 410, the user's list leaves it out, and a
     ...    reaper pass stops its container and marks its record STOPPED (stoppedReason expired), leaving no orphan.

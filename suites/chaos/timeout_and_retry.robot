@@ -42,10 +42,10 @@ A Dropped DynamoDB Connection Is Retried And The Create Succeeds
     ...    connection, the create answers 201 and the session reaches RUNNING; the fault met exactly one request.
     [Tags]    catches-no-throttle-retry
     GROUP    When DynamoDB drops the connection of the next session write
-        When DynamoDB Answers The Next 1 PutItem Requests With Dropped Connections
+        When DynamoDB Answers The Next 1 PutItem Request With A Dropped Connection
     END
     GROUP    Then the create succeeds after one retry
-        Then Creating A Session Succeeds After Each Fault Was Hit 1 Times
+        Then Creating A Session Succeeds After Each Fault Was Hit 1 Time
     END
 
 Slow DynamoDB Answers Slow The API Down But Nothing Fails

@@ -32,7 +32,7 @@ File Operation Latency Is Within The SLA
     ...    and p95 is below ${SLA_FILE_OPS_P95}.
     [Tags]    file-ops    catches-slow-file-ops
     GROUP    Given a running session
-        Given Running Sessions For 1 Users
+        Given 1 User With A Running Session
     END
     GROUP    When files are written and read at a steady rate
         When File Operations Run At ${NORMAL_API_RATE} For ${LATENCY_RUN_DURATION}
@@ -47,7 +47,7 @@ API Response Time Is Within The SLA
     ...    are all answered and p95 is below ${SLA_API_P95}.
     [Tags]    api-response    catches-slow-api
     GROUP    Given a running session
-        Given Running Sessions For 1 Users
+        Given 1 User With A Running Session
     END
     GROUP    When the API is read at the normal rate
         When The API Is Read At The Normal Rate For ${LATENCY_RUN_DURATION}

@@ -59,7 +59,7 @@ Workspace Throughput Holds While Sessions Start And Capacity Scales Out
     ...    while the platform scales.
     [Tags]    efs-throughput    catches-workspace-io-blocked-while-starting
     GROUP    Given a running session on a platform at its minimum capacity
-        Given Running Sessions For 1 Users
+        Given 1 User With A Running Session
         And The Platform Runs At Its Minimum Capacity
     END
     GROUP    When sessions start and capacity scales out while the workspace is in use

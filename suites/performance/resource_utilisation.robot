@@ -21,7 +21,7 @@ CPU And Memory Stay Within Limits Under Load
     ...    share of the machine; every request is answered.
     [Tags]    utilisation    catches-cpu-hog    catches-memory-hog
     GROUP    Given running sessions
-        Given Running Sessions For ${CONCURRENT_USERS} Users
+        Given ${CONCURRENT_USERS} Users With Running Sessions
     END
     GROUP    When they serve load while resources are sampled
         Start Resource Sampling

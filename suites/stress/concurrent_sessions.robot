@@ -20,7 +20,7 @@ Several Users Work In Their Own Sessions At Once
     ...    ${SLA_STRESS_FILE_OPS_P95}; afterwards every session still runs with exactly one container.
     [Tags]    catches-collapse-under-concurrency
     GROUP    Given a running session for each user
-        Given Running Sessions For ${CONCURRENT_USERS} Users
+        Given ${CONCURRENT_USERS} Users With Running Sessions
     END
     GROUP    When every user works in their session at the same time
         When Every User Works In Their Own Session At Once For ${CONCURRENT_DURATION}

@@ -21,7 +21,7 @@ A Hundred File Operations Per Second Are Served On Time
     ...    operations p95 < 1 s at 100 ops/s" as one requirement (its bound on this profile).
     [Tags]    file-ops-rate    catches-slow-file-ops
     GROUP    Given a running session
-        Given Running Sessions For 1 Users
+        Given 1 User With A Running Session
     END
     GROUP    When file operations run at the required rate
         When File Operations Run At ${FILE_OPS_RATE} For ${FILE_OPS_DURATION}
@@ -38,7 +38,7 @@ Platform Stays Stable Under Three Times The Normal Load
     ...    the normal SLAs) and ${SLA_SESSION_CYCLE_P95} (lifecycles); the platform stays healthy, data intact.
     [Tags]    three-times-load    catches-collapse-under-load
     GROUP    Given running sessions with a file
-        Given Running Sessions For 2 Users
+        Given 2 Users With Running Sessions
         VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST
         And The Workspace Has File "stress/keep.txt" Containing "still here"
     END

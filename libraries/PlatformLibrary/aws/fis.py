@@ -1,6 +1,6 @@
 """AWS Fault Injection Service: experiment templates for faults inside ECS tasks, experiments, clean-up.
 
-Templates and experiments carry the run's tags (`aws_safety.run_tags`); stopping and deleting only ever
+Templates and experiments carry the run's tags (``aws/safety.run_tags``); stopping and deleting only ever
 touch ones tagged with this run's id. A dry run starts the experiment with ``actionsMode=skip-all``: FIS
 resolves the targets and checks the role and the stop condition, but injects nothing.
 """

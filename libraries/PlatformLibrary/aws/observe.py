@@ -1,5 +1,5 @@
 """Read-only views of the AWS deployment: EFS mount targets, ALB target health, CloudWatch utilisation,
-Application Auto Scaling. Plain functions over boto3 clients; the keywords in ``aws.py`` wrap them."""
+Application Auto Scaling. Plain functions over boto3 clients; the keywords in ``aws/keywords.py`` wrap them."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def check_target(profile: Profile, keyword: str, tags: list[str] | tuple[str, ..
 class LibraryContext:
     """The state all components share: profile, endpoints, run ids, the sessions this run created, the API client.
 
-    Also the one cache of per-run clients (``aws_clients``, see ``aws_session.clients_for``).
+    Also the one cache of per-run clients (``aws_clients``, see ``aws/session.clients_for``).
     """
 
     def __init__(self, profile: Profile, run: RunContext, project_root: Path = PROJECT_ROOT):

@@ -127,3 +127,8 @@ def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.3f} s"
+
+
+def counted(count: Any, noun: str, plural: str = "") -> str:
+    """``count`` and ``noun`` in the number it takes: ``1 sample``, ``5 samples``, ``0 errors``."""
+    return f"{count} {noun if str(count) == '1' else plural or noun + 's'}"

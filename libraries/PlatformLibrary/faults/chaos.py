@@ -1,14 +1,15 @@
-"""Chaos engineering: network, AWS API, resource and time faults, always reverted (issue 4).
+"""Chaos engineering: the private chaos platform, the steady state, and reverting faults (always).
 
-The keywords live in components of their own, each given what it uses: ``chaos_network`` (toxics, AWS API
-faults, clients, circuit breaker), ``chaos_resources`` (memory, CPU, EFS), ``chaos_time`` (clock, TTL, idle,
-scale-in race) and ``chaos_checks`` (judging outcomes). The safety rules and the bookkeeping all of them go through
-are the ``FaultInjector`` (``fault_injector``); this module holds the ledger keywords, the private platform and the
-steady state.
+The fault keywords live in components of their own, each given what it uses: ``faults/network.py`` (toxics, AWS
+API faults, clients, circuit breaker), ``faults/resources.py`` (memory, CPU, disk, EFS, the container control
+plane), ``faults/clock.py`` (clock, TTL, idle, scale-in race), ``faults/balancer.py`` (API targets, the load
+balancer) and ``faults/checks.py`` (judging outcomes). The safety rules and the bookkeeping all of them go through
+are the ``FaultInjector`` (``faults/injector.py``); this module holds the ledger keywords, the private platform and
+the steady state.
 
 Every fault acts from outside the platform's code on something real: toxics on the fault proxy's hops (``api``,
 ``dynamodb``, ``mesh-<sessionId>``), processes and control files in the containers' cgroups, the user's workspace
-folder, the platform's clock-skew file. Every fault is written into the fault ledger (see ``chaos_ledger``) before
+folder, the platform's clock-skew file. Every fault is written into the fault ledger (``faults/ledger.py``) before
 it is applied and crossed out when reverted, so `Revert All Faults`, a suite teardown, or the next run after a
 SIGKILL (`Revert Faults Left By An Earlier Run`) can always undo it.
 """

@@ -11,7 +11,7 @@ import requests
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
-from ..core.profile import format_seconds
+from ..core.profile import counted, format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import TERMINAL_STATUSES, ConcurrentCreateResult, PlatformApiKeywords, SessionRef
 from ..targets.containers import ContainerKeywords
@@ -289,18 +289,6 @@ class ChaosCheckKeywords(LibraryComponent):
         if response.status != 404:
             raise AssertionError(f"Workspace file {path} should not exist but {response.describe()}")
 
-    def session_should_be_settled_with_matching_containers(self, session: SessionRef) -> str:
-        """Fails unless, right now, the session is ``RUNNING`` with one container or not live with none."""
-        session_id = self.session_id_of(session)
-        status = self.containers.api_status(session_id)
-        containers = self.containers.backend.containers_of(session_id)
-        pids = [c.pid for c in containers]
-        if status == "RUNNING" and len(containers) == 1:
-            return status
-        if status in ("GONE", *TERMINAL_STATUSES) and not containers:
-            return status
-        raise AssertionError(f"Session {session_id} is half-made: status {status} with container(s) {pids or 'none'}.")
-
     @keyword(tags=["chaos", "assertion"])
     def a_busy_store_should_have_been_answered_as_overload(self, result: Any) -> dict:
         """Fails unless the load ``result`` (a `Run ... Load` against a slowed store) got only 200 and 429 answers,
@@ -378,8 +366,8 @@ def _statistic(values: list[float], pct: float) -> tuple[float, str]:
     needed = math.ceil(100 / (100 - pct)) if pct < 100 else 1
     ordered = sorted(values)
     if len(ordered) < needed:
-        return ordered[-1], f"max over {len(ordered)} samples (p{pct:g} needs {needed})"
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], f"p{pct:g} over {len(ordered)} samples"
+        return ordered[-1], f"max over {counted(len(ordered), 'sample')} (p{pct:g} needs {needed})"
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)], f"p{pct:g} over {counted(len(ordered), 'sample')}"
 
 
 def stopwatch_verdict(

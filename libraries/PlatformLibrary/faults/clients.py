@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from ..core.http_client import PlatformApiClient
+from ..core.profile import counted
 
 
 @dataclass
@@ -157,4 +158,5 @@ class RetryingClient:
             state = f"no {self.expected} answer yet, last: {attempts[-1].describe()}"
         else:
             state = "no answer yet"
-        return f"{self.method} {self.path} (expects {self.expected}): {len(attempts)} attempts ({seen}); {state}"
+        tried = counted(len(attempts), "attempt")
+        return f"{self.method} {self.path} (expects {self.expected}): {tried} ({seen}); {state}"

@@ -35,6 +35,7 @@ from typing import Any
 
 import psutil
 
+from ..core.profile import counted
 from ..targets.embedded import faults as local_faults
 from .toxiproxy import FaultProxyError, FaultProxyGone, ToxiproxyClient
 
@@ -252,7 +253,8 @@ def undo_step(step: dict[str, Any], timeout: float = 5.0) -> str:
                 _toxic_hits[step["toxic"]] = toxic_hits(proxy.toxic(step["hop"], step["toxic"]))
             result = _proxy_undo(lambda: proxy.delete_toxic(step["hop"], step["toxic"]))
             hits = _toxic_hits.get(step["toxic"])
-            return f"toxic {step['toxic']} on hop {step['hop']} ({'?' if hits is None else hits} hits): {result}"
+            met = "? hits" if hits is None else counted(hits, "hit")
+            return f"toxic {step['toxic']} on hop {step['hop']} ({met}): {result}"
         if action == "enable-hop":
             proxy = _proxy(step, timeout)
             result = _proxy_undo(lambda: proxy.enable_hop_if_present(step["hop"]))

@@ -45,13 +45,6 @@ class FaultProxyKeywords(LibraryComponent):
         except Exception:  # the endpoints file or the profile has no fault proxy at all
             return False
 
-    def get_fault_proxy_hop(self, name: str) -> dict:
-        """Returns the hop ``name`` as the fault proxy describes it (``listen``, ``upstream``, ``enabled`` ...)."""
-        hop = self._proxy().hop(name)
-        if hop is None:
-            raise FaultProxyError(f"The fault proxy has no hop '{name}'.")
-        return hop
-
     @keyword(tags=["faults"])
     def disable_fault_proxy_hop(self, name: str) -> None:
         """Cuts the hop ``name`` (``POST /proxies/<name>`` with ``{"enabled": false}``).

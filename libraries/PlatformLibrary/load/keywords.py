@@ -1,4 +1,4 @@
-"""Load generation keywords: open and closed models with coordinated-omission-corrected latency (issue 5).
+"""Load generation keywords: open and closed models with coordinated-omission-corrected latency.
 
 The engine is :mod:`PlatformLibrary.load.engine`; this component turns it into keywords that speak the platform's
 API, track what they create for cleanup, record metrics and histograms for the resilience report, print live

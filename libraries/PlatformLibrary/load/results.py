@@ -15,6 +15,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from ..core.profile import counted
 from ..report.metrics import defined_statistic, samples_needed
 
 # Histograms in microseconds from 1 us to 1 hour at 3 significant digits: every histogram of the suite has the
@@ -256,14 +257,6 @@ class LoadResult:
         return self.errors - self.refused
 
     @property
-    def drop_rate(self) -> float:
-        return self.dropped / self.scheduled if self.scheduled else 0.0
-
-    @property
-    def late_rate(self) -> float:
-        return self.late / self.sent if self.sent else 0.0
-
-    @property
     def achieved_rate(self) -> float:
         """Requests sent per second over the run's duration."""
         return self.sent / self.duration if self.duration > 0 else 0.0
@@ -351,8 +344,9 @@ class LoadResult:
     def describe(self) -> str:
         rate = f" at {format_rate(self.target_rate)}" if self.target_rate else ""
         text = (
-            f"Load '{self.name}' ({self.model}{rate}, {self.users} users, {self.duration:g} s): "
-            f"{self.sent} sent, {self.ok} ok, {self.errors} errors, {self.dropped} dropped, {self.late} late; "
+            f"Load '{self.name}' ({self.model}{rate}, {counted(self.users, 'user')}, {self.duration:g} s): "
+            f"{self.sent} sent, {self.ok} ok, {counted(self.errors, 'error')}, {self.dropped} dropped, "
+            f"{self.late} late; "
             f"latency p50 {self.percentile(50) * 1000:.1f} ms, p95 {self.percentile(95) * 1000:.1f} ms, "
             f"p99 {self.percentile(99) * 1000:.1f} ms (service time p99 {self.percentile(99, False) * 1000:.1f} ms)"
         )

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from robot.api import ExecutionResult, ResultVisitor
 
+from ..core.profile import counted
+
 MESSAGE_LINES = 3
 MESSAGE_WIDTH = 200
 
@@ -31,7 +33,7 @@ def summary(output: Path, log_name: str = "log.html") -> str:
     failed = _Failed()
     result.visit(failed)
     stats = result.statistics.total
-    head = f"{stats.total} tests: {stats.passed} passed, {stats.failed} failed, {stats.skipped} skipped."
+    head = f"{counted(stats.total, 'test')}: {stats.passed} passed, {stats.failed} failed, {stats.skipped} skipped."
     if not failed.found:
         return head
     lines = [f"{head} Failed:"]

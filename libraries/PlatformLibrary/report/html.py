@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..core.profile import counted
 from .charts import CHART_CSS, MAX_SERIES, PALETTE, Rule, Series, bar_chart, line_chart
 from .metrics import samples_needed
 
@@ -232,7 +233,7 @@ def render_runs_over_time(runs: list[dict[str, Any]]) -> list[str]:
         # The run's ceiling (closed: its users; open: max VUs) is drawn when the run came near it, else named in
         # the title: a line at 50 would flatten a curve that never passed 3.
         limit = int(r.get("users") or 0)
-        what = f"{limit} users" if r.get("model") == "closed" else f"max VUs {limit}"
+        what = counted(limit, "user") if r.get("model") == "closed" else f"max VUs {limit}"
         near = limit and max(p["inFlightMax"] for p in points) * 2 >= limit
         out.append(
             line_chart(

@@ -24,7 +24,7 @@ from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.machine import MachineKeywords
-from ..core.profile import format_seconds, to_seconds
+from ..core.profile import counted, format_seconds, to_seconds
 
 # Values are scaled to integers for HdrHistogram: one millionth of the unit (microseconds for seconds).
 _SCALE = 1_000_000
@@ -61,8 +61,8 @@ def defined_statistic(pct: float, count: int) -> tuple[float, str]:
     """
     needed = samples_needed(pct)
     if count >= needed:
-        return pct, f"p{pct:g} over {count} samples"
-    return 100.0, f"max over {count} samples (p{pct:g} needs at least {needed}, so the max is asserted)"
+        return pct, f"p{pct:g} over {counted(count, 'sample')}"
+    return 100.0, f"max over {counted(count, 'sample')} (p{pct:g} needs at least {needed}, so the max is asserted)"
 
 
 def compute_mean(values: Iterable[float]) -> float:

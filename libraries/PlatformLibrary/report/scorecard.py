@@ -23,6 +23,7 @@ from typing import Any
 
 from robot.model import TagPatterns
 
+from ..core.profile import counted
 from .metrics import compute_percentile, defined_statistic, samples_needed
 
 PASS, FAIL, SKIPPED, NOT_RUN = "pass", "fail", "skipped", "not run"
@@ -174,7 +175,7 @@ def load_stability(evidence: Evidence) -> Measured | None:
     errors = sum(int(r.get("errors", 0) or 0) for r in runs)
     dropped = sum(int(r.get("dropped", 0) or 0) for r in runs)
     value, count = _run_latency(runs[0], 95)
-    return Measured(f"{'; '.join(parts)}; {errors} errors, {dropped} dropped", value, "ms", count)
+    return Measured(f"{'; '.join(parts)}; {counted(errors, 'error')}, {dropped} dropped", value, "ms", count)
 
 
 def load_concurrency(evidence: Evidence) -> Measured | None:
@@ -184,7 +185,8 @@ def load_concurrency(evidence: Evidence) -> Measured | None:
         return None
     run = max(runs, key=lambda r: int(r.get("users") or 0))
     value, count = _run_latency(run, 95)
-    text = f"{run.get('users')} users at once, {percentile_text(95, count, value, 'ms')}, {run.get('errors', 0)} errors"
+    users, errors = counted(run.get("users"), "user"), counted(run.get("errors", 0), "error")
+    text = f"{users} at once, {percentile_text(95, count, value, 'ms')}, {errors}"
     return Measured(text, float(run.get("users") or 0), "users", count)
 
 

@@ -1,4 +1,4 @@
-"""ECS keywords of the AWS target: a session's tasks, stopping one, its replacement, cold-start phases, orphans, usage.
+"""ECS keywords of the AWS target: a session's task, its cold-start phases, its usage.
 
 The container keywords (``targets.containers``) work on both targets; these read what only ECS knows
 (task ARNs, ``lastStatus``, timestamps, billed time).
