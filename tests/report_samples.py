@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import robot
+from PlatformLibrary.core.stats import new_histogram
 from PlatformLibrary.load.engine import LoadRun
-from PlatformLibrary.load.results import IntervalSeries, new_histogram
+from PlatformLibrary.load.results import IntervalSeries
 from PlatformLibrary.load.utilisation import UtilisationSampler
 
 # The tests of the sample run (suite file sample.robot, so long names start with "Sample."): one passes, one fails

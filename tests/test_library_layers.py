@@ -187,6 +187,23 @@ def test_imports_run_down_the_layers():
     assert len(UPWARD_ALLOWED) <= 2
 
 
+def package_cycles(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Pairs of packages that import each other (in either direction, through any of their modules)."""
+    edges = {(_package_of(a), _package_of(b)) for a, imports in graph.items() for b in imports}
+    return sorted((a, b) for a, b in edges if a < b and (b, a) in edges)
+
+
+def test_no_two_packages_import_each_other():
+    """Statistics both load and report need live below both (core.stats); report never imports load."""
+    allowed = {tuple(sorted((_package_of(f"x.{a}"), _package_of(f"x.{b}")))) for a, b in UPWARD_ALLOWED}
+    assert [pair for pair in package_cycles(import_graph()) if pair not in allowed] == []
+
+
+def test_the_cycle_check_sees_two_packages_importing_each_other():
+    graph = {f"{PACKAGE}.load.results": {f"{PACKAGE}.report.metrics"}, f"{PACKAGE}.report.build": {f"{PACKAGE}.load.x"}}
+    assert package_cycles(graph) == [("load", "report")]
+
+
 def test_the_layer_check_sees_an_import_running_up():
     graph = {f"{PACKAGE}.core.base": {f"{PACKAGE}.faults.injector"}, f"{PACKAGE}.faults.injector": set()}
     assert upward_imports(graph) == [("core.base", "faults.injector")]

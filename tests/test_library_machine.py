@@ -22,8 +22,8 @@ from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.machine import CpuReading, CpuWindow, Reference, judge, take_reference
 from PlatformLibrary.core.profile import Profile
+from PlatformLibrary.core.stats import defined_statistic, samples_needed
 from PlatformLibrary.load.results import LoadResult, check_threshold, is_timing_threshold
-from PlatformLibrary.report.metrics import defined_statistic, samples_needed
 
 ROOT = Path(__file__).resolve().parents[1]
 HOG = [sys.executable, "-c", "while True: pass"]

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "libraries"))
 from PlatformLibrary import PlatformLibrary
 from PlatformLibrary.core.endpoints import Endpoints
 from PlatformLibrary.core.profile import Profile, counted
-from PlatformLibrary.report.metrics import below_message, compute_mean, compute_percentile, defined_statistic
+from PlatformLibrary.core.stats import compute_mean, compute_percentile, defined_statistic
+from PlatformLibrary.report.metrics import below_message
 
 
 def make_library(**variables) -> PlatformLibrary:

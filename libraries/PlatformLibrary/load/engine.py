@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .results import MAX_REQUESTS_PER_RUN, MAX_RUN_SECONDS, IntervalSeries, LoadResult, new_histogram, to_micros
+from ..core.stats import new_histogram, to_micros
+from .results import MAX_REQUESTS_PER_RUN, MAX_RUN_SECONDS, IntervalSeries, LoadResult
 
 
 def tls_context(ca_bundle: str | None = None, verify: bool = True) -> ssl.SSLContext:

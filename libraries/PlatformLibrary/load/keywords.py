@@ -29,12 +29,12 @@ from ..core.base import LibraryComponent, LibraryContext
 from ..core.contract import ApiContract
 from ..core.http_client import api_auth_headers, api_tls_verify
 from ..core.profile import format_seconds, to_seconds
+from ..core.stats import LATENCY_BOUND_METRIC
 from ..core.waiting import wait_until
 from ..report.metrics import MetricsKeywords, save_histogram
 from ..sessions.api import PlatformApiKeywords
 from .engine import Answer, HttpRequest, LoadRun, Stage, categorize
 from .results import (
-    LATENCY_BOUND_METRIC,
     LoadResult,
     check_threshold,
     format_rate,

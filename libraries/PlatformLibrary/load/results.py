@@ -16,32 +16,22 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from ..core.profile import counted
-from ..report.metrics import defined_statistic, samples_needed
+from ..core.stats import (
+    HIST_HIGHEST,
+    HIST_LOWEST,
+    defined_statistic,
+    new_histogram,
+    parse_duration,
+    samples_needed,
+)
 
-# Histograms in microseconds from 1 us to 1 hour at 3 significant digits: every histogram of the suite has the
-# same shape, so any two can be added.
-HIST_LOWEST = 1
-HIST_HIGHEST = 3_600_000_000
-HIST_DIGITS = 3
 MAX_REQUESTS_PER_RUN = 2_000_000
 MAX_RUN_SECONDS = 3 * 3600.0
 # The per-interval series of a run: at most this many points (a longer run gets wider intervals).
 MAX_SERIES_POINTS = 600
 SERIES_PERCENTILES = (50, 95, 99)
-# A latency bound a test asserted on a run (recorded by ``Load Should Meet Thresholds``, drawn by the report).
-LATENCY_BOUND_METRIC = "load_latency_bound"
-
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*([a-z]+))?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
-
-
-def new_histogram() -> HdrHistogram:
-    """An empty latency histogram in microseconds (the suite's one shape)."""
-    return HdrHistogram(HIST_LOWEST, HIST_HIGHEST, HIST_DIGITS)
-
-
-def to_micros(seconds: float) -> int:
-    return min(HIST_HIGHEST, max(HIST_LOWEST, round(seconds * 1_000_000)))
 
 
 def parse_rate(value: Any) -> float:
@@ -371,37 +361,6 @@ _THRESHOLD = re.compile(
     r"(?P<op>below|under|above|at most|at least)\s+(?P<limit>.+?)\s*$",
     re.IGNORECASE,
 )
-_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*$", re.IGNORECASE)
-_TIME_UNITS = {
-    "us": 1e-6,
-    "ms": 1e-3,
-    "millisecond": 1e-3,
-    "milliseconds": 1e-3,
-    "": 1.0,
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``500 ms``, ``1.5 s``, ``2 min``, a number (seconds) or a ``timedelta``."""
-    if hasattr(value, "total_seconds"):
-        return float(value.total_seconds())
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _TIME.match(str(value))
-    if not match or match.group(2).lower() not in _TIME_UNITS:
-        raise ValueError(f"Expected a time like '500 ms' or '2 s', got {value!r}.")
-    return float(match.group(1)) * _TIME_UNITS[match.group(2).lower()]
 
 
 def _fmt_time(seconds: float) -> str:

@@ -30,9 +30,9 @@ from robot.errors import DataError
 
 from ..aws.cost import fargate_rates, load_pricing, price_set_for
 from ..core.profile import to_seconds
-from ..load.results import LATENCY_BOUND_METRIC, new_histogram, parse_duration
+from ..core.stats import LATENCY_BOUND_METRIC, defined_statistic, new_histogram, parse_duration, samples_needed
 from .html import HTML_NAME, JSON_NAME, render_html
-from .metrics import defined_statistic, load_histograms, samples_needed
+from .metrics import load_histograms
 from .scorecard import SEED_PROFILE, build_scorecard
 
 SCHEMA = "resilience-report/1"
@@ -153,7 +153,7 @@ def stats(values: list[float]) -> dict[str, Any]:
 
 
 def undefined_percentiles(count: int, percentiles: tuple[float, ...] = (50, 95, 99)) -> list[str]:
-    """The percentiles ``count`` samples are too few to define (``metrics.samples_needed``)."""
+    """The percentiles ``count`` samples are too few to define (``core.stats.samples_needed``)."""
     return [f"p{p:g}" for p in percentiles if count < samples_needed(p)]
 
 

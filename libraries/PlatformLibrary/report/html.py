@@ -10,8 +10,8 @@ import html
 from typing import Any
 
 from ..core.profile import counted
+from ..core.stats import samples_needed
 from .charts import CHART_CSS, MAX_SERIES, PALETTE, Rule, Series, bar_chart, line_chart
-from .metrics import samples_needed
 
 JSON_NAME = "resilience-report.json"
 HTML_NAME = "resilience-report.html"
@@ -153,7 +153,7 @@ def stat_bars(
     v: dict[str, Any], pcts: tuple[int, ...], scale: float, with_max: bool = False
 ) -> list[tuple[str, float]]:
     """The bars of a stats object: the mean, each percentile its sample count defines and, for those it does not
-    (``metrics.samples_needed``: p95 20, p99 100), one bar of the max, labelled so; ``with_max`` adds the max."""
+    (``core.stats.samples_needed``: p95 20, p99 100), one bar of the max, labelled so; ``with_max`` adds the max."""
     n, top = int(v["count"]), float(v["max"])
     undefined = [p for p in pcts if n < samples_needed(p)]
     bars = [("mean", v["mean"] * scale)]

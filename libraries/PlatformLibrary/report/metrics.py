@@ -8,15 +8,13 @@ digits, which rounds up to the bucket's highest value, so SLA checks err on the 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
 from robot.api.deco import keyword
@@ -24,66 +22,8 @@ from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.machine import MachineKeywords
-from ..core.profile import counted, format_seconds, to_seconds
-
-# Values are scaled to integers for HdrHistogram: one millionth of the unit (microseconds for seconds).
-_SCALE = 1_000_000
-
-
-def compute_percentile(values: Iterable[float], pct: float) -> float:
-    """The ``pct`` percentile of ``values`` (0 < pct <= 100) via HdrHistogram, in the values' unit."""
-    numbers = [_number(v) for v in values]
-    if not numbers:
-        raise ValueError("Cannot take a percentile of no values.")
-    if not 0 < pct <= 100:
-        raise ValueError(f"Percentile must be in (0, 100], got {pct}.")
-    if any(v < 0 for v in numbers):
-        raise ValueError("Durations and sizes cannot be negative.")
-    highest = max(2, math.ceil(max(numbers) * _SCALE) + 1)
-    histogram = HdrHistogram(1, highest, 3)
-    for value in numbers:
-        histogram.record_value(round(value * _SCALE))
-    return histogram.get_value_at_percentile(pct) / _SCALE
-
-
-def samples_needed(pct: float) -> int:
-    """Fewest samples that define the ``pct`` percentile: p99 needs 100, p95 20, p50 2 (``100 / (100 - pct)``)."""
-    if pct >= 100:
-        return 1
-    return math.ceil(100 / (100 - pct) - 1e-9)
-
-
-def defined_statistic(pct: float, count: int) -> tuple[float, str]:
-    """The statistic a bound on ``p<pct>`` may assert over ``count`` samples, and how to name it.
-
-    A percentile is asserted only over enough samples to define it; with fewer, the maximum stands in (it is
-    never below the percentile, so the check only gets stricter) and the name says so.
-    """
-    needed = samples_needed(pct)
-    if count >= needed:
-        return pct, f"p{pct:g} over {counted(count, 'sample')}"
-    return 100.0, f"max over {counted(count, 'sample')} (p{pct:g} needs at least {needed}, so the max is asserted)"
-
-
-def compute_mean(values: Iterable[float]) -> float:
-    numbers = [_number(v) for v in values]
-    if not numbers:
-        raise ValueError("Cannot take the mean of no values.")
-    return sum(numbers) / len(numbers)
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool):
-        raise ValueError(f"Expected a number, got {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Expected a number, got {value!r}.") from None
-    if math.isnan(number) or math.isinf(number):
-        raise ValueError(f"Expected a finite number, got {value!r}.")
-    return number
+from ..core.profile import format_seconds, to_seconds
+from ..core.stats import as_number, compute_percentile, defined_statistic
 
 
 def below_message(what: str, measured: float, allowed: float, unit: str = "s") -> str | None:
@@ -193,7 +133,7 @@ class MetricsKeywords(LibraryComponent):
         """
         if not name or not name.strip():
             raise ValueError("Metric name must not be empty.")
-        number = _number(value)
+        number = as_number(value)
         record = {
             "ts": time.time(),
             "name": name,
@@ -221,7 +161,7 @@ class MetricsKeywords(LibraryComponent):
                 known = ", ".join(sorted(self._samples)) or "none"
                 raise ValueError(f"No metric named '{values}' was recorded in this run. Known metrics: {known}.")
             return self._samples[values]
-        return [_number(v) for v in values]
+        return [as_number(v) for v in values]
 
     # ------------------------------------------------------------------ statistics
     # ------------------------------------------------------------------ SLA assertions
@@ -255,7 +195,7 @@ class MetricsKeywords(LibraryComponent):
         | Percentile Should Be Below | cold_start | 99 | ${SLA_COLD_START_P99} |
         """
         numbers = self._values(values)
-        pct = _number(percentile)
+        pct = as_number(percentile)
         asserted, statistic = defined_statistic(pct, len(numbers))
         measured = compute_percentile(numbers, asserted)
         label = name or (f"{values}" if isinstance(values, str) else "Samples")

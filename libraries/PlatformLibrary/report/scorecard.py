@@ -24,7 +24,7 @@ from typing import Any
 from robot.model import TagPatterns
 
 from ..core.profile import counted
-from .metrics import compute_percentile, defined_statistic, samples_needed
+from ..core.stats import compute_percentile, defined_statistic, samples_needed
 
 PASS, FAIL, SKIPPED, NOT_RUN = "pass", "fail", "skipped", "not run"
 SEED_PROFILE = "aws"
