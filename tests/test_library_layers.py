@@ -154,6 +154,17 @@ def test_keyword_titles_write_acronyms_as_the_docs_do():
     assert keyword_title("get_alb_target_health") == "Get ALB Target Health"
 
 
+def test_libdoc_names_keywords_with_acronyms_as_the_docs_write_them():
+    library = _library_on("embedded")
+    names = library.get_keyword_names()
+    assert {"Create FIS Experiment Template", "Get AWS Caller Identity", "Stress Session Container CPU"} <= set(names)
+    assert not [n for n in names if n.lower() in {"create_fis_experiment_template", "get_aws_caller_identity"}]
+    assert len(names) == len(set(n.lower().replace("_", " ") for n in names))  # every keyword once
+    assert library.get_keyword_tags("Create FIS Experiment Template") == library.get_keyword_tags(
+        "create_fis_experiment_template"
+    )
+
+
 def test_no_keyword_checks_its_target_itself():
     assert _lines(r"require_(aws|embedded)\(|_require_") == []
 

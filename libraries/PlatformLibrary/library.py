@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from robotlibcore import DynamicCore
@@ -40,6 +41,10 @@ from .targets.embedded.keywords import EmbeddedPlatformKeywords
 from .targets.placement import TestPlacement
 
 __version__ = "0.1.0"
+
+
+# A keyword known by its Python name (no explicit ``@keyword(name=...)``).
+SNAKE_NAME = re.compile(r"[a-z0-9_]+")
 
 
 class PlatformLibrary(DynamicCore):
@@ -147,6 +152,20 @@ class PlatformLibrary(DynamicCore):
             ctx.run,
         ]
         super().__init__(components)
+        # Robot would show ``create_fis_experiment_template`` as "Create Fis Experiment Template": the library names
+        # such keywords as the docs and suites write them ("Create FIS Experiment Template"). The Python name stays
+        # a key too (tools and tests hold it); Robot matches names without case or spaces, so suites are unaffected.
+        self._titles: dict[str, str] = {}
+        for name in [n for n in self.keywords if SNAKE_NAME.fullmatch(n)]:
+            title = keyword_title(name)
+            if title != name.replace("_", " ").title():
+                self.keywords[title], self.keywords_spec[title] = self.keywords[name], self.keywords_spec[name]
+                self._titles[name] = title
+
+    def get_keyword_names(self) -> list[str]:
+        """Every keyword once, acronyms as the docs write them."""
+        titles = set(self._titles.values())
+        return sorted(self._titles.get(name, name) for name in self.keywords if name not in titles)
 
     def run_keyword(self, name: str, args: tuple, kwargs: dict | None = None):
         """Cross-cutting work for every keyword Robot Framework runs (as SeleniumLibrary does it): target gating.

@@ -30,8 +30,14 @@ class TargetError(AssertionError):
 
 
 def keyword_title(name: str) -> str:
-    """``create_fis_experiment_template`` -> ``Create FIS Experiment Template`` (acronyms as the docs write them)."""
-    acronyms = {"aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL"}
+    """``create_fis_experiment_template`` -> ``Create FIS Experiment Template`` (acronyms as the docs write them).
+
+    A name that already has spaces (an explicit ``@keyword(name=...)`` or a title) is returned as it is."""
+    if " " in name:
+        return name
+    acronyms = {
+        "aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL", "cpu": "CPU",
+    }  # fmt: skip
     return " ".join(acronyms.get(word, word.capitalize()) for word in name.split("_"))
 
 
