@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Literal
 
 from robot.api.deco import keyword
 
@@ -23,6 +24,10 @@ from .observe import (
     target_health,
 )
 from .session import AwsComponent, call
+
+# Choice arguments: libdoc lists the allowed values and Robot converts them.
+UtilisationMetric = Literal["CPUUtilization", "MemoryUtilization"]  # observe.UTILISATION_METRICS
+Statistic = Literal["Average", "Maximum", "Minimum", "Sum", "SampleCount"]  # CloudWatch statistics
 
 
 class AwsKeywords(AwsComponent):
@@ -93,9 +98,9 @@ class AwsKeywords(AwsComponent):
     @keyword(tags=["cloudwatch", "metrics"])
     def get_service_utilisation(
         self,
-        metric: str = "CPUUtilization",
+        metric: UtilisationMetric = "CPUUtilization",
         window: timedelta = timedelta(minutes=5),
-        statistic: str = "Average",
+        statistic: Statistic = "Average",
         period: timedelta = timedelta(minutes=1),
     ) -> dict:
         """Returns the ``AWS/ECS`` ``metric`` (``CPUUtilization`` or ``MemoryUtilization``) of the session service.
@@ -149,7 +154,11 @@ class AwsKeywords(AwsComponent):
 
     @keyword(tags=["cloudwatch", "metrics", "assertion"])
     def service_utilisation_should_be_below(
-        self, metric: str, percent: float, window: timedelta = timedelta(minutes=5), statistic: str = "Maximum"
+        self,
+        metric: UtilisationMetric,
+        percent: float,
+        window: timedelta = timedelta(minutes=5),
+        statistic: Statistic = "Maximum",
     ) -> float:
         """Fails unless every datapoint of ``metric`` over ``window`` is below ``percent``; returns the highest.
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from robot.api.deco import keyword
 
@@ -42,6 +42,10 @@ from .results import (
     latency_bound,
     parse_rate,
 )
+
+# Choice arguments: libdoc lists the allowed values and Robot converts them.
+OnBusy = Literal["drop", "queue"]
+StartType = Literal["cold", "warm"]
 
 SCENARIOS = {
     "health": "GET /health",
@@ -386,7 +390,7 @@ class LoadKeywords(LibraryComponent):
         session: Any = None,
         name: str | None = None,
         max_vus: int | None = None,
-        on_busy: str = "drop",
+        on_busy: OnBusy = "drop",
         request_timeout: timedelta | None = None,
         background: bool = False,
     ) -> LoadResult | LoadHandle:
@@ -431,7 +435,7 @@ class LoadKeywords(LibraryComponent):
         session: Any = None,
         name: str | None = None,
         max_vus: int | None = None,
-        on_busy: str = "drop",
+        on_busy: OnBusy = "drop",
         request_timeout: timedelta | None = None,
         background: bool = False,
     ) -> LoadResult | LoadHandle:
@@ -540,7 +544,7 @@ class LoadKeywords(LibraryComponent):
         return f"{parse_rate(rate) * float(factor):g}/s"
 
     @keyword(tags=["load", "performance"])
-    def measure_session_starts(self, count: int, start_type: str, attempts: int | None = None) -> dict:
+    def measure_session_starts(self, count: int, start_type: StartType, attempts: int | None = None) -> dict:
         """Starts sessions one after another until ``count`` of them started ``cold`` or ``warm``; returns their
         start times in seconds, as the platform recorded them (``platform``: ``startDurationMs``) and as the client
         saw them (``client``: from the create request to the first answer that says ``RUNNING``).

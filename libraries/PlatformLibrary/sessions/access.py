@@ -18,6 +18,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from robot.api.deco import keyword
 
@@ -27,6 +28,9 @@ from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 
 MODES = {"shared": fcntl.LOCK_SH, "exclusive": fcntl.LOCK_EX}
+
+
+AccessMode = Literal["shared", "exclusive"]  # a choice argument: libdoc lists the values, Robot converts them
 
 
 def check_acquire(mode: str, held: str | None) -> None:
@@ -248,7 +252,7 @@ class PlatformAccessKeywords(LibraryComponent):
         return self._lock
 
     @keyword(tags=["coordination"])
-    def acquire_platform_access(self, mode: str = "shared", timeout: timedelta | None = None) -> float:
+    def acquire_platform_access(self, mode: AccessMode = "shared", timeout: timedelta | None = None) -> float:
         """Waits for ``shared`` or ``exclusive`` use of the platform and returns how long that took.
 
         Tests that disrupt the whole platform take it ``exclusive``; they then run alone, while ordinary
