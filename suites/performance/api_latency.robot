@@ -39,7 +39,7 @@ File Operation Latency Is Within The SLA
     END
     GROUP    Then file operations are fast
         Then Every Request Was Answered Without Error
-        And P95 Below ${SLA_FILE_OPS_P95}
+        And The Load Meets    p95 below ${SLA_FILE_OPS_P95}
     END
 
 API Response Time Is Within The SLA
@@ -54,5 +54,5 @@ API Response Time Is Within The SLA
     END
     GROUP    Then it answers fast
         Then Every Request Was Answered Without Error
-        And P95 Below ${SLA_API_P95}
+        And The Load Meets    p95 below ${SLA_API_P95}
     END

@@ -95,7 +95,6 @@ class LoadKeywords(LibraryComponent):
         super().__init__(ctx)
         self.api = api
         self._metrics = metrics
-        self._last: dict[str, LoadResult] = {}
 
     # ------------------------------------------------------------------ helpers
     def _metrics_dir(self):
@@ -355,7 +354,6 @@ class LoadKeywords(LibraryComponent):
         for seconds in state["lifetimes"]:
             metrics.record_metric("session_container_seconds", seconds, unit="s", load=run.name)
         self._persist(result)
-        self._last[self.context.scope] = result
         progress.console(f"  [load {run.name}] done: {result.describe()}")
         self.info(result.describe())
         self.debug(json.dumps(result.summary(), default=str)[:20000])
@@ -526,13 +524,6 @@ class LoadKeywords(LibraryComponent):
         )
         return waited.seconds
 
-    def get_last_load_result(self) -> LoadResult:
-        """Returns the result of the last load run of this test."""
-        try:
-            return self._last[self.context.scope]
-        except KeyError:
-            raise AssertionError("No load ran in this test yet.") from None
-
     @keyword(tags=["load"])
     def load_outcome_count(self, result: LoadResult, category: str) -> int:
         """Returns how many requests of ``result`` ended in ``category`` (``ok``, ``rejected-429`` ...); 0 if none."""
@@ -666,29 +657,6 @@ class LoadKeywords(LibraryComponent):
                 statistic=bound[0],
                 started_at=f"{result.started_at:.6f}",
             )
-
-    @keyword("p${percentile:[0-9.]+} below ${limit}", tags=["load", "assertion", "sla"])
-    def percentile_below(self, percentile: str, limit: str) -> None:
-        """Fails unless the latency percentile of this test's last load is below ``limit``.
-
-        Example: | Then p95 below 500 ms | | And p99 below ${SLA_API_P95} |
-        """
-        self.load_should_meet_thresholds(self.get_last_load_result(), f"p{percentile} below {limit}")
-
-    @keyword("error rate below ${limit}", tags=["load", "assertion", "sla"])
-    def error_rate_below(self, limit: str) -> None:
-        """Fails unless the error rate of this test's last load is below ``limit`` (e.g. ``1 %``)."""
-        self.load_should_meet_thresholds(self.get_last_load_result(), f"error rate below {limit}")
-
-    @keyword("dropped sends below ${limit}", tags=["load", "assertion", "sla"])
-    def dropped_sends_below(self, limit: str) -> None:
-        """Fails unless this test's last load dropped fewer sends than ``limit`` (``1 %`` or a count)."""
-        self.load_should_meet_thresholds(self.get_last_load_result(), f"dropped below {limit}")
-
-    @keyword("late sends below ${limit}", tags=["load", "assertion", "sla"])
-    def late_sends_below(self, limit: str) -> None:
-        """Fails unless fewer sends of this test's last load were late than ``limit`` (``1 %`` or a count)."""
-        self.load_should_meet_thresholds(self.get_last_load_result(), f"late below {limit}")
 
     @keyword(tags=["load", "assertion"])
     def load_should_have_outcomes(self, result: LoadResult, *allowed: str) -> None:
