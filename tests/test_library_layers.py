@@ -165,6 +165,22 @@ def test_libdoc_names_keywords_with_acronyms_as_the_docs_write_them():
     )
 
 
+# Modules that may read PLATFORM_API_URL themselves, with the reason; every other call to the platform's API goes
+# through the one client (LibraryContext.api: auth, SigV4, TLS, the deployment's contract mapping).
+API_URL_READERS = {
+    "core/": "the client itself and the context that builds it",
+    "load/keywords.py": "the load engine's base URL; its requests are translated by the contract (_in_contract)",
+    "faults/proxy.py": "compares the URL with a Toxiproxy hop; sends nothing",
+    "targets/embedded/keywords.py": "starts the embedded platform and polls its health before any test runs",
+}
+
+
+def test_only_the_api_client_reads_the_api_url():
+    readers = {line.split(":", 1)[0] for line in _lines(r"PLATFORM_API_URL['\"]")}
+    assert "load/keywords.py" in readers  # the pattern finds a reader
+    assert sorted(r for r in readers if not any(r.startswith(k) for k in API_URL_READERS)) == []
+
+
 def test_no_keyword_checks_its_target_itself():
     assert _lines(r"require_(aws|embedded)\(|_require_") == []
 

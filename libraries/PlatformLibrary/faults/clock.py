@@ -334,13 +334,13 @@ class ChaosTimeKeywords(LibraryComponent):
         # The invariant is watched for the whole window, not only at its end: a scale-in that cuts below the running
         # containers and a scale-out that repairs it later would leave the end looking healthy.
         sampling = threading.Event()
-        capacity_url = f"{self.endpoint('PLATFORM_API_URL')}/capacity"
 
-        def sample() -> None:
-            with requests.Session() as client:
-                while not sampling.wait(self.profile.seconds("POLL_INTERVAL")):
-                    with contextlib.suppress(requests.RequestException, ValueError):
-                        seen = client.get(capacity_url, timeout=self.http_timeout).json()
+        def sample() -> None:  # through the one API client (its sessions are per thread)
+            while not sampling.wait(self.profile.seconds("POLL_INTERVAL")):
+                with contextlib.suppress(requests.RequestException, ValueError):
+                    answer = self.ctx.api.request("GET", "/capacity", timeout=self.http_timeout)
+                    seen = answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
+                    if seen is not None:
                         capacities.append(
                             {"at": round(self._since_test_start(self.get_platform_clock()), 3)}
                             | {k: seen.get(k) for k in ("capacity", "desired", "running", "pending")}
