@@ -27,6 +27,7 @@ from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
 from .faults.toxiproxy import mesh_hop_traces
 from .load.keywords import LoadKeywords
+from .load.scaling import ScalingKeywords
 from .load.utilisation import UtilisationKeywords
 from .report.cost import CostKeywords
 from .report.metrics import MetricsKeywords
@@ -143,6 +144,7 @@ class PlatformLibrary(DynamicCore):
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
             LoadKeywords(ctx, api, metrics),
+            ScalingKeywords(ctx, api),
             UtilisationKeywords(ctx, embedded, metrics),
             ecs,
             fis,

@@ -28,7 +28,7 @@ from ..core import progress
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.contract import ApiContract
 from ..core.http_client import api_auth_headers, api_tls_verify
-from ..core.profile import format_seconds, to_seconds
+from ..core.profile import to_seconds
 from ..core.stats import LATENCY_BOUND_METRIC
 from ..core.waiting import wait_until
 from ..report.metrics import MetricsKeywords, save_histogram
@@ -676,111 +676,6 @@ class LoadKeywords(LibraryComponent):
                 + ", ".join(f"{k} x{v}" for k, v in sorted(unexpected.items()))
             )
 
-    # ------------------------------------------------------------------ scaling and idle shutdown
-    @keyword(tags=["load", "scaling", "wait"])
-    def wait_until_capacity_grows(
-        self, above: int, timeout: timedelta | None = None, since: float | None = None
-    ) -> float:
-        """Waits until ``GET /capacity`` reports ``capacity`` above ``above``; returns the seconds it took,
-        counted from ``since`` (epoch seconds, e.g. when the load step began) or from now.
-
-        The deadline is ``timeout`` or ``${SCALE_OUT_TIMEOUT}``. Fails naming the capacity, the desired count
-        and the last scaling activities the platform reported.
-        """
-        begin = float(since) if since is not None else time.time()
-        last: dict[str, Any] = {}
-
-        def probe():
-            last["capacity"] = self.api.get_capacity()
-            return True if int(last["capacity"]["capacity"]) > int(above) else None
-
-        wait_until(
-            probe,
-            self._profile_seconds(timeout, "SCALE_OUT_TIMEOUT"),
-            self.profile.seconds("POLL_INTERVAL"),
-            lambda: _describe_capacity(f"Capacity did not grow above {above}", last.get("capacity") or {}),
-        )
-        seconds = time.time() - begin
-        self.info(f"Capacity grew to {last['capacity']['capacity']} after {format_seconds(seconds)}.")
-        return seconds
-
-    @keyword(tags=["load", "scaling", "wait"])
-    def wait_until_capacity_is_at_most(self, capacity: int, timeout: timedelta | None = None) -> float:
-        """Waits until ``GET /capacity`` reports ``capacity`` at most ``capacity`` (a scale-in after an earlier load
-        has run its course); returns the seconds it took. A scale-out test starts from the platform's minimum, or
-        its step would find the room already there.
-
-        The deadline is ``timeout`` or ``${SCALE_IN_TIMEOUT}``. Fails naming the capacity, the desired count and
-        the last scaling activities.
-
-        Example:
-        | Wait Until Capacity Is At Most | ${SCALING_MIN_CAPACITY} |
-        """
-        last: dict[str, Any] = {}
-
-        def probe():
-            last["capacity"] = self.api.get_capacity()
-            return True if int(last["capacity"]["capacity"]) <= int(capacity) else None
-
-        waited = wait_until(
-            probe,
-            self._profile_seconds(timeout, "SCALE_IN_TIMEOUT"),
-            self.profile.seconds("POLL_INTERVAL"),
-            lambda: _describe_capacity(
-                f"Capacity did not come down to the minimum: wanted at most {capacity}", last.get("capacity") or {}
-            ),
-        )
-        self.info(f"Capacity is {last['capacity']['capacity']} (at most {capacity}) after {waited.seconds:.3f} s.")
-        return waited.seconds
-
-    @keyword(tags=["sessions", "wait"])
-    def wait_until_session_is_shut_down_as_idle(
-        self, session: Any, idle_since: float, timeout: timedelta | None = None
-    ) -> float:
-        """Waits until the platform has stopped the idle ``session`` and returns the seconds from ``idle_since``
-        (epoch seconds of the session's last activity) until it was seen stopped: the auto-shutdown time.
-
-        Passes when the session is ``STOPPED`` with ``stoppedReason`` ``idle`` (or gone); fails at the deadline
-        (``timeout`` or ``${IDLE_SHUTDOWN_WAIT}``) with the last status, or at once when it stopped for another
-        reason.
-        """
-        session_id = self.session_id_of(session)
-        last: dict[str, Any] = {}
-
-        def probe():
-            answer = self.api.try_to_get_session(session_id)
-            last["answer"] = answer
-            if answer["status"] in (404, 410):
-                return "gone"
-            body = answer["body"] if isinstance(answer["body"], dict) else {}
-            if body.get("status") == "STOPPED":
-                return body.get("stoppedReason") or "stopped"
-            return None
-
-        waited = wait_until(
-            probe,
-            self._profile_seconds(timeout, "IDLE_SHUTDOWN_WAIT"),
-            self.profile.seconds("POLL_INTERVAL"),
-            lambda: (
-                f"Session {session_id} was not shut down although idle for "
-                f"{format_seconds(time.time() - float(idle_since))}; last answer: "
-                f"{_short(last.get('answer'))}"
-            ),
-        )
-        if waited.value not in ("idle", "gone"):
-            raise AssertionError(f"Session {session_id} stopped for '{waited.value}', expected 'idle'.")
-        seconds = time.time() - float(idle_since)
-        self.info(f"Session {session_id} shut down {format_seconds(seconds)} after its last activity.")
-        return seconds
-
-
-def _describe_capacity(headline: str, capacity: dict) -> str:
-    return (
-        f"{headline}: capacity {capacity.get('capacity')}, desired "
-        f"{capacity.get('desired')}, running {capacity.get('running')}, last scaling activities "
-        f"{capacity.get('activities', [])[-3:] or 'none'}"
-    )
-
 
 def _count(calls: Counter, kind: str):
     def on_answer(i: int, request: HttpRequest, answer: Answer) -> None:
@@ -788,15 +683,6 @@ def _count(calls: Counter, kind: str):
         return None
 
     return on_answer
-
-
-def _short(answer: Any) -> str:
-    if not isinstance(answer, dict):
-        return str(answer)
-    body = answer.get("body")
-    if isinstance(body, dict):
-        return f"{answer.get('status')} status={body.get('status')} stoppedReason={body.get('stoppedReason')!r}"
-    return f"{answer.get('status')} {str(body)[:200]}"
 
 
 def _in_contract(contract: ApiContract, request_for, on_answer):
