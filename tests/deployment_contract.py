@@ -6,7 +6,7 @@ field, error code and HTTP status the AWS path names, must be in that page.
 
 - **Calls** are read from the library's source (``ast``): every ``….api.request(method, path)`` (the session-API
   client of ``core/http_client.py``) and every ``HttpRequest(method, path)`` (the load engine). A method or path
-  handed in by the caller (``PlatformApiKeywords._call``, ``faults/clients.timed_request``, a dataclass field such
+  handed in by the caller (``ApiComponent._call``, ``faults/clients.timed_request``, a dataclass field such
   as ``RetryingClient.path``, a keyword argument) is followed to each call site, in Python and, for a keyword, in
   the suites and resources. A path read from a local variable, a helper's return value or an f-string is
   evaluated; ``{…}`` stands for a value (a session id, a file path). What cannot be read is a problem, not a pass.
@@ -70,7 +70,7 @@ class Func:
     """A function, method, nested function or dataclass constructor of the library."""
 
     module: str  # relative to libraries/PlatformLibrary, e.g. "sessions/api.py"
-    qualname: str  # "PlatformApiKeywords._call", "_in_contract.translated", "RetryingClient" (a constructor)
+    qualname: str  # "ApiComponent._call", "_in_contract.translated", "RetryingClient" (a constructor)
     cls: str | None
     node: ast.FunctionDef | ast.AsyncFunctionDef | None  # None: a dataclass's generated __init__
     params: list[str]

@@ -35,7 +35,7 @@ def doc() -> str:
 
 def test_the_checker_reads_every_call_of_the_aws_path(asked):
     assert asked.problems == []
-    # the calls the keywords make through PlatformApiKeywords._call, forwarders and the load engine, among others
+    # the calls the keywords make through ApiComponent._call, forwarders and the load engine, among others
     assert {
         ("POST", "/sessions"),
         ("GET", "/sessions/{}"),
@@ -58,7 +58,7 @@ def test_the_deployment_contract_lists_no_call_the_suite_never_makes(asked, doc)
 @pytest.mark.parametrize(
     ("removed", "named"),
     [
-        ("| `GET /admin/reaper` |", "call `GET /admin/reaper` (called by sessions/api.py:PlatformApiKeywords._call)"),
+        ("| `GET /admin/reaper` |", "call `GET /admin/reaper` (called by sessions/api.py:ApiComponent._call)"),
         ("`container_unavailable`", "error code `container_unavailable`"),
         ("`stoppedReason`", "session field `stoppedReason`"),
         ("| 409 |", "HTTP status 409"),

@@ -236,17 +236,6 @@ def test_the_layer_check_sees_an_import_running_up():
     assert upward_imports(graph) == [("core.base", "faults.injector")]
 
 
-def test_a_long_module_says_why_in_its_docstring():
-    """No module over about 600 lines without its docstring saying why it is one module."""
-    long = []
-    for path in sorted(LIBRARY.rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        lines = text.count("\n")
-        if lines > 650 and "Why " not in (ast.get_docstring(ast.parse(text)) or ""):
-            long.append(f"{path.relative_to(LIBRARY)} ({lines} lines)")
-    assert long == []
-
-
 def test_every_module_the_docs_and_scripts_run_exists():
     """``python -m X`` in run.sh, .ci/run, README.md and docs/ names a module that can run (moves break these)."""
     import importlib.util

@@ -286,7 +286,7 @@ def test_run_reaper_and_health(platform, library):
     assert library.keywords["run_reaper"]() == [{"action": "x"}]
     with pytest.raises(AssertionError, match="Platform is not healthy: GET /health -> 503"):
         library.keywords["platform_should_be_healthy"]()
-    assert library.keywords["run_reaper"].__self__.get_platform_health()["httpStatus"] == 503
+    assert library.keywords["get_capacity"].__self__.get_platform_health()["httpStatus"] == 503
 
 
 @pytest.fixture

@@ -33,9 +33,12 @@ from .report.cost import CostKeywords
 from .report.metrics import MetricsKeywords
 from .sessions.access import PlatformAccessKeywords
 from .sessions.api import PlatformApiKeywords
+from .sessions.concurrency import ConcurrencyKeywords
 from .sessions.consistency import ConsistencyKeywords
 from .sessions.history import SessionHistoryKeywords
+from .sessions.reaper import ReaperKeywords
 from .sessions.store import SessionStoreKeywords
+from .sessions.workspace import WorkspaceKeywords
 from .targets.aws.keywords import EcsKeywords
 from .targets.containers import ContainerKeywords
 from .targets.embedded.keywords import EmbeddedPlatformKeywords
@@ -112,6 +115,7 @@ class PlatformLibrary(DynamicCore):
         ctx.api_signer = lambda: sigv4_signer(ctx)
         # Who may call whom (docs/architecture.md): each component gets the siblings it uses, nothing else.
         api = PlatformApiKeywords(ctx)
+        workspace = WorkspaceKeywords(ctx)
         containers = ContainerKeywords(
             ctx, api, mesh_hop_traces(lambda: str(ctx.endpoints.get("FAULT_PROXY_URL", "") or ""))
         )
@@ -130,7 +134,10 @@ class PlatformLibrary(DynamicCore):
             api,
             containers,
             records,
-            ConsistencyKeywords(ctx, api, records, containers),
+            workspace,
+            ReaperKeywords(ctx),
+            ConcurrencyKeywords(ctx),
+            ConsistencyKeywords(ctx, api, workspace, records, containers),
             SessionHistoryKeywords(ctx, api),
             machine,
             metrics,

@@ -13,7 +13,8 @@ from robot.api.deco import keyword
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import counted, format_seconds
 from ..core.waiting import wait_until
-from ..sessions.api import TERMINAL_STATUSES, ConcurrentCreateResult, PlatformApiKeywords, SessionRef
+from ..sessions.api import TERMINAL_STATUSES, PlatformApiKeywords, SessionRef
+from ..sessions.concurrency import ConcurrentCreateResult
 from ..targets.containers import ContainerKeywords
 from ..targets.embedded.keywords import EmbeddedPlatformKeywords
 from .clock import ChaosTimeKeywords

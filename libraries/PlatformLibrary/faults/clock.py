@@ -16,7 +16,8 @@ from robot.api.deco import keyword
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
-from ..sessions.api import ConcurrentCreateResult, PlatformApiKeywords, SessionRef
+from ..sessions.api import PlatformApiKeywords, SessionRef
+from ..sessions.concurrency import ConcurrentCreateResult
 from ..targets.embedded import faults as local_faults
 from ..targets.embedded.keywords import EmbeddedPlatformKeywords
 from .injector import FaultInjector

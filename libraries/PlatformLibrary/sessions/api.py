@@ -1,16 +1,13 @@
-"""Keywords that talk to the session API: sessions, workspace files, the reaper, concurrency.
+"""Keywords of the session API's sessions: create, read, wait, delete, health and capacity; and what every API
+component shares (``ApiComponent``).
 
-Why one module of about 730 lines: it is the session API's whole contract in one place, each endpoint's keyword
-beside the checks that name the promise it breaks (``assert_fields``, clean rejections, gone statuses), so every
-API keyword is one hop away. The HTTP client itself is ``core.http_client``; load over the API is ``load``.
+Beside it: workspace files (``workspace.py``), the reaper (``reaper.py``), concurrent creates
+(``concurrency.py``). The HTTP client itself is ``core.http_client``; load over the API is ``load``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -35,67 +32,14 @@ class ApiError(AssertionError):
     ROBOT_SUPPRESS_NAME = True
 
 
-class ConcurrentCreateResult:
-    """Outcome of ``Create Sessions Concurrently``.
-
-    Use it as an object or a dictionary: ``${result.successes}`` or ``${result}[successes]``.
-    ``successes`` holds the created sessions, ``failures`` one dictionary per failed request with
-    ``status`` (``None`` when no answer came), ``error``, ``message``, ``retryAfter``, ``body``,
-    ``exception`` and ``seconds``.
-    """
-
-    def __init__(self, requested: int, successes: list[dict], failures: list[dict], seconds: float):
-        self.requested = requested
-        self.successes = successes
-        self.failures = failures
-        self.seconds = seconds
-
-    @property
-    def success_count(self) -> int:
-        return len(self.successes)
-
-    @property
-    def failure_count(self) -> int:
-        return len(self.failures)
-
-    @property
-    def session_ids(self) -> list[str]:
-        return [s["sessionId"] for s in self.successes]
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in (
-            "requested",
-            "successes",
-            "failures",
-            "seconds",
-            "success_count",
-            "failure_count",
-            "session_ids",
-        ):
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __repr__(self) -> str:
-        return (
-            f"ConcurrentCreateResult(requested={self.requested}, successes={self.success_count}, "
-            f"failures={self.failure_count}, seconds={self.seconds:.3f})"
-        )
-
-
-class PlatformApiKeywords(LibraryComponent):
-    """Sessions, workspace files and admin calls of the platform API."""
-
-    def __init__(self, ctx: LibraryContext):
-        super().__init__(ctx)
-        self._deleted: dict[str, list[str]] = {}  # scope -> sessions its cleanup deleted
-        # session id -> when (epoch s) this client sent its create, first saw it RUNNING, sent its delete
-        self._lifecycle: dict[str, dict[str, float]] = {}
+class ApiComponent(LibraryComponent):
+    """What every component of the session API shares: the one client, a call that names a missing answer, the
+    check of the answer's status, the run's ids. A base class, not a mixin: its subclasses are the components."""
 
     @property
     def api(self) -> PlatformApiClient:
         return self.ctx.api
 
-    # ------------------------------------------------------------------ helpers
     def _call(self, method: str, path: str, **kwargs) -> ApiResponse:
         try:
             response = self.api.request(method, path, **kwargs)
@@ -111,11 +55,24 @@ class PlatformApiKeywords(LibraryComponent):
             raise ApiError(f"Expected {expected} but {response.describe()}")
         return response
 
-    def _track(self, session_id: str) -> None:
-        self.ctx.tracker.add(self.context.scope, session_id)
-
     def _default_ids(self, user_id: str | None, client_id: str | None) -> tuple[str, str]:
         return (user_id or self.context.unique_name("qa-user"), client_id or f"qa-client-{self.context.run_id}")
+
+    def _deadline(self, timeout: timedelta | None, profile_name: str) -> float:
+        return timeout.total_seconds() if timeout is not None else self.profile.seconds(profile_name)
+
+
+class PlatformApiKeywords(ApiComponent):
+    """Sessions, health and capacity of the platform API."""
+
+    def __init__(self, ctx: LibraryContext):
+        super().__init__(ctx)
+        self._deleted: dict[str, list[str]] = {}  # scope -> sessions its cleanup deleted
+        # session id -> when (epoch s) this client sent its create, first saw it RUNNING, sent its delete
+        self._lifecycle: dict[str, dict[str, float]] = {}
+
+    def _track(self, session_id: str) -> None:
+        self.ctx.tracker.add(self.context.scope, session_id)
 
     def _fetch(self, session: SessionRef) -> ApiResponse:
         return self._call("GET", self.api.session_path(self.session_id_of(session)))
@@ -429,9 +386,6 @@ class PlatformApiKeywords(LibraryComponent):
         self.info(f"Session {session_id} settled as {waited.value} after {format_seconds(waited.seconds)}.")
         return waited.value
 
-    def _deadline(self, timeout: timedelta | None, profile_name: str) -> float:
-        return timeout.total_seconds() if timeout is not None else self.profile.seconds(profile_name)
-
     def _wait_for_status(
         self, session: SessionRef, statuses: tuple[str, ...], timeout: timedelta | None, stop_on_terminal: bool = True
     ):
@@ -474,325 +428,7 @@ class PlatformApiKeywords(LibraryComponent):
         seconds = self._deadline(timeout, "SESSION_START_TIMEOUT")
         return wait_until(probe, seconds, self.profile.seconds("POLL_INTERVAL"), describe, fail_fast)
 
-    # ------------------------------------------------------------------ workspace files
-    @keyword(tags=["workspace"])
-    def write_workspace_file(
-        self, session: SessionRef, path: str, content: str | bytes, encoding: str = "UTF-8"
-    ) -> dict:
-        """Writes ``content`` to ``path`` in the session's workspace; returns ``{"path", "size"}``.
-
-        The platform fsyncs before it answers 201, so the file is durable when this keyword passes.
-
-        Example:
-        | Write Workspace File | ${session} | project/package.json | {"name": "demo"} |
-        """
-        session_id = self.session_id_of(session)
-        _check_path(path)
-        data = content if isinstance(content, bytes) else content.encode(encoding)
-        response = self._expect(self._call("PUT", self.api.file_path(session_id, path), data=data), 201)
-        self.info(f"Wrote {len(data)} bytes to {path} of session {session_id} in {format_seconds(response.seconds)}.")
-        return response.body
-
-    @keyword(tags=["workspace"])
-    def try_to_write_workspace_file(
-        self, session: SessionRef, path: str, content: str = "", raw_path: bool = False
-    ) -> dict:
-        """Sends ``PUT`` of ``path`` and returns the answer without judging it (for invalid-path tests).
-
-        The path reaches the platform as written, ``..`` segments included. With ``raw_path=True`` it goes into
-        the URL exactly as given, not percent-encoded by the keyword: for spellings such as ``%2e%2e/x`` or
-        ``%2Fetc%2Fpasswd`` that a client could send. Returns ``status``, ``body``, ``error``, ``retryAfter``,
-        ``headers`` and ``seconds``.
-
-        Example:
-        | ${answer} = | Try To Write Workspace File | ${session} | ../../escaped.txt |
-        | ${answer} = | Try To Write Workspace File | ${session} | %2e%2e/other/x.txt | raw_path=${True} |
-        | Should Be Equal As Integers | ${answer}[status] | 400 |
-        """
-        session_id = self.session_id_of(session)
-        url = self._file_url(session_id, path, raw_path)
-        response = self._call("PUT", url, data=content.encode())
-        self.info(f"PUT {path} of session {session_id} -> {response.describe()}")
-        return response.as_dict()
-
-    @keyword(tags=["workspace"])
-    def try_to_read_workspace_file(self, session: SessionRef, path: str, raw_path: bool = False) -> dict:
-        """Sends ``GET`` of ``path`` in the session's workspace and returns the answer without judging it.
-
-        ``path`` and ``raw_path`` as in `Try To Write Workspace File`. Returns ``status``, ``body`` (the file's
-        text, or the JSON error), ``error``, ``retryAfter``, ``headers`` and ``seconds``.
-
-        Example:
-        | ${answer} = | Try To Read Workspace File | ${session} | ../other-user/notes.txt |
-        | Should Be Equal As Integers | ${answer}[status] | 400 |
-        """
-        session_id = self.session_id_of(session)
-        response = self._call("GET", self._file_url(session_id, path, raw_path))
-        self.info(f"GET {path} of session {session_id} -> {response.describe()}")
-        return response.as_dict()
-
-    def _file_url(self, session_id: str, path: str, raw_path: bool) -> str:
-        if raw_path:
-            return f"{self.api.session_path(session_id)}/files/{path}"
-        return self.api.file_path(session_id, path)
-
-    @keyword(tags=["workspace"])
-    def binary_content_of_size(self, size: int, seed: int = 0) -> bytes:
-        """Returns ``size`` bytes that run through all 256 byte values, starting at ``seed`` (0-255).
-
-        A file of 256 bytes or more holds every byte value, the ones that are not valid UTF-8 too; two seeds give
-        different contents of the same size, so an old version is never mistaken for a new one.
-
-        Example:
-        | ${data} = | Binary Content Of Size | ${1048577} | seed=7 |
-        """
-        if size < 0 or not 0 <= seed <= 255:
-            raise ValueError(f"size must be at least 0 and seed 0-255, got size {size} and seed {seed}.")
-        block = bytes(range(256))
-        block = block[seed:] + block[:seed]
-        return (block * (size // 256 + 1))[:size]
-
-    @keyword(tags=["workspace", "assertion"])
-    def workspace_file_should_have_bytes(self, session: SessionRef, path: str, expected: bytes) -> None:
-        """Fails unless ``path`` in the session's workspace reads back as exactly ``expected``, byte for byte.
-
-        Compares length and SHA-256 of ``GET`` and the size ``GET /files`` lists; the message names both
-        lengths, both digests and the first byte that differs.
-
-        Example:
-        | ${data} = | Binary Content Of Size | ${65536} |
-        | Write Workspace File | ${session} | data.bin | ${data} |
-        | Workspace File Should Have Bytes | ${session} | data.bin | ${data} |
-        """
-        session_id = self.session_id_of(session)
-        _check_path(path)
-        response = self._expect(self._call("GET", self.api.file_path(session_id, path)), 200)
-        actual = response.content
-        want, got = hashlib.sha256(expected).hexdigest(), hashlib.sha256(actual).hexdigest()
-        if len(actual) != len(expected) or got != want:
-            first = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b), None)
-            where = f"first difference at byte {first}" if first is not None else "one is a prefix of the other"
-            raise AssertionError(
-                f"Broken promise: a file reads back as it was last written. {path} of session {session_id}: "
-                f"expected {len(expected)} bytes sha256 {want[:16]}..., read {len(actual)} bytes sha256 "
-                f"{got[:16]}... ({where})."
-            )
-        listed = [f.get("size") for f in self.list_workspace_files(session_id) if f.get("path") == path]
-        if listed != [len(expected)]:
-            raise AssertionError(
-                f"Broken promise: the listing shows a file's size. GET /files lists {path} of session {session_id} "
-                f"with size(s) {listed}, expected [{len(expected)}]."
-            )
-        self.info(f"{path} of session {session_id}: {len(actual)} bytes, sha256 {got[:16]}..., as written.")
-
-    def read_workspace_file(self, session: SessionRef, path: str, encoding: str = "UTF-8") -> str:
-        """Returns the content of ``path`` in the session's workspace, decoded with ``encoding``."""
-        session_id = self.session_id_of(session)
-        _check_path(path)
-        response = self._expect(self._call("GET", self.api.file_path(session_id, path)), 200)
-        return response.content.decode(encoding)
-
-    @keyword(tags=["workspace", "assertion"])
-    def workspace_file_should_have_content(
-        self, session: SessionRef, path: str, expected: str, encoding: str = "UTF-8"
-    ) -> None:
-        """Fails unless ``path`` in the session's workspace holds exactly ``expected``.
-
-        Example:
-        | Workspace File Should Have Content | ${session} | project/package.json | ${PACKAGE_JSON} |
-        """
-        actual = self.read_workspace_file(session, path, encoding)
-        if actual != expected:
-            raise AssertionError(
-                f"Workspace file {path} of session {self.session_id_of(session)} changed.\n"
-                f"Expected ({len(expected)} chars): {expected[:500]!r}\nActual ({len(actual)} chars): {actual[:500]!r}"
-            )
-
-    @keyword(tags=["workspace"])
-    def list_workspace_files(self, session: SessionRef) -> list[dict]:
-        """Returns the files of the session's workspace as ``[{"path", "size"}]``."""
-        session_id = self.session_id_of(session)
-        response = self._expect(self._call("GET", f"{self.api.session_path(session_id)}/files"), 200)
-        return list(response.body.get("files", []))
-
-    # ------------------------------------------------------------------ concurrency
-    @keyword(tags=["sessions", "load"])
-    def create_sessions_concurrently(
-        self, count: int, max_workers: int | None = None, timeout: timedelta | None = None
-    ) -> ConcurrentCreateResult:
-        """Sends ``count`` ``POST /sessions`` requests at the same time and returns what came back.
-
-        Each request has its own user id. A request without an answer within ``timeout`` (default
-        ``${CONCURRENT_REQUEST_TIMEOUT}``) counts as a failure with ``status`` ``None`` and the exception
-        text, so a hang is reported, never hidden. Other errors propagate. Created sessions are remembered
-        for cleanup. See `Concurrent Failures Should Be Clean Rejections` for the usual check.
-
-        Example:
-        | ${result} = | Create Sessions Concurrently | 20 |
-        | Should Not Be Empty | ${result.successes} |
-        """
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}.")
-        workers = max_workers or count
-        if workers < 1:
-            raise ValueError(f"max_workers must be at least 1, got {workers}.")
-        request_timeout = self._deadline(timeout, "CONCURRENT_REQUEST_TIMEOUT")
-        bodies = [self._default_ids(None, None) for _ in range(count)]
-        scope = self.context.scope
-
-        def create(ids: tuple[str, str]) -> tuple[dict | None, dict | None]:
-            body = {"userId": ids[0], "clientId": ids[1]}
-            try:
-                response = self.api.request("POST", "/sessions", json_body=body, timeout=request_timeout)
-            except requests.RequestException as error:
-                return None, {
-                    "status": None,
-                    "error": None,
-                    "message": None,
-                    "retryAfter": None,
-                    "body": None,
-                    "exception": f"{type(error).__name__}: {error}",
-                    "seconds": None,
-                    "userId": ids[0],
-                }
-            if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
-                self.ctx.tracker.add(scope, response.body["sessionId"])
-                return response.body, None
-            failure = response.as_dict()
-            failure.update(
-                {
-                    "message": response.body.get("message") if isinstance(response.body, dict) else None,
-                    "exception": None,
-                    "userId": ids[0],
-                }
-            )
-            failure.pop("headers", None)
-            return None, failure
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create-session") as pool:
-            outcomes = list(pool.map(create, bodies))
-        seconds = time.perf_counter() - started
-        successes = [s for s, _ in outcomes if s is not None]
-        failures = [f for _, f in outcomes if f is not None]
-        result = ConcurrentCreateResult(count, successes, failures, seconds)
-        lines = [
-            f"{count} concurrent creates in {format_seconds(seconds)}: {len(successes)} created, "
-            f"{len(failures)} failed."
-        ]
-        lines += [f"  failed: {_describe_failure(f)}" for f in failures]
-        self.info("\n".join(lines))
-        return result
-
-    @keyword(tags=["sessions", "load", "assertion"])
-    def concurrent_failures_should_be_clean_rejections(
-        self, result: ConcurrentCreateResult, allowed_statuses: list[int] | None = None
-    ) -> None:
-        """Fails unless every failure in ``result`` is a clean, retryable rejection.
-
-        Clean means: status 429 or 503 (or ``allowed_statuses``), a JSON body with ``error`` and ``message``,
-        and a ``Retry-After`` header. A 500, a non-JSON body or a request without an answer fails the keyword,
-        and the message lists every offending request.
-        """
-        allowed = tuple(allowed_statuses) if allowed_statuses else CLEAN_REJECTIONS
-        problems = []
-        for failure in result.failures:
-            body = failure.get("body")
-            if failure.get("status") is None:
-                problems.append(f"no answer: {failure.get('exception')}")
-            elif failure["status"] not in allowed:
-                problems.append(f"status {failure['status']} is not one of {list(allowed)}: {body!r}")
-            elif not (isinstance(body, dict) and body.get("error") and "message" in body):
-                problems.append(f"status {failure['status']} without a JSON error body: {body!r}")
-            elif not failure.get("retryAfter"):
-                problems.append(f"status {failure['status']} {body.get('error')} without a Retry-After header")
-        if problems:
-            raise AssertionError(
-                f"{len(problems)} of {result.failure_count} failed creates were not clean rejections:\n"
-                + "\n".join(f"- {p}" for p in problems)
-            )
-        self.info(f"All {result.failure_count} failures were clean rejections with Retry-After.")
-
     # ------------------------------------------------------------------ platform and admin
-    def _absent_from_deployment(self, response: ApiResponse) -> bool:
-        """True when a deployment answers 404 for one of the optional admin calls of docs/deployment-contract.md.
-
-        Only on a deployment (the AWS target): the embedded platform's contract (docs/platform-contract.md) has
-        every admin call, so a 404 there is a broken platform and fails like any other answer.
-        """
-        return response.status == 404 and not self.profile.is_embedded
-
-    @keyword(tags=["admin"])
-    def run_reaper(self) -> list:
-        """Runs one reaper pass now (``POST /admin/reaper/run``) and returns its actions.
-
-        The call is optional for a deployment (docs/deployment-contract.md): where it answers 404 on the AWS target,
-        the keyword logs that the deployment runs no reaper pass on demand and returns an empty list; the waits
-        after it (``${ORPHAN_GRACE_TIMEOUT}``) then give the reaper's own schedule its time.
-        """
-        response = self._call("POST", "/admin/reaper/run")
-        if self._absent_from_deployment(response):
-            self.info(
-                f"The deployment runs no reaper pass on demand ({response.describe()}; optional in "
-                "docs/deployment-contract.md): the steps after this one wait for the reaper's own schedule, up to "
-                f"{format_seconds(self.profile.seconds('ORPHAN_GRACE_TIMEOUT'))} (ORPHAN_GRACE_TIMEOUT)."
-            )
-            return []
-        actions = list(self._expect(response, 200).body.get("actions", []))
-        self.info(
-            f"Reaper pass took {format_seconds(response.seconds)}; actions: "
-            f"{json.dumps(actions, default=str) if actions else 'none'}"
-        )
-        return actions
-
-    @keyword(tags=["admin"])
-    def get_reaper_actions(self) -> list | None:
-        """Returns what the reaper has done so far (``GET /admin/reaper``), oldest first: each action has ``action``
-        (e.g. ``stop-orphan-container``), ``sessionId``, ``time`` and ``applied``.
-
-        Returns ``None`` where a deployment keeps no record (the call answers 404 on the AWS target; it is optional
-        in docs/deployment-contract.md): nothing is known then, which is not the same as nothing done.
-        """
-        response = self._call("GET", "/admin/reaper")
-        if self._absent_from_deployment(response):
-            self.info(f"The deployment keeps no record of the reaper's actions: {response.describe()}.")
-            return None
-        return list(self._expect(response, 200).body.get("actions", []))
-
-    @keyword(tags=["admin", "assertion"])
-    def reaper_should_have_recorded(self, session: SessionRef, action: str = "stop-orphan-container") -> list:
-        """Fails unless ``GET /admin/reaper`` lists an applied ``action`` for ``session``: the platform promises that
-        the reaper records what it did (docs/platform-contract.md). Returns those actions.
-
-        A deployment may keep no such record (docs/deployment-contract.md: optional): where the call answers 404 on
-        the AWS target, the keyword logs so and passes, returning an empty list. The reaper is then judged by its
-        effect alone, so use this keyword after the steps that check it (the orphaned container stopped, no orphan
-        left), as ``suites/recovery/orphan_cleanup.robot`` does. A record that answers 200 without the action fails
-        everywhere.
-
-        Example:
-        | Reaper Should Have Recorded | ${session} | stop-orphan-container |
-        """
-        session_id = self.session_id_of(session)
-        history = self.get_reaper_actions()
-        if history is None:
-            self.info(
-                f"Not judged by the reaper's record: the deployment keeps none (GET /admin/reaper answered 404; "
-                f"optional in docs/deployment-contract.md). Whether the reaper did {action} for session {session_id} "
-                "is judged by its effect instead: the steps before this one checked that the orphaned container "
-                "stopped and that no orphan is left."
-            )
-            return []
-        found = [a for a in history if a.get("sessionId") == session_id and a.get("action") == action]
-        if not found:
-            raise AssertionError(
-                f"Broken promise: the reaper records what it did. GET /admin/reaper has no {action} for session "
-                f"{session_id} (it lists {len(history)} action(s): {sorted({a.get('action') for a in history})})."
-            )
-        if not all(a.get("applied") for a in found):
-            raise AssertionError(f"The reaper recorded {action} for session {session_id} but did not apply it: {found}")
-        return found
-
     def get_platform_health(self) -> dict:
         """Returns ``GET /health`` as ``{"httpStatus": ..., **body}`` without judging it."""
         response = self._call("GET", "/health")
@@ -907,16 +543,4 @@ def _same(actual: Any, expected: Any) -> bool:
     return actual == expected
 
 
-def _check_path(path: str) -> None:
-    if not isinstance(path, str) or not path.strip():
-        raise ValueError(f"Workspace path must be a non-empty relative path, got {path!r}.")
-
-
-def _describe_failure(failure: dict) -> str:
-    if failure.get("status") is None:
-        return f"no answer: {failure.get('exception')}"
-    retry = f" Retry-After {failure.get('retryAfter')}" if failure.get("retryAfter") else ""
-    return f"{failure['status']} {failure.get('error') or ''} {failure.get('message') or ''}{retry}".strip()
-
-
-__all__ = ["ApiError", "ConcurrentCreateResult", "PlatformApiKeywords", "assert_fields"]
+__all__ = ["ApiComponent", "ApiError", "PlatformApiKeywords", "assert_fields"]

@@ -14,6 +14,7 @@ from ..core.waiting import wait_until
 from ..targets.containers import ContainerKeywords
 from .api import ApiError, PlatformApiKeywords, SessionRef
 from .store import SessionStoreKeywords
+from .workspace import WorkspaceKeywords
 
 # Fields that must be equal in the API's session object and the DynamoDB record.
 SHARED_FIELDS = ("status", "restartCount", "taskId", "workspace", "userId", "clientId", "lastFailureReason")
@@ -26,11 +27,13 @@ class ConsistencyKeywords(LibraryComponent):
         self,
         ctx: LibraryContext,
         api: PlatformApiKeywords,
+        workspace: WorkspaceKeywords,
         records: SessionStoreKeywords,
         containers: ContainerKeywords,
     ):
         super().__init__(ctx)
         self.api = api
+        self.workspace = workspace
         self.records = records
         self.containers = containers
 
@@ -65,7 +68,7 @@ class ConsistencyKeywords(LibraryComponent):
 
     def _workspace_disagreements(self, session_id: str, root: Path) -> list[str]:
         try:
-            files = self.api.list_workspace_files(session_id)
+            files = self.workspace.list_workspace_files(session_id)
         except ApiError as error:
             return [f"workspace: the API cannot list the files of a RUNNING session: {error}"]
         listed = {f["path"]: f["size"] for f in files}
