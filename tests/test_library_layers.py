@@ -154,6 +154,11 @@ def test_keyword_titles_write_acronyms_as_the_docs_do():
     assert keyword_title("get_alb_target_health") == "Get ALB Target Health"
 
 
+def test_the_target_seam_does_not_reach_into_aws():
+    """targets/base.py, what every target implements, knows no AWS module (its value types sit in core)."""
+    assert [n for n in import_graph()[f"{PACKAGE}.targets.base"] if ".aws." in n] == []
+
+
 def test_libdoc_names_keywords_with_acronyms_as_the_docs_write_them():
     library = _library_on("embedded")
     names = library.get_keyword_names()

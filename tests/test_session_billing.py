@@ -12,7 +12,6 @@ import time
 
 import pytest
 from PlatformLibrary.aws.cost import (
-    BilledTask,
     PricingError,
     budget_message,
     fargate_billed_seconds,
@@ -22,6 +21,7 @@ from PlatformLibrary.aws.cost import (
     typical_session_bill,
     typical_session_cost,
 )
+from PlatformLibrary.core.billing import BilledTask
 from PlatformLibrary.targets.base import Container, ContainerBackend
 from PlatformLibrary.targets.billing import ContainerWatch
 from PlatformLibrary.targets.embedded.processes import LocalProcessBackend

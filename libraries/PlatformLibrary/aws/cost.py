@@ -24,6 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..core.billing import BilledTask
+
 DEFAULT_PRICING_FILE = Path(__file__).resolve().parents[3] / "resources" / "pricing_aws.json"
 ARCHITECTURES = ("linux_x86", "linux_arm")
 
@@ -195,21 +197,6 @@ def hourly_cost(vcpu: float, memory_gb: float, rates: Mapping[str, Any]) -> floa
     if vcpu <= 0 or memory_gb <= 0:
         raise PricingError(f"A task needs a positive size, got {vcpu} vCPU and {memory_gb} GB.")
     return vcpu * float(rates["vcpuHour"]) + memory_gb * float(rates["gbHour"])
-
-
-@dataclass(frozen=True)
-class BilledTask:
-    """One task (container) that served a session: when billing started and ended (epoch seconds).
-
-    ``end`` is ``None`` while it still runs. ``pull_unseen``: the runtime shows no image pull before ``start`` (the
-    embedded platform's containers are processes that exist only once their image is "pulled"), so a session's first
-    task is billed from the create request if that came earlier (Fargate's ``pullStartedAt`` is never before it).
-    """
-
-    task: str
-    start: float
-    end: float | None
-    pull_unseen: bool = False
 
 
 def typical_session_bill(

@@ -13,7 +13,6 @@ from datetime import timedelta
 from robot.api.deco import keyword
 
 from ..aws.cost import (
-    BilledTask,
     SessionUsage,
     fargate_rates,
     format_duration,
@@ -24,6 +23,7 @@ from ..aws.cost import (
     typical_session_cost,
 )
 from ..core.base import LibraryComponent, LibraryContext
+from ..core.billing import BilledTask
 from ..core.profile import format_seconds
 from ..core.waiting import WaitTimeout, wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef

@@ -6,7 +6,7 @@ import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from ..aws.cost import BilledTask
+from ..core.billing import BilledTask
 
 
 class ContainerBackendError(RuntimeError):

@@ -26,7 +26,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...aws.cost import BilledTask, fargate_billed_seconds
+from ...aws.cost import fargate_billed_seconds
+from ...core.billing import BilledTask
 from ..base import Container, ContainerBackend, ContainerBackendError
 
 SESSION_TAG = "sessionId"
