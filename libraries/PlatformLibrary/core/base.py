@@ -32,6 +32,7 @@ class TargetError(AssertionError):
 def keyword_title(name: str) -> str:
     """``create_fis_experiment_template`` -> ``Create FIS Experiment Template`` (acronyms as the docs write them)."""
     acronyms = {"aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL"}
+    acronyms["dynamodb"] = "DynamoDB"
     return " ".join(acronyms.get(word, word.capitalize()) for word in name.split("_"))
 
 
