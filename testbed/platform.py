@@ -58,7 +58,7 @@ def start_aws_face(
     """
     import boto3
 
-    from testbed.awsface.actions import ProcessFaultActions
+    from testbed.awsface.actions import ProcessFaultActions, dynamodb_endpoint_name
     from testbed.awsface.ecs import EcsEmulator, ServiceSpec
     from testbed.awsface.elbv2 import ElbV2Emulator
     from testbed.awsface.fis import FisEmulator
@@ -109,6 +109,8 @@ def start_aws_face(
         workspace_of,
         api_tier=tier,
         api_port=API_CONTAINER_PORT,
+        region=settings.region,
+        store_hop="dynamodb",  # the hop every DynamoDB call of the platform takes (main, below)
     )
     # The API tier: its targets are the tasks of an ECS service behind an ALB target group (type ip).
     group_id = uuid.uuid4().hex[:16]
@@ -131,6 +133,8 @@ def start_aws_face(
         "FIS_STOP_ALARM_ARN": f"arn:aws:cloudwatch:{settings.region}:{ACCOUNT_ID}:alarm:{alarm}",
         "API_ECS_SERVICE": API_SERVICE,
         "API_TARGET_GROUP_ARN": target_group,
+        # The name of the Regional DynamoDB endpoint the API tier's calls stand for (FIS network actions' sources).
+        "DYNAMODB_ENDPOINT_NAME": dynamodb_endpoint_name(settings.region),
     }
 
 

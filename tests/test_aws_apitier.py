@@ -9,6 +9,9 @@ always healthy; the task behind a target is found by the task's ENI address all 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import boto3
 import pytest
 from PlatformLibrary.aws.apitier import container_port_of, target_group_of, task_addresses, task_of_target
@@ -39,6 +42,13 @@ def credentials(monkeypatch):
 
 @pytest.fixture
 def aws():
+    with api_tier_deployment() as deployment:
+        yield deployment
+
+
+@contextlib.contextmanager
+def api_tier_deployment() -> Iterator[Deployment]:
+    """A moto deployment with an API tier: the service api-service (2 tasks) behind an ip target group, a stop alarm."""
     with mocked_aws():
         deployment = Deployment()
         deployment.run_task("s-session")  # a session task in the same cluster: not an API target

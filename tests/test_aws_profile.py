@@ -206,8 +206,8 @@ def test_a_test_that_needs_the_embedded_platform_is_skipped_on_aws_with_its_reas
     subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     needs, anywhere = ExecutionResult(str(tmp_path / "output.xml")).suite.tests
     assert needs.status == "SKIP", needs.message
-    assert needs.message.startswith("Embedded platform only: this test faults single calls on the platform's route")
-    assert "FIS can only cut whole subnets off DynamoDB" in needs.message
+    assert needs.message.startswith("Embedded platform only: this test forges DynamoDB's answers on the platform's")
+    assert "FIS reaches that route only as traffic" in needs.message
     assert anywhere.status == "PASS"
 
 

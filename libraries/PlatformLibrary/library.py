@@ -20,6 +20,7 @@ from .faults.balancer import LoadBalancerKeywords
 from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
+from .faults.dynamodb import DynamoDbRouteKeywords
 from .faults.fis import FisKeywords
 from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
@@ -128,6 +129,7 @@ class PlatformLibrary(DynamicCore):
         clock = ChaosTimeKeywords(ctx, injector, api, embedded)
         ecs = EcsKeywords(ctx, containers, records)
         fis = FisKeywords(ctx, ecs, injector)
+        network = ChaosNetworkKeywords(ctx, injector, api, fis)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -146,7 +148,8 @@ class PlatformLibrary(DynamicCore):
             FaultProxyKeywords(ctx, injector),
             LoadBalancerKeywords(ctx, injector, fis),
             ChaosKeywords(ctx, injector, embedded, containers),
-            ChaosNetworkKeywords(ctx, injector, api, fis),
+            network,
+            DynamoDbRouteKeywords(ctx, injector, network, fis),
             ChaosResourceKeywords(ctx, injector, api, containers, fis),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),

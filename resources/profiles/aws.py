@@ -80,6 +80,10 @@ PLATFORM_LOCK_TABLE = os.environ.get("PLATFORM_LOCK_TABLE", "")
 PLATFORM_LOCK_LEASE = os.environ.get("PLATFORM_LOCK_LEASE", "30 min")
 # Empty: boto3's default endpoint (AWS_ENDPOINT_URL_DYNAMODB still applies).
 DYNAMODB_ENDPOINT_URL = ""
+# The API tasks' traffic to DynamoDB, as the sources of FIS aws:ecs:task-network-packet-loss / -latency (docs/aws.md,
+# "Chaos on the route to DynamoDB"): DYNAMODB (FIS's name for the Regional endpoint), the endpoint's domain
+# (dynamodb.<region>.amazonaws.com), or the addresses of a VPC interface endpoint; comma-separated, no spaces.
+DYNAMODB_FAULT_SOURCES = os.environ.get("DYNAMODB_FAULT_SOURCES", "DYNAMODB").strip() or "DYNAMODB"
 
 # --- Chaos on AWS: FIS and the safety guards ----------------------------------------------------------------
 # The role FIS acts with, and the CloudWatch alarm that stops an experiment (required unless CHAOS_DRY_RUN).

@@ -3,7 +3,9 @@ Documentation     Circuit breaker on the session store: during a DynamoDB outage
 ...               clear 503 instead of hanging on timeouts and retries, its health check must say so, and the
 ...               circuit must close again once DynamoDB answers. Both times are measured.
 ...
-...               Runs on a private platform: the outage hits every session of the platform.
+...               Runs on a private platform: the outage hits every session of the platform. On AWS the outage is FIS
+...               packet loss to DynamoDB on every task of the API service (CHAOS_SCOPE=deployment, the deployment held
+...               by the test); the busy store needs forged per-read delays, which only the embedded platform has.
 
 Resource          ../../resources/chaos.resource
 
@@ -12,7 +14,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    circuit-breaker    needs-dynamodb-hop
+Test Tags         chaos    circuit-breaker
 
 
 *** Variables ***
@@ -27,7 +29,8 @@ The API Fails Fast In A DynamoDB Outage And The Circuit Closes After Recovery
     [Documentation]    Expected: within ${FAULT_REACTION_TIMEOUT} of the outage lookups answer 503 store_unavailable
     ...    with Retry-After faster than ${CHAOS_FAIL_FAST_MAX} and GET /health says degraded, circuit open; once
     ...    DynamoDB is back the circuit closes within ${SLA_RECOVERY_MAX}, the session runs, new ones start.
-    [Tags]    catches-no-circuit-breaker    catches-health-lies
+    [Tags]    catches-no-circuit-breaker    catches-health-lies    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The DynamoDB Route    outage
     GROUP    Given a running session on a healthy platform
         Given A Running Session
     END
@@ -46,7 +49,7 @@ A Busy Store Is Overload, Not An Outage
     [Documentation]    Expected: with every DynamoDB read of the platform taking ${SLOW_READ}, session reads at
     ...    ${OVERLOAD_RATE} for ${OVERLOAD_DURATION} get only 200 and 429 overloaded (some of each, never 503 or
     ...    500), and GET /health stays ok with the circuit closed: overload is not an outage.
-    [Tags]    overload    catches-overload-as-outage
+    [Tags]    overload    catches-overload-as-outage    needs-dynamodb-hop
     GROUP    Given a running session
         Given A Running Session
     END

@@ -3,7 +3,9 @@ Documentation     Timeout and retry logic on the platform's DynamoDB hop. A call
 ...               connection once must be retried by botocore, exactly as against AWS, so that clients never
 ...               notice; slow but timely answers must only make the API slower.
 ...
-...               Runs on a private platform: the faults hit every DynamoDB call of the platform.
+...               Runs on a private platform: the faults hit every DynamoDB call of the platform. On AWS the slow
+...               store is FIS latency to DynamoDB on every task of the API service (CHAOS_SCOPE=deployment, the
+...               deployment held by the test); the single held or dropped call needs the embedded platform.
 
 Resource          ../../resources/chaos.resource
 
@@ -12,7 +14,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    timeout-retry    needs-dynamodb-hop
+Test Tags         chaos    timeout-retry
 
 
 *** Variables ***
@@ -25,7 +27,7 @@ A DynamoDB Call That Times Out Once Is Retried And The Client Never Notices
     [Documentation]    Expected: the next GetItem is held one second past the platform's DynamoDB read timeout;
     ...    botocore times it out and retries, so looking up the session answers 200 RUNNING, and the fault met
     ...    exactly one request.
-    [Tags]    catches-no-throttle-retry
+    [Tags]    catches-no-throttle-retry    needs-dynamodb-hop
     GROUP    Given a running session
         Given A Running Session
     END
@@ -40,7 +42,7 @@ A DynamoDB Call That Times Out Once Is Retried And The Client Never Notices
 A Dropped DynamoDB Connection Is Retried And The Create Succeeds
     [Documentation]    Expected: the connection carrying the next PutItem is dropped; botocore retries on a new
     ...    connection, the create answers 201 and the session reaches RUNNING; the fault met exactly one request.
-    [Tags]    catches-no-throttle-retry
+    [Tags]    catches-no-throttle-retry    needs-dynamodb-hop
     GROUP    When DynamoDB drops the connection of the next session write
         When DynamoDB Answers The Next 1 PutItem Request With A Dropped Connection
     END
@@ -54,6 +56,8 @@ Slow DynamoDB Answers Slow The API Down But Nothing Fails
     ...    creates just before the fault plus ${DYNAMODB_DELAY} plus ${CHAOS_SLOW_STORE_ALLOWANCE} (one write before
     ...    the answer, no retry on top), and every session starts and is looked up RUNNING; once DynamoDB is fast
     ...    again the platform is in its steady state.
+    [Tags]    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The DynamoDB Route    slow
     GROUP    Given the creates are timed before the fault
         Given ${CREATES} Creates Are Timed Before The Fault
     END

@@ -26,7 +26,19 @@ aws:ecs:task-* actions, which run SSM documents with stress-ng / killall / tc in
   ``latency`` toxic (downstream); blackhole-port -> ``timeout`` toxic with timeout 0 (data held forever) on the upstream
   stream for ingress, the downstream stream for egress; packet-loss -> ``timeout`` toxic with timeout 0 on the upstream
   stream with toxicity ``lossPercent / 100``: a share of the *connections* loses everything, not a share of the packets
-  of every connection (a proxy sees streams, not packets).
+  of every connection (a proxy sees streams, not packets). ``flowsPercent`` scales the toxicity (the share of flows
+  the fault acts on). ``sources`` (the destinations of the task's egress the fault applies to) reach the mesh when
+  they cover the platform's address (``ALL``, or an address or CIDR block holding 127.0.0.1, where everything runs);
+  ``DYNAMODB``, ``S3`` and domain names name nothing a session's container calls, so the action runs without effect.
+- task-network-latency / -packet-loss on a task of the API tier with ``sources`` naming DynamoDB (``DYNAMODB``, or the
+  domain of its Regional endpoint, ``dynamodb.<region>.amazonaws.com``): the API tier's DynamoDB calls take the fault
+  proxy's ``dynamodb`` hop, so the fault is a toxic there (latency: ``latency`` toxic downstream, what DynamoDB
+  answers arrives late; packet loss: ``timeout`` toxic with timeout 0 upstream, toxicity ``lossPercent / 100 x
+  flowsPercent / 100``; 100 % is a black hole). Every API target shares that one route (one API core behind them),
+  so the toxic is added by the first targeted API task of an action and removed when the last one lets go of it (the
+  action ends, is stopped, or its tasks stop). ``sources`` that would also cover the API tier's other egress
+  (``ALL``, an address or CIDR block holding 127.0.0.1, an Availability Zone) fail the action: only the route to
+  DynamoDB is emulated. Other domains, addresses and ``S3`` reach nothing the API tier calls: no effect.
 
 Stressor children end with the platform: each one sets ``PR_SET_PDEATHSIG`` (SIGKILL) through ctypes, so it dies
 when the thread that started it ends (the experiment's thread, which reverts its faults before it ends anyway), and
@@ -36,6 +48,7 @@ exits by itself a little after the action's duration in case nobody reverts it.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import shutil
@@ -64,6 +77,11 @@ MAX_DURATION_S = 12 * 3600  # FIS quota: an action runs at most 12 hours
 TASK_VCPUS = 1  # every task of the platform is a 1 vCPU task (cpu "1024")
 
 
+def dynamodb_endpoint_name(region: str) -> str:
+    """The domain of DynamoDB's Regional endpoint (AWS General Reference, "Amazon DynamoDB endpoints and quotas")."""
+    return f"dynamodb.{region}.amazonaws.com"
+
+
 class FaultError(Exception):
     """A fault could not be injected into a task; the message becomes the action's ``failed`` reason."""
 
@@ -89,12 +107,72 @@ def parse_iso_duration(text: str) -> float:
     return total
 
 
+# FIS user guide, "AWS FIS Actions reference", aws:ecs:task-network-latency / -packet-loss, sources: "an IPv4 address,
+# an IPv4 CIDR block, a domain name, an AZ name (us-east-1a), an AZ ID (use1-az1), ALL, DYNAMODB, and S3", "separated
+# by commas, without spaces".
+SOURCE_KEYWORDS = ("ALL", "DYNAMODB", "S3")
+_AZ_NAME = re.compile(r"[a-z]{2}(?:-gov)?-[a-z]+-\d[a-z]")
+_AZ_ID = re.compile(r"[a-z]{2,5}\d{0,2}-az\d{1,2}")
+_DOMAIN = re.compile(r"(?=.{1,253}\.?$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?")
+_IPV4ISH = re.compile(r"[\d.]+(?:/\d+)?")
+LOOPBACK_ADDRESS = ipaddress.IPv4Address("127.0.0.1")  # where every process of the embedded platform listens
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of a network action's ``sources``: its kind (``ALL``, ``DYNAMODB``, ``S3``, ``ipv4``, ``cidr``,
+    ``az``, ``domain``) and its text."""
+
+    kind: str
+    text: str
+
+    def covers_loopback(self) -> bool:
+        """Whether the traffic it names includes the platform's own address (everything here runs on 127.0.0.1)."""
+        if self.kind == "ALL":
+            return True
+        if self.kind in ("ipv4", "cidr"):
+            return LOOPBACK_ADDRESS in ipaddress.IPv4Network(self.text, strict=False)
+        return False
+
+
+def parse_sources(text: str) -> tuple[Source, ...]:
+    """``sources`` as FIS takes them -> its entries; a form FIS does not know is a ParameterError."""
+    raw = str(text)
+    if not raw.strip():
+        raise ParameterError("sources must name at least one source")
+    found = []
+    for item in raw.split(","):
+        if not item or item != item.strip() or " " in item:
+            raise ParameterError(f"sources {raw!r} must be separated by commas, without spaces")
+        if item in SOURCE_KEYWORDS:
+            found.append(Source(item, item))
+        elif _IPV4ISH.fullmatch(item):
+            try:
+                if "/" in item:
+                    ipaddress.IPv4Network(item, strict=False)
+                    found.append(Source("cidr", item))
+                else:
+                    found.append(Source("ipv4", str(ipaddress.IPv4Address(item))))
+            except ValueError:
+                raise ParameterError(f"source {item!r} is not an IPv4 address or IPv4 CIDR block") from None
+        elif _AZ_NAME.fullmatch(item) or _AZ_ID.fullmatch(item):
+            found.append(Source("az", item))
+        elif _DOMAIN.fullmatch(item):
+            found.append(Source("domain", item.rstrip(".").lower()))
+        else:
+            raise ParameterError(
+                f"source {item!r} is not an IPv4 address, an IPv4 CIDR block, a domain name, an AZ name or ID, "
+                f"or one of {', '.join(SOURCE_KEYWORDS)}"
+            )
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a FIS action: how it is read, its default and its allowed values."""
 
     name: str
-    kind: str  # "duration", "int", "choice", "bool" or "text"
+    kind: str  # "duration", "int", "choice", "bool", "sources" or "text"
     required: bool = False
     default: str | None = None
     low: int = 0
@@ -121,6 +199,11 @@ class Param:
             if text.lower() not in ("true", "false"):
                 raise ParameterError(f"{where} must be true or false, got {raw!r}")
             return text.lower() == "true"
+        if self.kind == "sources":
+            try:
+                return parse_sources(str(raw))
+            except ParameterError as error:
+                raise ParameterError(f"{where}: {error}") from None
         if self.kind == "choice":
             if text not in self.choices:
                 raise ParameterError(f"{where} must be one of {', '.join(self.choices)}, got {raw!r}")
@@ -182,8 +265,13 @@ _ENDPOINTS = Param(
     "useEcsFaultInjectionEndpoints", "bool", default="false", description="ignored: faults go through the mesh hop"
 )
 _SOURCES = Param(
-    "sources", "text", default="0.0.0.0/0", description="not applied: the mesh hop carries the session's traffic"
+    "sources",
+    "sources",
+    default="ALL",
+    description="destinations of the egress traffic the fault applies to: IPv4 addresses, CIDR blocks, domain names, "
+    "AZ names or IDs, ALL, DYNAMODB, S3 (comma-separated, no spaces)",
 )
+_FLOWS = Param("flowsPercent", "int", default="100", low=0, high=100, description="share of the network flows hit")
 
 
 def _duration(what: str) -> Param:
@@ -243,6 +331,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 _duration("the latency lasts"),
                 Param("delayMilliseconds", "int", default="200", low=0, high=600_000, description="added delay"),
                 Param("jitterMilliseconds", "int", default="10", low=0, high=600_000, description="delay variation"),
+                _FLOWS,
                 _SOURCES,
                 _INSTALL,
                 _ENDPOINTS,
@@ -255,6 +344,7 @@ ACTIONS: dict[str, ActionSpec] = {
             (
                 _duration("the loss lasts"),
                 Param("lossPercent", "int", default="7", low=0, high=100, description="share of traffic lost"),
+                _FLOWS,
                 _SOURCES,
                 _INSTALL,
                 _ENDPOINTS,
@@ -290,13 +380,28 @@ class FaultActions(Protocol):
 
     def io_stress(self, task: Task, percent: int, duration: float, workers: int = 1) -> Reversible: ...
 
-    def network_latency(self, task: Task, delay_ms: int, jitter_ms: int, toxic_name: str) -> Reversible: ...
+    def network_latency(
+        self,
+        task: Task,
+        delay_ms: int,
+        jitter_ms: int,
+        toxic_name: str,
+        sources: tuple[Source, ...] = (Source("ALL", "ALL"),),
+        flows_percent: int = 100,
+    ) -> Reversible: ...
 
     def network_blackhole_port(
         self, task: Task, port: int, protocol: str, traffic_type: str, toxic_name: str
     ) -> Reversible: ...
 
-    def network_packet_loss(self, task: Task, loss_percent: int, toxic_name: str) -> Reversible: ...
+    def network_packet_loss(
+        self,
+        task: Task,
+        loss_percent: int,
+        toxic_name: str,
+        sources: tuple[Source, ...] = (Source("ALL", "ALL"),),
+        flows_percent: int = 100,
+    ) -> Reversible: ...
 
 
 # The stressor: argv = mode ("cpu"/"io"), parent pid, percent, seconds, folder (io only).
@@ -409,6 +514,21 @@ class MeshToxic:
         self._removed = True
 
 
+class SharedRouteToxic:
+    """One API task's hold on a toxic of a route every API target shares (their route to DynamoDB); ``revert()`` lets go
+    of it, and the last hold to go removes the toxic."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self._done = False
+
+    def revert(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._release()
+
+
 def _names_of(process: psutil.Process) -> set[str]:
     """Every name ``process`` goes by: its name, the first word of its title (setproctitle), its executable."""
     names: set[str] = set()
@@ -436,7 +556,9 @@ class ProcessFaultActions:
 
     ``mesh_client_factory()`` returns the fault proxy's admin client (or None without a mesh); the client is not
     closed here, so the factory may hand out a shared one. ``limits`` puts stressors into a task's cgroup;
-    ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used).
+    ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used). ``store_hop`` is the
+    fault proxy's hop the API tier's DynamoDB calls take, and ``region`` the region whose Regional DynamoDB endpoint
+    (``dynamodb.<region>.amazonaws.com``) that hop stands for.
     """
 
     def __init__(
@@ -447,6 +569,8 @@ class ProcessFaultActions:
         workspace_of: Callable[[Task], str | os.PathLike[str] | None],
         api_tier: ApiTierFaults | None = None,
         api_port: int = 8080,
+        region: str = "us-east-1",
+        store_hop: str = "dynamodb",
     ) -> None:
         self.registry = registry
         self.mesh_client_factory = mesh_client_factory
@@ -454,6 +578,10 @@ class ProcessFaultActions:
         self.workspace_of = workspace_of
         self.api_tier = api_tier
         self.api_port = api_port
+        self.store_hop = store_hop
+        self.dynamodb_endpoint = dynamodb_endpoint_name(region)
+        self._shared_lock = threading.Lock()
+        self._shared: dict[str, int] = {}  # toxic name on the store hop -> API tasks holding it
 
     # ----- instant actions ---------------------------------------------------------------------------------------
     def stop_task(self, task: Task, reason: str) -> None:
@@ -523,8 +651,19 @@ class ProcessFaultActions:
         return handle
 
     # ----- network -----------------------------------------------------------------------------------------------
-    def network_latency(self, task: Task, delay_ms: int, jitter_ms: int, toxic_name: str) -> MeshToxic:
-        return self._toxic(task, toxic_name, "latency", "downstream", {"latency": delay_ms, "jitter": jitter_ms}, 1.0)
+    def network_latency(
+        self,
+        task: Task,
+        delay_ms: int,
+        jitter_ms: int,
+        toxic_name: str,
+        sources: tuple[Source, ...] = (Source("ALL", "ALL"),),
+        flows_percent: int = 100,
+    ) -> Reversible:
+        """Egress to ``sources`` ``delay_ms`` late (on ``flows_percent`` % of the flows): the mesh hop of a session's
+        task, or the API tier's route to DynamoDB (see the module docstring)."""
+        attributes = {"latency": delay_ms, "jitter": jitter_ms}
+        return self._network(task, sources, toxic_name, "latency", "downstream", attributes, flows_percent / 100.0)
 
     def network_blackhole_port(
         self, task: Task, port: int, protocol: str, traffic_type: str, toxic_name: str
@@ -547,9 +686,81 @@ class ProcessFaultActions:
         stream = "upstream" if traffic_type == "ingress" else "downstream"
         return self._toxic(task, toxic_name, "timeout", stream, {"timeout": 0}, 1.0)
 
-    def network_packet_loss(self, task: Task, loss_percent: int, toxic_name: str) -> MeshToxic:
-        """``lossPercent``% of the connections lose everything they send (per connection, not per packet)."""
-        return self._toxic(task, toxic_name, "timeout", "upstream", {"timeout": 0}, loss_percent / 100.0)
+    def network_packet_loss(
+        self,
+        task: Task,
+        loss_percent: int,
+        toxic_name: str,
+        sources: tuple[Source, ...] = (Source("ALL", "ALL"),),
+        flows_percent: int = 100,
+    ) -> Reversible:
+        """``lossPercent``% of the connections (of ``flows_percent`` % of the flows) to ``sources`` lose everything they
+        send (per connection, not per packet)."""
+        share = loss_percent / 100.0 * flows_percent / 100.0
+        return self._network(task, sources, toxic_name, "timeout", "upstream", {"timeout": 0}, share)
+
+    def _network(
+        self,
+        task: Task,
+        sources: tuple[Source, ...],
+        name: str,
+        kind: str,
+        stream: str,
+        attributes: dict[str, Any],
+        toxicity: float,
+    ) -> Reversible:
+        """Where a latency or packet-loss fault on ``task``'s egress to ``sources`` lands (see the module docstring)."""
+        api_target = self.api_tier.target_of_task(task.arn) if self.api_tier is not None else None
+        if api_target is not None:
+            self._processes(task)  # the task must be running
+            wide = [s.text for s in sources if s.covers_loopback() or s.kind == "az"]
+            if wide:
+                raise FaultError(
+                    f"sources {', '.join(wide)} would also take the API task {task.task_id}'s calls to the session "
+                    "containers and CloudWatch; the emulation carries out network faults on an API task only on its "
+                    f"route to DynamoDB (sources DYNAMODB or {self.dynamodb_endpoint})"
+                )
+            names = {"DYNAMODB", self.dynamodb_endpoint}
+            if not any(s.kind in ("DYNAMODB", "domain") and s.text in names for s in sources):
+                return NoEffect()  # S3, other domains and addresses: nothing the API tier calls
+            return self._route_toxic(name, kind, stream, attributes, toxicity)
+        if any(s.kind == "az" for s in sources):
+            raise FaultError("the emulated deployment has no Availability Zones: AZ sources cannot be resolved")
+        if not any(s.covers_loopback() for s in sources):
+            return NoEffect()  # DYNAMODB, S3, domains, other addresses: nothing a session's container calls
+        return self._toxic(task, name, kind, stream, attributes, toxicity)
+
+    def _route_toxic(
+        self, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float
+    ) -> SharedRouteToxic:
+        """A hold on the toxic ``name`` on the API tier's route to DynamoDB (added by the action's first API task)."""
+        with self._shared_lock:
+            if not self._shared.get(name):
+                client = self.mesh_client_factory()
+                if client is None:
+                    raise FaultError("this platform runs without a fault proxy, so its route to DynamoDB has no hop")
+                try:
+                    client.add_toxic(self.store_hop, kind, stream, toxicity=toxicity, attributes=attributes, name=name)
+                except ToxiproxyError as error:
+                    raise FaultError(f"the {self.store_hop} hop refused the {kind} toxic: {error.message}") from None
+            self._shared[name] = self._shared.get(name, 0) + 1
+        return SharedRouteToxic(lambda: self._release_route_toxic(name))
+
+    def _release_route_toxic(self, name: str) -> None:
+        with self._shared_lock:
+            left = self._shared.get(name, 0) - 1
+            if left > 0:
+                self._shared[name] = left
+                return
+            self._shared.pop(name, None)
+            client = self.mesh_client_factory()
+            if client is None:
+                return
+            try:
+                client.remove_toxic(self.store_hop, name)
+            except ToxiproxyError as error:
+                if error.status not in (0, 404):  # 0: the fault proxy is gone, and its toxics with it
+                    raise
 
     def _toxic(
         self, task: Task, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float

@@ -45,7 +45,9 @@ Deliberate simplifications:
   required ones; problems found only when injecting (no such process, no mesh hop) fail the action.
 - How each fault is made differs from FIS's SSM documents (see :mod:`testbed.awsface.actions`): io-stress's
   ``percent`` is the share of time spent writing (FIS: a share of the free disk space); packet-loss drops a share
-  of the connections, not of the packets; blackhole-port holds the data of the task's one port whatever ``port``.
+  of the connections, not of the packets; blackhole-port holds the data of the task's one port whatever ``port``;
+  latency and packet-loss on the API tier's tasks reach only its route to DynamoDB (``sources`` naming it), which
+  every API target shares.
 - An experiment's tags are StartExperiment's tags only (the template's are not copied).
 - The role is only checked to be an IAM role ARN: no permission is evaluated. Log and report configurations are
   kept and echoed, never used. UpdateExperimentTemplate, target account configurations and safety levers are
@@ -804,15 +806,18 @@ class FisEmulator:
                 self._claim_network(experiment, run, task)
                 try:
                     if action == "aws:ecs:task-network-latency":
+                        delay, jitter = p["delayMilliseconds"], p["jitterMilliseconds"]
                         applied = self.actions.network_latency(
-                            task, p["delayMilliseconds"], p["jitterMilliseconds"], toxic
+                            task, delay, jitter, toxic, p["sources"], p["flowsPercent"]
                         )
                     elif action == "aws:ecs:task-network-blackhole-port":
                         applied = self.actions.network_blackhole_port(
                             task, p["port"], p["protocol"], p["trafficType"], toxic
                         )
                     else:
-                        applied = self.actions.network_packet_loss(task, p["lossPercent"], toxic)
+                        applied = self.actions.network_packet_loss(
+                            task, p["lossPercent"], toxic, p["sources"], p["flowsPercent"]
+                        )
                 except BaseException:
                     self._release_network(run)
                     raise

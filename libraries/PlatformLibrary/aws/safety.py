@@ -7,7 +7,8 @@
 - ``${CHAOS_DRY_RUN}``: injections are described and validated but not carried out (FIS ``actionsMode=skip-all``).
 - Two blast radii on AWS (``${CHAOS_SCOPE}``): ``sessions`` (default) faults only the run's own session tasks;
   ``deployment`` also lets the faults that hit the deployment itself (its API tier: a task stopped, a port
-  black-holed) run, and those only while the run holds the deployment exclusively and with the FIS stop alarm set.
+  black-holed; the API tasks' route to DynamoDB cut or slowed) run, and those only while the run holds the
+  deployment exclusively and with the FIS stop alarm set.
 - Everything a run creates carries the tag ``suite-run-id=<run id>``; stop and clean-up only touch what carries it.
 
 The checks run before the first AWS call, so a refused chaos run creates nothing.
@@ -130,9 +131,9 @@ class ChaosGuard:
             return reason
         if self.scope != "deployment":
             return (
-                f"it hits the whole deployment (its API tier), not only this run's sessions, and ${{CHAOS_SCOPE}} is "
-                f"{self.scope!r}. Set CHAOS_SCOPE=deployment where faulting the deployment's API service is acceptable "
-                "(the run then takes the deployment to itself for the test)."
+                f"it hits the whole deployment (its API tier or the API's route to DynamoDB), not only this run's "
+                f"sessions, and ${{CHAOS_SCOPE}} is {self.scope!r}. Set CHAOS_SCOPE=deployment where faulting the "
+                "deployment's API service is acceptable (the run then takes the deployment to itself for the test)."
             )
         return None
 

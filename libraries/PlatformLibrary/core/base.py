@@ -37,6 +37,7 @@ def keyword_title(name: str) -> str:
         return name
     acronyms = {
         "aws": "AWS", "fis": "FIS", "ecs": "ECS", "efs": "EFS", "alb": "ALB", "api": "API", "ttl": "TTL", "cpu": "CPU",
+        "dynamodb": "DynamoDB",
     }  # fmt: skip
     return " ".join(acronyms.get(word, word.capitalize()) for word in name.split("_"))
 

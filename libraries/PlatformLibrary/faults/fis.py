@@ -8,6 +8,7 @@ when the test (or suite) that started it ends and deletes this run's templates w
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from robot.api import logger
@@ -296,10 +297,14 @@ class FisKeywords(AwsComponent):
         return self._start_until_injected(template_id, action, timeout)
 
     def _start_until_injected(self, template_id: str, action: str, timeout: timedelta | None) -> str:
-        """Starts the template's experiment and waits until it is ``running`` (or ``completed``); its id."""
+        """Starts the template's experiment and waits until it is ``running`` with its actions started (an experiment
+        runs before its actions do: FIS user guide, "Action states"), or ``completed``; its id."""
         experiment_id = self.start_fis_experiment(template_id, timeout)
         state = self._wait_for_state(
-            experiment_id, ("running", *TERMINAL_STATES), self._timeout(timeout, "FIS_START_TIMEOUT", "5 min")
+            experiment_id,
+            ("running", *TERMINAL_STATES),
+            self._timeout(timeout, "FIS_START_TIMEOUT", "5 min"),
+            actions_started=True,
         )
         if state not in ("running", "completed"):
             current = self._fis.get(experiment_id)
@@ -341,13 +346,43 @@ class FisKeywords(AwsComponent):
         hold. ``definition_arn`` is the task's task definition, checked for FIS's prerequisites before anything is
         created; ``whose`` names the tasks in that check's message.
         """
+        target = ecs_task_target(task_arns=[task_arn])
+        return self._inject_deployment_fault(action, target, definition_arn, description, whose, duration, parameters)
+
+    def inject_service_fault(
+        self,
+        action: str,
+        service: str,
+        definition_arn: str,
+        description: str,
+        duration: timedelta | None = None,
+        **parameters: str,
+    ) -> str:
+        """A FIS fault on every task of one ECS service of the deployment (``service``, in ``${ECS_CLUSTER}``): the
+        target is the service's tasks with selection mode ``ALL``, as FIS resolves them when the experiment starts
+        (FIS user guide, "Targets for AWS FIS", resource type ``aws:ecs:task`` with parameters ``cluster`` and
+        ``service``). Recorded in the fault ledger with StopExperiment as its revert step, as `inject_task_fault`;
+        the caller has asked the deployment guard. Returns the fault id."""
+        target = ecs_task_target(cluster=self._name("ECS_CLUSTER"), service=service, selection_mode="ALL")
+        whose = f"the tasks of {service}"
+        return self._inject_deployment_fault(action, target, definition_arn, description, whose, duration, parameters)
+
+    def _inject_deployment_fault(
+        self,
+        action: str,
+        target: dict,
+        definition_arn: str,
+        description: str,
+        whose: str,
+        duration: timedelta | None,
+        parameters: dict[str, str],
+    ) -> str:
         spec = resolve_action(action)
         seconds = None
         if spec.takes_duration:
             seconds = duration or timedelta(seconds=self.profile.seconds("FIS_FAULT_DURATION", "10 min"))
 
         def inject() -> str:
-            target = ecs_task_target(task_arns=[task_arn])
             template_id = self._create_template(spec, target, [definition_arn], seconds, parameters, whose)
             return self._start_until_injected(template_id, spec.action_id, None)
 
@@ -361,6 +396,7 @@ class FisKeywords(AwsComponent):
         except BaseException:
             self.injector.undo_now(entry)
             raise
+        self.injector.injected_at = time.monotonic()  # the fault began when FIS reported it running, not at record
         settings = clients_for(self.ctx).settings
         step = {
             "do": "stop-fis-experiment",
@@ -397,13 +433,26 @@ class FisKeywords(AwsComponent):
             "the port the session's app listens on."
         )
 
-    def _wait_for_state(self, experiment_id: str, states: tuple[str, ...], timeout: float) -> str:
+    def _wait_for_state(
+        self, experiment_id: str, states: tuple[str, ...], timeout: float, actions_started: bool = False
+    ) -> str:
+        """Waits until the experiment is in one of ``states``; with ``actions_started`` a ``running`` one counts only
+        once none of its actions is still ``pending`` or ``initiating``."""
         fis = self._fis
         seen = {"state": "unknown", "reason": ""}
 
         def probe():
             experiment = fis.get(experiment_id)
             seen["state"], seen["reason"] = fis.state_of(experiment), fis.reason_of(experiment)
+            if actions_started and seen["state"] == "running":
+                waiting = [
+                    name
+                    for name, action in (experiment.get("actions") or {}).items()
+                    if action.get("state", {}).get("status") in ("pending", "initiating")
+                ]
+                if waiting:
+                    seen["reason"] = f"running; action(s) {', '.join(waiting)} not started yet"
+                    return None
             return seen["state"] if seen["state"] in states else None
 
         def fail_fast():

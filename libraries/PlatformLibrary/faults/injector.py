@@ -126,7 +126,8 @@ class FaultInjector(LibraryComponent):
         )
 
     def guard_deployment(self, what: str) -> ChaosGuard:
-        """A fault on the deployment itself (its API tier), beyond this run's own sessions; returns the guard.
+        """A fault on the deployment itself (its API tier, its route to DynamoDB), beyond this run's own sessions;
+        returns the guard.
 
         On the embedded platform this is `guard_whole_platform`. On AWS the profile must opt in
         (``${CHAOS_SCOPE}`` ``deployment``) and this run must hold the deployment exclusively (`Acquire Platform

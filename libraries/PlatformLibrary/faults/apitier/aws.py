@@ -54,7 +54,8 @@ class AwsApiTier(ApiTier):
         clients = clients_for(self.ctx)
         return clients.client("ecs"), clients.client("elbv2")
 
-    def _service(self) -> dict:
+    def service(self) -> dict:
+        """The API service as DescribeServices returns it (fails naming it when the cluster has none such)."""
         ecs, _ = self._clients()
         return describe_service(ecs, self._cluster(), self._service_name())
 
@@ -77,7 +78,7 @@ class AwsApiTier(ApiTier):
     # ------------------------------------------------------------------ reading
     def targets(self) -> list[dict[str, Any]]:
         ecs, elbv2 = self._clients()
-        service = self._service()
+        service = self.service()
         group = target_group_of(service, self._value("API_TARGET_GROUP_ARN"))
         return api_targets(elbv2, group, service_tasks(ecs, self._cluster(), service["serviceName"]))
 
@@ -85,7 +86,9 @@ class AwsApiTier(ApiTier):
         return bool(target.get("task"))
 
     # ------------------------------------------------------------------ checks
-    def _alarm(self, what: str) -> str:
+    def stop_alarm(self, what: str) -> str:
+        """``${FIS_STOP_ALARM_ARN}``; skips naming ``what`` when it is empty (a fault on the deployment needs it, dry
+        run or not)."""
         alarm = self._value("FIS_STOP_ALARM_ARN")
         if not alarm:
             raise ChaosNotAllowed(
@@ -98,22 +101,30 @@ class AwsApiTier(ApiTier):
         """Before a test creates anything: the profile's opt-ins (skip), the deployment's names (skip when not
         named, fail when named but not usable), the stop alarm, and FIS's prerequisites in the API task definition."""
         action = ACTIONS[check_fault_name(fault)]
-        what = f"inject {action} into the API tier"
+        service = self.check_action(action, f"inject {action} into the API tier")
+        target_group_of(service, self._value("API_TARGET_GROUP_ARN"))
+        if fault == "hang":
+            self._port(service)
+
+    def check_action(self, action: str, what: str) -> dict:
+        """What every FIS fault on the API service's tasks needs, asked before anything is created; returns the
+        service (DescribeServices). Skips (`ChaosNotAllowed`) naming ``what`` when the profile does not opt in
+        (``${CHAOS_SCOPE}``, chaos refused) or a name is missing (the API service, the FIS role, the stop alarm);
+        fails when a named thing is not usable (no such service or alarm, an alarm in ALARM, FIS's prerequisites
+        missing from the API task definition)."""
         ChaosGuard.from_context(self.ctx).check_deployment(what)
         self._service_name()
         if not self._value("FIS_ROLE_ARN"):
             raise ChaosNotAllowed(f"Refused to {what}: ${{FIS_ROLE_ARN}} is empty; FIS needs the role it acts with.")
-        self.fis.check_stop_alarm(self._alarm(what))
-        service = self._service()
-        target_group_of(service, self._value("API_TARGET_GROUP_ARN"))
+        self.fis.check_stop_alarm(self.stop_alarm(what))
+        service = self.service()
         problems = self.fis.task_definition_problems(action, [service["taskDefinition"]])
         if problems:
             raise AwsError(
                 f"FIS cannot run {action} in the API tasks: " + "; ".join(problems) + ". See "
                 "docs/deployment-contract.md (The API tier)."
             )
-        if fault == "hang":
-            self._port(service)
+        return service
 
     # ------------------------------------------------------------------ faults
     def _task_of(self, target: dict[str, Any], what: str) -> str:
@@ -125,8 +136,8 @@ class AwsApiTier(ApiTier):
 
     def kill(self, target: dict[str, Any]) -> None:
         task = self._task_of(target, "kill")
-        self._alarm("stop an API task")
-        service = self._service()
+        self.stop_alarm("stop an API task")
+        service = self.service()
         self.fis.inject_task_fault(
             ACTIONS["kill"],
             task,
@@ -137,8 +148,8 @@ class AwsApiTier(ApiTier):
 
     def hang(self, target: dict[str, Any]) -> str:
         task = self._task_of(target, "hang")
-        self._alarm("black-hole an API task's port")
-        service = self._service()
+        self.stop_alarm("black-hole an API task's port")
+        service = self.service()
         port = self._port(service)
         return self.fis.inject_task_fault(
             ACTIONS["hang"],
