@@ -22,27 +22,17 @@ Short Bursts Of 500 And 503 From DynamoDB Are Retried Away
     ...    GetItem requests 503 ServiceUnavailable; botocore retries them, the create answers 201, the session
     ...    reaches RUNNING, and each fault met exactly two requests.
     [Tags]    catches-no-throttle-retry
-    GROUP    When DynamoDB answers the next writes with 500 and the next reads with 503
-        When DynamoDB Answers The Next 2 PutItem Requests With InternalServerError
-        And DynamoDB Answers The Next 2 GetItem Requests With ServiceUnavailable
-    END
-    GROUP    Then the create succeeds after retries
-        Then Creating A Session Succeeds After Each Fault Was Hit 2 Times
-    END
+    When DynamoDB Answers The Next 2 PutItem Requests With InternalServerError
+    And DynamoDB Answers The Next 2 GetItem Requests With ServiceUnavailable
+    Then Creating A Session Succeeds After Each Fault Was Hit 2 Times
 
 A Longer DynamoDB Outage Gives Clean 503s And Loses Nothing
     [Documentation]    Expected: while DynamoDB answers every request with 503 ServiceUnavailable, a create and a
     ...    lookup answer 503 with a JSON error and Retry-After (no 500, no hang); once it is back the platform is
     ...    healthy within ${SLA_RECOVERY_MAX}, the session runs, the refused create left nothing, new ones start.
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When DynamoDB answers every request with 503
-        When DynamoDB Answers Every Kind Of Request With ServiceUnavailable
-        Then Creating A Session And Looking Up Another Are Refused Cleanly
-    END
-    GROUP    Then once DynamoDB is back nothing was lost and nothing half-made
-        When The Fault Ends
-        Then The Platform Recovers Within The Recovery Bound
-        And Nothing Was Lost And Nothing Half-Made
-    END
+    Given A Running Session
+    When DynamoDB Answers Every Kind Of Request With ServiceUnavailable
+    Then Creating A Session And Looking Up Another Are Refused Cleanly
+    When The Fault Ends
+    Then The Platform Recovers Within The Recovery Bound
+    And Nothing Was Lost And Nothing Half-Made

@@ -31,36 +31,24 @@ The API Fails Fast In A DynamoDB Outage And The Circuit Closes After Recovery
     ...    DynamoDB is back the circuit closes within ${SLA_RECOVERY_MAX}, the session runs, new ones start.
     [Tags]    catches-no-circuit-breaker    catches-health-lies    chaos-scope-deployment
     [Setup]    Begin Chaos Test On The DynamoDB Route    outage
-    GROUP    Given a running session on a healthy platform
-        Given A Running Session
-    END
-    GROUP    When DynamoDB stops answering the platform
-        When DynamoDB Stops Answering The Platform
-        Then The API Fails Fast With A Clear 503 And Its Health Check Says So
-    END
-    GROUP    Then once DynamoDB answers again the circuit closes and the platform serves as before
-        When The Fault Ends
-        Then The Circuit Closes Within The Recovery Bound
-        And The Session Still Exists
-        And A New Session Is Created And Reaches RUNNING
-    END
+    Given A Running Session
+    When DynamoDB Stops Answering The Platform
+    Then The API Fails Fast With A Clear 503 And Its Health Check Says So
+    When The Fault Ends
+    Then The Circuit Closes Within The Recovery Bound
+    And The Session Still Exists
+    And A New Session Is Created And Reaches RUNNING
 
 A Busy Store Is Overload, Not An Outage
     [Documentation]    Expected: with every DynamoDB read of the platform taking ${SLOW_READ}, session reads at
     ...    ${OVERLOAD_RATE} for ${OVERLOAD_DURATION} get only 200 and 429 overloaded (some of each, never 503 or
     ...    500), and GET /health stays ok with the circuit closed: overload is not an outage.
     [Tags]    overload    catches-overload-as-outage    needs-dynamodb-hop
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When the store is slow and the session is read faster than it can answer
-        When Every DynamoDB Read Of The Platform Takes ${SLOW_READ}
-        And The Session Is Read At ${OVERLOAD_RATE} For ${OVERLOAD_DURATION}
-    END
-    GROUP    Then the platform answers overload, not an outage
-        Then A Busy Store Should Have Been Answered As Overload    ${LOAD}
-        And Platform Should Be Healthy
-    END
+    Given A Running Session
+    When Every DynamoDB Read Of The Platform Takes ${SLOW_READ}
+    And The Session Is Read At ${OVERLOAD_RATE} For ${OVERLOAD_DURATION}
+    Then A Busy Store Should Have Been Answered As Overload    ${LOAD}
+    And Platform Should Be Healthy
 
 
 *** Keywords ***

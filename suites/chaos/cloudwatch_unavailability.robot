@@ -25,16 +25,10 @@ Sessions Still Start Without CloudWatch And Metrics Resume When It Returns
     ...    RUNNING within ${SESSION_START_TIMEOUT}, the running session serves its files, GET /health stays ok;
     ...    once CloudWatch is back the platform publishes metrics again within ${SLA_RECOVERY_MAX}.
     [Tags]    catches-metrics-in-request-path
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-    END
-    GROUP    When CloudWatch becomes unreachable for the platform
-        When CloudWatch Becomes Unreachable For The Platform
-        Then New Sessions Are Created And Reach RUNNING    3
-        And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
-        And Platform Should Be Healthy
-    END
-    GROUP    Then once CloudWatch is back its metrics flow again
-        When The Fault Ends
-        Then The Platform Publishes Its Metrics Again Within The Recovery Bound
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    When CloudWatch Becomes Unreachable For The Platform
+    Then New Sessions Are Created And Reach RUNNING    3
+    And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
+    And Platform Should Be Healthy
+    When The Fault Ends
+    Then The Platform Publishes Its Metrics Again Within The Recovery Bound

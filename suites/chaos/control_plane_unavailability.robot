@@ -34,20 +34,14 @@ A Session Created In The Outage Waits And Starts Once The Control Plane Is Back
     ...    call needed); the next create answers 201 and the session waits PENDING with no container for
     ...    ${OUTAGE_WINDOW}; once ECS answers it runs within ${SLA_RECOVERY_MAX}, and the warm pool is refilled.
     [Tags]    catches-control-plane-outage-strands-pending
-    GROUP    Given a full warm pool
-        Given The Warm Pool Is Full
-    END
-    GROUP    When the control plane becomes unavailable and the warm agents are used up
-        When The Container Control Plane Becomes Unavailable
-        Then The Warm Pool Still Starts New Sessions
-        When Another Session Is Created
-        Then The Session Waits PENDING For The Control Plane
-    END
-    GROUP    Then once the control plane is back the session runs and the pool is refilled
-        When The Control Plane Comes Back
-        Then The Waiting Session Runs Within The Recovery Bound
-        And The Warm Pool Is Refilled Within The Recovery Bound
-    END
+    Given The Warm Pool Is Full
+    When The Container Control Plane Becomes Unavailable
+    Then The Warm Pool Still Starts New Sessions
+    When Another Session Is Created
+    Then The Session Waits PENDING For The Control Plane
+    When The Control Plane Comes Back
+    Then The Waiting Session Runs Within The Recovery Bound
+    And The Warm Pool Is Refilled Within The Recovery Bound
 
 Running Sessions Keep Serving While The Control Plane Is Unavailable
     [Documentation]    Expected: while ECS is unavailable the running session's container keeps serving files as fast
@@ -55,39 +49,27 @@ Running Sessions Keep Serving While The Control Plane Is Unavailable
     ...    ${CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE}) and is left alone (same pid, RUNNING, no restart), GET /health
     ...    stays ok and GET /capacity answers; afterwards the file is intact.
     [Tags]    catches-ecs-in-file-path
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-        And The Session's File Round Trips Are Timed Before The Fault
-    END
-    GROUP    When the control plane becomes unavailable
-        When The Container Control Plane Becomes Unavailable
-        Then The Container Keeps Serving Files As Fast As Before
-        And The Platform Leaves The Healthy Container Alone
-        And The API Still Answers Health And Capacity
-    END
-    GROUP    Then once it is back the file is intact
-        When The Control Plane Comes Back
-        Then The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    And The Session's File Round Trips Are Timed Before The Fault
+    When The Container Control Plane Becomes Unavailable
+    Then The Container Keeps Serving Files As Fast As Before
+    And The Platform Leaves The Healthy Container Alone
+    And The API Still Answers Health And Capacity
+    When The Control Plane Comes Back
+    Then The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
 
 A Session Deleted In The Outage Is Stopped Afterwards And Leaves Nothing Behind
     [Documentation]    Expected: while ECS is unavailable a delete answers 204 at once and the API forgets the
     ...    session, while its container keeps running (ECS cannot stop it); once ECS answers the container is
     ...    stopped within ${SLA_RECOVERY_MAX}, and no container, record or mesh hop of it is left, no orphan.
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-    END
-    GROUP    When it is deleted while the control plane is unavailable
-        When The Container Control Plane Becomes Unavailable
-        And The Session Is Deleted
-        Then The API Forgets The Session While Its Container Still Runs
-    END
-    GROUP    Then once the control plane is back its container is stopped and nothing is left
-        When The Control Plane Comes Back
-        Then The Container Is Stopped Within The Recovery Bound
-        And Deleted Sessions Should Leave Nothing Behind
-        And No Orphaned Container Remains
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    When The Container Control Plane Becomes Unavailable
+    And The Session Is Deleted
+    Then The API Forgets The Session While Its Container Still Runs
+    When The Control Plane Comes Back
+    Then The Container Is Stopped Within The Recovery Bound
+    And Deleted Sessions Should Leave Nothing Behind
+    And No Orphaned Container Remains
 
 A Container Crashing In The Outage Is Restarted Once The Control Plane Is Back
     [Documentation]    Expected: a container killed while ECS is unavailable leaves its session RESTARTING with
@@ -95,40 +77,28 @@ A Container Crashing In The Outage Is Restarted Once The Control Plane Is Back
     ...    crashes); once ECS answers a new container serves it within ${SLA_RECOVERY_MAX}, restartCount 1 in the
     ...    API and in DynamoDB, lastRecoveryMs agrees with the suite's figure, the file is intact.
     [Tags]    catches-outage-exhausts-restarts
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-    END
-    GROUP    When its container crashes while the control plane is unavailable
-        When The Container Control Plane Becomes Unavailable
-        And The Session Container Is Killed With SIGKILL
-        Then The Session Waits RESTARTING For The Control Plane
-    END
-    GROUP    Then once the control plane is back the container is replaced and nothing is lost
-        When The Control Plane Comes Back
-        Then The Container Is Restarted Within The Recovery Bound
-        And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    When The Container Control Plane Becomes Unavailable
+    And The Session Container Is Killed With SIGKILL
+    Then The Session Waits RESTARTING For The Control Plane
+    When The Control Plane Comes Back
+    Then The Container Is Restarted Within The Recovery Bound
+    And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
 
 A Session Whose Start Waits Past The Start Timeout Fails Cleanly
     [Documentation]    Expected: a session created while ECS stays unavailable (no warm agent left) waits PENDING,
     ...    then becomes FAILED once the platform's start_timeout has passed, with a lastFailureReason naming the
     ...    container control plane and no container; once ECS answers nothing is left and new sessions start.
     [Tags]    catches-control-plane-outage-strands-pending
-    GROUP    Given a full warm pool
-        Given The Warm Pool Is Full
-    END
-    GROUP    When a session needs ECS while it stays unavailable
-        When The Container Control Plane Becomes Unavailable
-        And The Warm Pool Still Starts New Sessions
-        And Another Session Is Created
-        Then The Session Fails Once The Start Timeout Has Passed
-        And Its Failure Names The Control Plane And No Container Is Left
-    END
-    GROUP    Then once the control plane is back nothing is left and sessions start again
-        When The Control Plane Comes Back
-        Then A New Session Is Created And Reaches RUNNING
-        And No Orphaned Container Remains
-    END
+    Given The Warm Pool Is Full
+    When The Container Control Plane Becomes Unavailable
+    And The Warm Pool Still Starts New Sessions
+    And Another Session Is Created
+    Then The Session Fails Once The Start Timeout Has Passed
+    And Its Failure Names The Control Plane And No Container Is Left
+    When The Control Plane Comes Back
+    Then A New Session Is Created And Reaches RUNNING
+    And No Orphaned Container Remains
 
 
 *** Keywords ***

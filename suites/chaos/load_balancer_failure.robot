@@ -32,19 +32,13 @@ When One API Target Dies The API Keeps Answering And The Target Is Replaced
     ...    through the load balancer is answered, and the session with its file is intact.
     [Tags]    recovery    catches-api-target-not-replaced    chaos-scope-deployment
     [Setup]    Begin Chaos Test On The API Tier    kill
-    GROUP    Given a running session behind a load balancer with all its targets healthy
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-        And All API Targets Are Healthy
-    END
-    GROUP    When one API target dies
-        When One API Target Is Killed
-        Then The Failed Target Leaves Rotation Within The Detection Bound
-    END
-    GROUP    Then the platform replaces it and the API answers every request
-        Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
-        And Every API Request Should Be Answered    ${SESSION}
-        And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    And All API Targets Are Healthy
+    When One API Target Is Killed
+    Then The Failed Target Leaves Rotation Within The Detection Bound
+    Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+    And Every API Request Should Be Answered    ${SESSION}
+    And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
 
 A Hung API Target Leaves Rotation And The API Keeps Answering
     [Documentation]    Expected: an API target that stops answering (SIGSTOP; on AWS its port black-holed) fails its
@@ -53,36 +47,24 @@ A Hung API Target Leaves Rotation And The API Keeps Answering
     ...    healthy targets. Once it answers again it returns to rotation within ${SLA_RECOVERY_MAX}.
     [Tags]    catches-lb-no-health-check    chaos-scope-deployment
     [Setup]    Begin Chaos Test On The API Tier    hang
-    GROUP    Given a running session behind a load balancer with all its targets healthy
-        Given A Running Session
-        And All API Targets Are Healthy
-    END
-    GROUP    When one API target hangs
-        When One API Target Hangs
-        Then The Failed Target Leaves Rotation Within The Detection Bound
-        And Every API Request Should Be Answered    ${SESSION}
-    END
-    GROUP    Then once it answers again it is back in rotation
-        When The Fault Ends
-        Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
-    END
+    Given A Running Session
+    And All API Targets Are Healthy
+    When One API Target Hangs
+    Then The Failed Target Leaves Rotation Within The Detection Bound
+    And Every API Request Should Be Answered    ${SESSION}
+    When The Fault Ends
+    Then The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
 
 When The Load Balancer Fails The API Comes Back On Its Address
     [Documentation]    Expected: after the load balancer is SIGKILLed, the API answers on the same address again
     ...    within ${SLA_RECOVERY_MAX}, with its full count of healthy targets, and the session with its file is intact.
     [Tags]    recovery    catches-lb-not-restarted    needs-load-balancer-process
-    GROUP    Given a running session behind a load balancer with all its targets healthy
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-        And All API Targets Are Healthy
-    END
-    GROUP    When the load balancer fails
-        When The Load Balancer Is Killed
-    END
-    GROUP    Then the API is back on its address with every session
-        Then The API Answers On Its Address Again Within The Recovery Bound
-        And The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
-        And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    And All API Targets Are Healthy
+    When The Load Balancer Is Killed
+    Then The API Answers On Its Address Again Within The Recovery Bound
+    And The Load Balancer Has All Its Targets Healthy Again Within The Recovery Bound
+    And The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
 
 
 *** Keywords ***

@@ -27,21 +27,15 @@ Clients Time Out And Retry In A Partition, Then Find Every Session Consistent
     ...    container that crashes meanwhile is restarted; once healed the client gets through within
     ...    ${SLA_RECOVERY_MAX}, API, DynamoDB and process table agree, restartCount 1 and the file intact.
     [Tags]    catches-stale-status    catches-no-restart
-    GROUP    Given two running sessions, one with a file
-        Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-        And A New Session Is Created And Reaches RUNNING
-    END
-    GROUP    When the API is cut off from its clients and a container crashes meanwhile
-        When The API Is Cut Off From Its Clients
-        And The Session Container Is Killed With SIGKILL
-        Then Client Requests Time Out While A Retrying Client Keeps Trying
-    END
-    GROUP    Then once the partition heals the client gets through and every session is consistent
-        When The Fault Ends
-        Then The Retrying Client Gets Through Within The Recovery Bound
-        And Every Session Of The Test Is Consistent
-        And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
-    END
+    Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
+    And A New Session Is Created And Reaches RUNNING
+    When The API Is Cut Off From Its Clients
+    And The Session Container Is Killed With SIGKILL
+    Then Client Requests Time Out While A Retrying Client Keeps Trying
+    When The Fault Ends
+    Then The Retrying Client Gets Through Within The Recovery Bound
+    And Every Session Of The Test Is Consistent
+    And The Session Has Restarted Once With "${NOTES}" Still Containing "${NOTES_TEXT}"
 
 A One-Way Partition From DynamoDB Leaves No Create Half-Made
     [Documentation]    Expected: while DynamoDB's answers to the platform vanish (its writes still land, their
@@ -49,15 +43,11 @@ A One-Way Partition From DynamoDB Leaves No Create Half-Made
     ...    201 (no 500, no hang); once healed and after a reaper pass, a refused create left no session for its
     ...    user, every created session settles with matching containers and no container is orphaned.
     [Tags]    dynamodb-partition    catches-keep-refused-creates
-    GROUP    When DynamoDB's answers stop reaching the platform during a burst of creates
-        When DynamoDB's Answers To The Platform Vanish
-        And 4 Sessions Are Created At Once
-        Then Every Failed Create Was A Clean Rejection
-    END
-    GROUP    Then once it heals nothing is half-made
-        When The Fault Ends
-        And The Platform Recovers Within The Recovery Bound
-        And The Reaper Runs
-        Then The Refused Creates Left Nothing Behind
-        And Every Session Of The Test Is Consistent
-    END
+    When DynamoDB's Answers To The Platform Vanish
+    And 4 Sessions Are Created At Once
+    Then Every Failed Create Was A Clean Rejection
+    When The Fault Ends
+    And The Platform Recovers Within The Recovery Bound
+    And The Reaper Runs
+    Then The Refused Creates Left Nothing Behind
+    And Every Session Of The Test Is Consistent

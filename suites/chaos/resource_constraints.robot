@@ -32,17 +32,11 @@ A Container Over Its Memory Limit Is Killed And Restarted, Session Intact
     ...    container within ${FAULT_REACTION_TIMEOUT}; the platform restarts it within ${SLA_RECOVERY_MAX}, says
     ...    OOMKilled, counts restartCount 1 in the API and in DynamoDB, and the workspace file is intact.
     [Tags]    memory    catches-no-memory-limit    needs-container-limits
-    GROUP    Given a running session with a file, in a memory-limited container
-        Given Containers Are Limited With Cgroups
-        And A Running Session With The File "${WEIGHTS}" Containing "${WEIGHTS_TEXT}"
-    END
-    GROUP    When the container is pushed past its memory limit
-        When The Session's Container Is Pushed Past Its Memory Limit
-    END
-    GROUP    Then it is OOM-killed, restarted, and nothing is lost
-        Then The Kernel Kills The Container For Memory And The Platform Restarts It
-        And The Session Has Restarted Once With "${WEIGHTS}" Still Containing "${WEIGHTS_TEXT}"
-    END
+    Given Containers Are Limited With Cgroups
+    And A Running Session With The File "${WEIGHTS}" Containing "${WEIGHTS_TEXT}"
+    When The Session's Container Is Pushed Past Its Memory Limit
+    Then The Kernel Kills The Container For Memory And The Platform Restarts It
+    And The Session Has Restarted Once With "${WEIGHTS}" Still Containing "${WEIGHTS_TEXT}"
 
 A CPU-Throttled Container Keeps Serving And Is Not Restarted
     [Documentation]    Expected: with the container's CPU quota at a tenth of a CPU and a busy process sharing it,
@@ -51,20 +45,14 @@ A CPU-Throttled Container Keeps Serving And Is Not Restarted
     ...    ${CHAOS_THROTTLED_ROUND_TRIP_ALLOWANCE}, and it is not restarted; after the fault its quota is back to the
     ...    old value.
     [Tags]    cpu    needs-container-limits
-    GROUP    Given a running session in a CPU-limited container, its file round trips timed
-        Given Containers Are Limited With Cgroups
-        And A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
-        And The Session's File Round Trips Are Timed Before The Fault
-    END
-    GROUP    When its CPU is throttled
-        When The Session's Container Is Throttled To 0.1 CPU
-        Then The Throttled Container Keeps Serving Files Within Its Reference Plus The Allowance
-        And The Platform Leaves The Healthy Container Alone
-    END
-    GROUP    Then the quota is restored afterwards
-        When The CPU Quota Is Restored
-        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
-    END
+    Given Containers Are Limited With Cgroups
+    And A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    And The Session's File Round Trips Are Timed Before The Fault
+    When The Session's Container Is Throttled To 0.1 CPU
+    Then The Throttled Container Keeps Serving Files Within Its Reference Plus The Allowance
+    And The Platform Leaves The Healthy Container Alone
+    When The CPU Quota Is Restored
+    Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
 
 A Container Whose CPU Is Kept Busy Keeps Serving And Is Not Restarted
     [Documentation]    Expected: while a busy process inside the session's container keeps its CPU at 100 %, the
@@ -72,19 +60,13 @@ A Container Whose CPU Is Kept Busy Keeps Serving And Is Not Restarted
     ...    ${CHAOS_STRESSED_ROUND_TRIP_ALLOWANCE}, and the platform leaves it running in the same container; once the
     ...    stress ends the file is intact.
     [Tags]    cpu    cpu-stress
-    GROUP    Given a running session with a file, its file round trips timed
-        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
-        And The Session's File Round Trips Are Timed Before The Fault
-    END
-    GROUP    When its CPU is kept busy
-        When The CPU Of The Session's Container Is Kept Busy
-        Then The Container Keeps Serving Files Within Its Reference Plus The Allowance
-        And The Platform Leaves The Healthy Container Alone
-    END
-    GROUP    Then once the stress ends the file is intact
-        When The Fault Ends
-        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
-    END
+    Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    And The Session's File Round Trips Are Timed Before The Fault
+    When The CPU Of The Session's Container Is Kept Busy
+    Then The Container Keeps Serving Files Within Its Reference Plus The Allowance
+    And The Platform Leaves The Healthy Container Alone
+    When The Fault Ends
+    Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
 
 A Container Whose Disk Is Kept Busy Keeps Serving And Loses Nothing
     [Documentation]    Expected: while a writer inside the session's container keeps the workspace's disk busy with
@@ -92,38 +74,26 @@ A Container Whose Disk Is Kept Busy Keeps Serving And Loses Nothing
     ...    the fault plus ${CHAOS_STRESSED_ROUND_TRIP_ALLOWANCE}, the platform leaves the container running, and once
     ...    the stress ends the file is intact.
     [Tags]    io-stress
-    GROUP    Given a running session with a file, its file round trips timed
-        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
-        And The Session's File Round Trips Are Timed Before The Fault
-    END
-    GROUP    When its disk is kept busy
-        When The Disk Of The Session's Workspace Is Kept Busy
-        Then The Container Keeps Serving Files Within Its Reference Plus The Allowance
-        And The Platform Leaves The Healthy Container Alone
-    END
-    GROUP    Then once the stress ends the file is intact
-        When The Fault Ends
-        Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
-    END
+    Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    And The Session's File Round Trips Are Timed Before The Fault
+    When The Disk Of The Session's Workspace Is Kept Busy
+    Then The Container Keeps Serving Files Within Its Reference Plus The Allowance
+    And The Platform Leaves The Healthy Container Alone
+    When The Fault Ends
+    Then The Workspace File "${REPORT}" Still Contains "${REPORT_TEXT}"
 
 When EFS Fails The Workspace Gives Clear Errors, Keeps Its Data And Comes Back
     [Documentation]    Expected: while the user's EFS folder is unavailable writes and reads answer 503
     ...    workspace_unavailable with a JSON body (never 201) and the container is left alone; once EFS is back
     ...    the files are reachable within ${SLA_RECOVERY_MAX}, the old content intact, refused writes absent.
     [Tags]    efs    catches-efs-silent-fallback    needs-container-limits
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
-    END
-    GROUP    When its workspace becomes unavailable
-        When The Session's Workspace Becomes Unavailable
-        Then Writing "${REPORT}" And "${NEW_NOTES}" And Reading "${REPORT}" Fail With Clear Errors
-        And The Platform Leaves The Healthy Container Alone
-    END
-    GROUP    Then once EFS is back the workspace is whole and nothing refused appeared
-        When The Fault Ends
-        Then The Session's Files Are Reachable Again Within The Recovery Bound
-        And "${REPORT}" Still Contains "${REPORT_TEXT}" And The Refused "${NEW_NOTES}" Does Not Exist
-    END
+    Given A Running Session With The File "${REPORT}" Containing "${REPORT_TEXT}"
+    When The Session's Workspace Becomes Unavailable
+    Then Writing "${REPORT}" And "${NEW_NOTES}" And Reading "${REPORT}" Fail With Clear Errors
+    And The Platform Leaves The Healthy Container Alone
+    When The Fault Ends
+    Then The Session's Files Are Reachable Again Within The Recovery Bound
+    And "${REPORT}" Still Contains "${REPORT_TEXT}" And The Refused "${NEW_NOTES}" Does Not Exist
 
 At A DynamoDB Connection Limit Every Answer Is Clean And Nothing Is Half-Made
     [Documentation]    Expected: while DynamoDB takes at most 2 connections from the platform (the cap is reached:
@@ -131,18 +101,12 @@ At A DynamoDB Connection Limit Every Answer Is Clean And Nothing Is Half-Made
     ...    no hang), at least 2 of them (one per connection the cap leaves) are created, every created session
     ...    settles with matching containers, and once the cap is gone nothing is orphaned.
     [Tags]    dynamodb-connections    needs-dynamodb-hop
-    GROUP    When DynamoDB caps the platform's connections during a burst
-        When DynamoDB Takes At Most 2 Connections From The Platform
-        And 6 Sessions Are Created At Once
-    END
-    GROUP    Then every answer is clean and every session settles
-        Then Every Answer Was Clean And Every Created Session Settles
-        And At Least 2 Creates Of The Burst Succeeded Through 2 Connections
-    END
-    GROUP    Then once the limit is gone nothing is orphaned
-        When The Fault Ends
-        Then No Orphaned Container Remains
-    END
+    When DynamoDB Takes At Most 2 Connections From The Platform
+    And 6 Sessions Are Created At Once
+    Then Every Answer Was Clean And Every Created Session Settles
+    And At Least 2 Creates Of The Burst Succeeded Through 2 Connections
+    When The Fault Ends
+    Then No Orphaned Container Remains
 
 
 *** Keywords ***

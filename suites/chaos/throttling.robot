@@ -24,41 +24,25 @@ Forged Throttles Are Retried Until The Create Succeeds
     ...    and the next two GetItem requests too (ThrottlingException); botocore retries them, the create answers
     ...    201, the session reaches RUNNING and each fault met exactly two requests.
     [Tags]    catches-no-throttle-retry
-    GROUP    When DynamoDB throttles the next writes and reads
-        When DynamoDB Answers The Next 2 PutItem Requests With ProvisionedThroughputExceededException
-        And DynamoDB Answers The Next 2 GetItem Requests With ThrottlingException
-    END
-    GROUP    Then the create succeeds after retries
-        Then Creating A Session Succeeds After Each Fault Was Hit 2 Times
-    END
+    When DynamoDB Answers The Next 2 PutItem Requests With ProvisionedThroughputExceededException
+    And DynamoDB Answers The Next 2 GetItem Requests With ThrottlingException
+    Then Creating A Session Succeeds After Each Fault Was Hit 2 Times
 
 Sustained Throttling Gives Clean 503s And Creates Nothing
     [Documentation]    Expected: while every PutItem is throttled a burst of 4 creates gets 4 clean 503s with a JSON
     ...    error and Retry-After; once the throttling ends the platform is healthy within ${SLA_RECOVERY_MAX},
     ...    none of those users has a session, no container is orphaned and new sessions start.
-    GROUP    When DynamoDB throttles every session write
-        When DynamoDB Answers Every PutItem Request With ProvisionedThroughputExceededException
-    END
-    GROUP    Then every create is refused cleanly
-        Then A Burst Of 4 Creates Is Refused Cleanly
-    END
-    GROUP    Then once the throttling ends the refused creates left nothing behind
-        When The Fault Ends
-        Then The Refused Creates Left Nothing Behind
-    END
+    When DynamoDB Answers Every PutItem Request With ProvisionedThroughputExceededException
+    Then A Burst Of 4 Creates Is Refused Cleanly
+    When The Fault Ends
+    Then The Refused Creates Left Nothing Behind
 
 A Create Throttled Half-Way Stops Its Container And Leaves No Orphan
     [Documentation]    Expected: a session is caught STARTING, then every UpdateItem is throttled so it cannot be
     ...    recorded RUNNING; the platform stops its container within ${FAULT_REACTION_TIMEOUT}; once the throttling
     ...    ends and the reaper has run the session is settled and no container is orphaned.
     [Tags]    catches-orphan-on-create-failure
-    GROUP    Given a session whose container is starting
-        Given A New Session Is Caught While Its Container Starts
-    END
-    GROUP    When DynamoDB throttles every update before the platform records it RUNNING
-        When DynamoDB Answers Every UpdateItem Request With ProvisionedThroughputExceededException
-        Then The Platform Gives Up The Start And Stops The Container
-    END
-    GROUP    Then once the throttling ends the session is settled and nothing is orphaned
-        Then The Session Is Settled And Nothing Is Orphaned Once The Fault Ends
-    END
+    Given A New Session Is Caught While Its Container Starts
+    When DynamoDB Answers Every UpdateItem Request With ProvisionedThroughputExceededException
+    Then The Platform Gives Up The Start And Stops The Container
+    Then The Session Is Settled And Nothing Is Orphaned Once The Fault Ends

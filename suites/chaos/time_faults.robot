@@ -52,20 +52,14 @@ Sessions Stay Live And Consistent Under A Clock Skew Of Minutes Either Way
     ...    and expiresAt createdAt + TTL, the file is intact and a container that crashes under the skew is restarted
     ...    within ${SLA_RECOVERY_MAX}.
     [Tags]    clock-skew    catches-idle-from-skewed-clock
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
-    END
-    GROUP    When the platform clock runs minutes ahead while the session is used, then minutes behind
-        When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Ahead While The Session Is Used
-        Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
-        When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Behind
-        Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
-    END
-    GROUP    Then the file is intact and a crash under the skew is recovered
-        Then The Workspace File "${FILE}" Still Contains "${FILE_TEXT}"
-        When The Session Container Is Killed With SIGKILL
-        Then The Platform Restarts The Container Within The Recovery Bound
-    END
+    Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
+    When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Ahead While The Session Is Used
+    Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
+    When The Platform Clock Runs ${CHAOS_CLOCK_SKEW} Behind
+    Then Sessions Stay Live Through A Reaper Pass And New Ones Follow The Clock
+    Then The Workspace File "${FILE}" Still Contains "${FILE_TEXT}"
+    When The Session Container Is Killed With SIGKILL
+    Then The Platform Restarts The Container Within The Recovery Bound
 
 Container Clocks Hours Apart From The Platform's Change Nothing It Decides
     [Documentation]    Expected: with every container's clock ${CONTAINER_CLOCK_SKEW} ahead of the platform's (past the
@@ -73,49 +67,33 @@ Container Clocks Hours Apart From The Platform's Change Nothing It Decides
     ...    runs on in the same container with its file, and new sessions get the platform's times: idleness,
     ...    expiry and timestamps are decided on the platform's clock, never a container's.
     [Tags]    clock-skew    catches-idle-from-container-clock
-    GROUP    Given a running session with a file
-        Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
-    END
-    GROUP    When the containers' clocks run hours ahead, then hours behind
-        When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Ahead Of The Platform's
-        Then The Platform Still Decides On Its Own Clock
-        When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Behind Of The Platform's
-        Then The Platform Still Decides On Its Own Clock
-    END
+    Given A Running Session With The File "${FILE}" Containing "${FILE_TEXT}"
+    When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Ahead Of The Platform's
+    Then The Platform Still Decides On Its Own Clock
+    When The Containers' Clocks Run ${CONTAINER_CLOCK_SKEW} Behind Of The Platform's
+    Then The Platform Still Decides On Its Own Clock
 
 A Session Is Live Just Before Its TTL And Expired On Every Route Just After
     [Documentation]    Expected: a session used until ${CHAOS_TIME_MARGIN} before expiresAt is served as RUNNING;
     ...    ${CHAOS_TIME_MARGIN} after expiresAt GET and file routes answer 410, the user's list leaves it out, and a
     ...    reaper pass stops its container and marks its record STOPPED (stoppedReason expired), leaving no orphan.
     [Tags]    ttl    catches-serve-expired    catches-expired-record-left-running
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When the user keeps working until just before the TTL
-        When The User Keeps Working Until ${CHAOS_TIME_MARGIN} Before The Session's TTL
-        Then The Session Is Still Live
-    END
-    GROUP    Then once the clock passes the TTL the session is expired on every route
-        When The Platform Clock Passes The Session's TTL By ${CHAOS_TIME_MARGIN}
-        Then The Session Is Expired On Every Route
-    END
+    Given A Running Session
+    When The User Keeps Working Until ${CHAOS_TIME_MARGIN} Before The Session's TTL
+    Then The Session Is Still Live
+    When The Platform Clock Passes The Session's TTL By ${CHAOS_TIME_MARGIN}
+    Then The Session Is Expired On Every Route
 
 A Session Is Stopped For Idleness Only Once The Idle Timeout Has Passed
     [Documentation]    Expected: a session idle ${CHAOS_TIME_MARGIN} less than the platform's idle timeout stays
     ...    RUNNING through a reaper pass and the observation window; idle ${CHAOS_TIME_MARGIN} longer than the
     ...    timeout, a reaper pass stops it (STOPPED, stoppedReason idle) and its container is gone.
     [Tags]    idle-timeout    catches-no-idle-shutdown
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When it has been idle just short of the idle timeout
-        When The Session Has Been Idle For ${CHAOS_TIME_MARGIN} Less Than The Idle Timeout
-        Then The Session Stays RUNNING Through A Reaper Pass
-    END
-    GROUP    Then once it has been idle just past the timeout the platform stops it
-        When The Clock Moves On To ${CHAOS_TIME_MARGIN} Past The Idle Timeout
-        Then The Reaper Stops The Session As Idle
-    END
+    Given A Running Session
+    When The Session Has Been Idle For ${CHAOS_TIME_MARGIN} Less Than The Idle Timeout
+    Then The Session Stays RUNNING Through A Reaper Pass
+    When The Clock Moves On To ${CHAOS_TIME_MARGIN} Past The Idle Timeout
+    Then The Reaper Stops The Session As Idle
 
 Sessions Created While The Platform Scales In All Start
     [Documentation]    Expected: after scaling out for 6 sessions, they end while 5 new sessions are created one by
@@ -123,12 +101,6 @@ Sessions Created While The Platform Scales In All Start
     ...    new session runs, capacity never falls below the running containers (sampled every poll interval through
     ...    the window) and nothing is orphaned.
     [Tags]    scaling    catches-no-scale-out    catches-scale-in-below-load
-    GROUP    Given the platform has scaled out for a burst
-        Given The Platform Has Scaled Out For A Burst Of 6 Sessions
-    END
-    GROUP    When those sessions end while new ones are created one by one
-        When 5 Sessions Are Created One By One While Those Sessions End
-    END
-    GROUP    Then the platform scaled in meanwhile and every new session starts
-        Then The Platform Scaled In Meanwhile And Every New Session Starts
-    END
+    Given The Platform Has Scaled Out For A Burst Of 6 Sessions
+    When 5 Sessions Are Created One By One While Those Sessions End
+    Then The Platform Scaled In Meanwhile And Every New Session Starts

@@ -28,27 +28,17 @@ A DynamoDB Call That Times Out Once Is Retried And The Client Never Notices
     ...    botocore times it out and retries, so looking up the session answers 200 RUNNING, and the fault met
     ...    exactly one request.
     [Tags]    catches-no-throttle-retry    needs-dynamodb-hop
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When DynamoDB holds the next lookup past the platform's read timeout
-        When DynamoDB Holds The Next Session Lookup Past The Platform's Read Timeout
-    END
-    GROUP    Then the lookup still succeeds, after one retry
-        Then Session Should Have Status    ${SESSION}    RUNNING
-        And AWS Fault Hits Should Be    ${FAULTS}[0]    1
-    END
+    Given A Running Session
+    When DynamoDB Holds The Next Session Lookup Past The Platform's Read Timeout
+    Then Session Should Have Status    ${SESSION}    RUNNING
+    And AWS Fault Hits Should Be    ${FAULTS}[0]    1
 
 A Dropped DynamoDB Connection Is Retried And The Create Succeeds
     [Documentation]    Expected: the connection carrying the next PutItem is dropped; botocore retries on a new
     ...    connection, the create answers 201 and the session reaches RUNNING; the fault met exactly one request.
     [Tags]    catches-no-throttle-retry    needs-dynamodb-hop
-    GROUP    When DynamoDB drops the connection of the next session write
-        When DynamoDB Answers The Next 1 PutItem Request With A Dropped Connection
-    END
-    GROUP    Then the create succeeds after one retry
-        Then Creating A Session Succeeds After Each Fault Was Hit 1 Time
-    END
+    When DynamoDB Answers The Next 1 PutItem Request With A Dropped Connection
+    Then Creating A Session Succeeds After Each Fault Was Hit 1 Time
 
 Slow DynamoDB Answers Slow The API Down But Nothing Fails
     [Documentation]    Expected: with every DynamoDB request ${DYNAMODB_DELAY} late (below the platform's timeouts)
@@ -58,16 +48,8 @@ Slow DynamoDB Answers Slow The API Down But Nothing Fails
     ...    again the platform is in its steady state.
     [Tags]    chaos-scope-deployment
     [Setup]    Begin Chaos Test On The DynamoDB Route    slow
-    GROUP    Given the creates are timed before the fault
-        Given ${CREATES} Creates Are Timed Before The Fault
-    END
-    GROUP    When DynamoDB answers everything late
-        When DynamoDB Answers Everything ${DYNAMODB_DELAY} Late
-    END
-    GROUP    Then the platform is slower by the delay but nothing fails
-        Then ${CREATES} Creates Answer Within The Added ${DYNAMODB_DELAY} Plus The Allowance And Their Sessions Run
-    END
-    GROUP    When DynamoDB is fast again the session is still there
-        When The Fault Ends
-        Then The Session Still Exists
-    END
+    Given ${CREATES} Creates Are Timed Before The Fault
+    When DynamoDB Answers Everything ${DYNAMODB_DELAY} Late
+    Then ${CREATES} Creates Answer Within The Added ${DYNAMODB_DELAY} Plus The Allowance And Their Sessions Run
+    When The Fault Ends
+    Then The Session Still Exists

@@ -19,40 +19,24 @@ Session Creation Latency Is Within The SLA
     ...    mean latency is below ${SLA_CREATE_MEAN} and every single one is below ${SLA_CREATE_MAX} (the per-call
     ...    bound: a few slow creates must not hide in a good mean).
     [Tags]    session-creation    catches-slow-create    catches-slow-create-outliers
-    GROUP    When sessions are created at a steady rate
-        When Sessions Are Requested At ${CREATE_RATE} For ${CREATE_DURATION}
-    END
-    GROUP    Then creation is fast
-        Then Every Request Was Answered Without Error
-        And The Load Meets    mean below ${SLA_CREATE_MEAN}    max below ${SLA_CREATE_MAX}
-    END
+    When Sessions Are Requested At ${CREATE_RATE} For ${CREATE_DURATION}
+    Then Every Request Was Answered Without Error
+    And The Load Meets    mean below ${SLA_CREATE_MEAN}    max below ${SLA_CREATE_MAX}
 
 File Operation Latency Is Within The SLA
     [Documentation]    Expected: file operations at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION} are all answered
     ...    and p95 is below ${SLA_FILE_OPS_P95}.
     [Tags]    file-ops    catches-slow-file-ops
-    GROUP    Given a running session
-        Given 1 User With A Running Session
-    END
-    GROUP    When files are written and read at a steady rate
-        When File Operations Run At ${NORMAL_API_RATE} For ${LATENCY_RUN_DURATION}
-    END
-    GROUP    Then file operations are fast
-        Then Every Request Was Answered Without Error
-        And The Load Meets    p95 below ${SLA_FILE_OPS_P95}
-    END
+    Given 1 User With A Running Session
+    When File Operations Run At ${NORMAL_API_RATE} For ${LATENCY_RUN_DURATION}
+    Then Every Request Was Answered Without Error
+    And The Load Meets    p95 below ${SLA_FILE_OPS_P95}
 
 API Response Time Is Within The SLA
     [Documentation]    Expected: GET /health and GET /sessions/{id} at ${NORMAL_API_RATE} for ${LATENCY_RUN_DURATION}
     ...    are all answered and p95 is below ${SLA_API_P95}.
     [Tags]    api-response    catches-slow-api
-    GROUP    Given a running session
-        Given 1 User With A Running Session
-    END
-    GROUP    When the API is read at the normal rate
-        When The API Is Read At The Normal Rate For ${LATENCY_RUN_DURATION}
-    END
-    GROUP    Then it answers fast
-        Then Every Request Was Answered Without Error
-        And The Load Meets    p95 below ${SLA_API_P95}
-    END
+    Given 1 User With A Running Session
+    When The API Is Read At The Normal Rate For ${LATENCY_RUN_DURATION}
+    Then Every Request Was Answered Without Error
+    And The Load Meets    p95 below ${SLA_API_P95}

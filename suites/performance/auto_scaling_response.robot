@@ -18,16 +18,10 @@ Capacity Is Added Within The Scale-Out Bound After A Load Step
     [Documentation]    Expected: after ${SCALING_LOAD_STEP} sessions are requested at once on a platform at its minimum
     ...    capacity, capacity grows within ${SLA_SCALE_OUT_MAX} of the step and every session of the step runs.
     [Tags]    scale-out    catches-no-scale-out
-    GROUP    Given a platform at its minimum capacity
-        Given The Platform Runs At Its Minimum Capacity
-    END
-    GROUP    When the load steps up
-        When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
-    END
-    GROUP    Then capacity follows in time
-        Then Capacity Is Added Within The Scale-Out Bound
-        And Every Session Of The Step Runs
-    END
+    Given The Platform Runs At Its Minimum Capacity
+    When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
+    Then Capacity Is Added Within The Scale-Out Bound
+    And Every Session Of The Step Runs
 
 CPU Stays Below The Bound While Capacity Scales Out
     [Documentation]    Expected: while ${SCALING_LOAD_STEP} sessions arrive at once on a platform at its minimum
@@ -37,19 +31,13 @@ CPU Stays Below The Bound While Capacity Scales Out
     ...    ${MEMORY_UTILISATION_MAX_PERCENT} %: the seed's "CPU below 70 %" holds through scaling, not only at a
     ...    fixed capacity.
     [Tags]    utilisation-during-scaling    catches-scale-out-busy-wait
-    GROUP    Given a platform at its minimum capacity
-        Given The Platform Runs At Its Minimum Capacity
-    END
-    GROUP    When a load step scales it out while resources are sampled
-        Start Resource Sampling    interval=0.2 s
-        When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
-        And Capacity Scales Out And Every Session Of The Step Runs
-        And The New Sessions Serve File Operations At ${SCALING_IO_RATE} For ${SCALING_SETTLE_DURATION}
-        ${usage} =    Stop Resource Sampling
-    END
-    GROUP    Then utilisation stayed within limits throughout
-        Then Utilisation Stayed Within Limits And Every Request Was Answered    ${usage}
-    END
+    Given The Platform Runs At Its Minimum Capacity
+    Start Resource Sampling    interval=0.2 s
+    When A Load Step Of ${SCALING_LOAD_STEP} Sessions Arrives
+    And Capacity Scales Out And Every Session Of The Step Runs
+    And The New Sessions Serve File Operations At ${SCALING_IO_RATE} For ${SCALING_SETTLE_DURATION}
+    ${usage} =    Stop Resource Sampling
+    Then Utilisation Stayed Within Limits And Every Request Was Answered    ${usage}
 
 Workspace Throughput Holds While Sessions Start And Capacity Scales Out
     [Documentation]    Expected: a running session's file operations at ${SCALING_IO_RATE} for ${SCALING_IO_DURATION}
@@ -58,17 +46,11 @@ Workspace Throughput Holds While Sessions Start And Capacity Scales Out
     ...    start and capacity scales out for them: the workspace file system (EFS) keeps its baseline throughput
     ...    while the platform scales.
     [Tags]    efs-throughput    catches-workspace-io-blocked-while-starting
-    GROUP    Given a running session on a platform at its minimum capacity
-        Given 1 User With A Running Session
-        And The Platform Runs At Its Minimum Capacity
-    END
-    GROUP    When sessions start and capacity scales out while the workspace is in use
-        When File Operations Run In The Background At ${SCALING_IO_RATE} For ${SCALING_IO_DURATION}
-        And A Load Step Of ${SCALING_IO_STEP} Sessions Arrives
-        And Capacity Scales Out And Every Session Of The Step Runs
-        And The Load Finishes
-    END
-    GROUP    Then the workspace kept its throughput
-        Then The Load Meets    other errors below 1    dropped below 1
-        ...    throughput at least ${SCALING_IO_THROUGHPUT_MIN}    p95 below ${SLA_FILE_OPS_P95}
-    END
+    Given 1 User With A Running Session
+    And The Platform Runs At Its Minimum Capacity
+    When File Operations Run In The Background At ${SCALING_IO_RATE} For ${SCALING_IO_DURATION}
+    And A Load Step Of ${SCALING_IO_STEP} Sessions Arrives
+    And Capacity Scales Out And Every Session Of The Step Runs
+    And The Load Finishes
+    Then The Load Meets    other errors below 1    dropped below 1
+    ...    throughput at least ${SCALING_IO_THROUGHPUT_MIN}    p95 below ${SLA_FILE_OPS_P95}

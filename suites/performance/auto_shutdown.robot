@@ -19,9 +19,5 @@ Idle Sessions Are Shut Down Within The Bound
     ...    as idle (stoppedReason idle) within ${SLA_AUTO_SHUTDOWN_MAX} of their last activity, and their
     ...    containers are gone.
     [Tags]    idle-shutdown    catches-no-idle-shutdown
-    GROUP    Given running sessions that go idle
-        Given ${IDLE_SESSIONS} Running Sessions Go Idle
-    END
-    GROUP    Then each is shut down in time
-        Then Each Idle Session Is Shut Down Within The Bound
-    END
+    Given ${IDLE_SESSIONS} Running Sessions Go Idle
+    Then Each Idle Session Is Shut Down Within The Bound

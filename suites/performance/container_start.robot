@@ -19,27 +19,19 @@ Cold Start Is Within The SLA
     [Documentation]    Expected: over ${START_SAMPLES} cold starts, p99 of the container start time is below
     ...    ${SLA_COLD_START_P99}, as the platform records it and as the client sees it.
     [Tags]    cold-start    catches-slow-start
-    GROUP    When sessions start with an empty warm pool
-        ${cold} =    When Sessions Start Cold ${START_SAMPLES} Times
-    END
-    GROUP    Then the cold start time is within the SLA
-        Then Percentile Should Be Below    ${cold}[platform]    99    ${SLA_COLD_START_P99}    name=Cold start
-        And Percentile Should Be Below    ${cold}[client]    99    ${SLA_COLD_START_P99}
-        ...    name=Cold start seen by the client
-    END
+    ${cold} =    When Sessions Start Cold ${START_SAMPLES} Times
+    Then Percentile Should Be Below    ${cold}[platform]    99    ${SLA_COLD_START_P99}    name=Cold start
+    And Percentile Should Be Below    ${cold}[client]    99    ${SLA_COLD_START_P99}
+    ...    name=Cold start seen by the client
 
 Warm Start Is Within The SLA
     [Documentation]    Expected: over ${START_SAMPLES} warm starts, p95 of the container start time is below
     ...    ${SLA_WARM_START_P95}, as the platform records it and as the client sees it.
     [Tags]    warm-start    catches-slow-warm-start
-    GROUP    When sessions start with an agent waiting in the warm pool
-        ${warm} =    When Sessions Start Warm ${START_SAMPLES} Times
-    END
-    GROUP    Then the warm start time is within the SLA
-        Then Percentile Should Be Below    ${warm}[platform]    95    ${SLA_WARM_START_P95}    name=Warm start
-        And Percentile Should Be Below    ${warm}[client]    95    ${SLA_WARM_START_P95}
-        ...    name=Warm start seen by the client
-    END
+    ${warm} =    When Sessions Start Warm ${START_SAMPLES} Times
+    Then Percentile Should Be Below    ${warm}[platform]    95    ${SLA_WARM_START_P95}    name=Warm start
+    And Percentile Should Be Below    ${warm}[client]    95    ${SLA_WARM_START_P95}
+    ...    name=Warm start seen by the client
 
 
 *** Keywords ***

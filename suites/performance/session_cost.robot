@@ -42,14 +42,8 @@ A Typical Session Costs Less Than The Budget
     ...    of use plus what this one was billed beyond its use) costs less than ${COST_BUDGET_PER_SESSION} USD.
     ...    The cost is recorded as metric session_cost (USD) for the report.
     [Tags]    billing    catches-billed-after-delete
-    GROUP    Given a running session whose billed time is measured
-        Given A Running Session Whose Billing Is Watched
-    END
-    GROUP    When the user works in it and deletes it
-        When The User Works With 3 Files
-        And The Session Is Deleted
-    END
-    GROUP    Then its billing ends and a typical session stays within the budget
-        Then The Session's Billing Ends
-        And A Typical Session Costs Less Than ${COST_BUDGET_PER_SESSION} USD
-    END
+    Given A Running Session Whose Billing Is Watched
+    When The User Works With 3 Files
+    And The Session Is Deleted
+    Then The Session's Billing Ends
+    And A Typical Session Costs Less Than ${COST_BUDGET_PER_SESSION} USD

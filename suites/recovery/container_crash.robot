@@ -25,20 +25,14 @@ Container Killed With SIGKILL Is Restarted With The Workspace Intact
     ...    knows the platform's wording: ${SIGKILL_FAILURE_REASON}), the session still exists,
     ...    project/package.json is unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
     [Tags]    sigkill    catches-stale-status
-    GROUP    Given a running session with a project file
-        Given A Running Session
-        And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
-    END
-    GROUP    When its container is killed
-        When The Session Container Is Killed With SIGKILL
-    END
-    GROUP    Then the platform restarts it and nothing is lost
-        Then The Platform Restarts The Container Within The Recovery Bound
-        And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Is Set And Says What SIGKILL Did
-        And The Session Still Exists
-        And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
-    END
+    Given A Running Session
+    And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
+    When The Session Container Is Killed With SIGKILL
+    Then The Platform Restarts The Container Within The Recovery Bound
+    And The Restart Count Is 1 In The API And In DynamoDB
+    And The Last Failure Reason Is Set And Says What SIGKILL Did
+    And The Session Still Exists
+    And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
 
 Container Stopped With SIGTERM Is Restarted With The Workspace Intact
     [Documentation]    Expected: a container that stops on SIGTERM is replaced by a new one for the same session,
@@ -46,17 +40,11 @@ Container Stopped With SIGTERM Is Restarted With The Workspace Intact
     ...    where the profile knows the platform's wording: ${SIGTERM_FAILURE_REASON}), project/package.json is
     ...    unchanged, and recovery is faster than ${SLA_RECOVERY_MAX}.
     [Tags]    sigterm
-    GROUP    Given a running session with a project file
-        Given A Running Session
-        And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
-    END
-    GROUP    When its container is stopped
-        When The Session Container Is Killed With SIGTERM
-    END
-    GROUP    Then the platform restarts it and nothing is lost
-        Then The Platform Restarts The Container Within The Recovery Bound
-        And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Is Set And Says What SIGTERM Did
-        And The Session Still Exists
-        And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"
-    END
+    Given A Running Session
+    And The Workspace Has File "${MANIFEST_PATH}" Containing "${MANIFEST}"
+    When The Session Container Is Killed With SIGTERM
+    Then The Platform Restarts The Container Within The Recovery Bound
+    And The Restart Count Is 1 In The API And In DynamoDB
+    And The Last Failure Reason Is Set And Says What SIGTERM Did
+    And The Session Still Exists
+    And The Workspace File "${MANIFEST_PATH}" Still Contains "${MANIFEST}"

@@ -20,33 +20,21 @@ Views Agree After A Running Container Crashes
     ...    restartCount 1, taskId and workspace; exactly one container runs the session's task; the files
     ...    the API lists are the files on the workspace volume.
     [Tags]    crash    catches-stale-status
-    GROUP    Given a running session with a file
-        Given A Running Session
-        And The Workspace Has File "notes/today.txt" Containing "remember the milk"
-    END
-    GROUP    When its container crashes and the platform recovers
-        When The Session Container Is Killed With SIGKILL
-        And The Platform Restarts The Container Within The Recovery Bound
-    END
-    GROUP    Then every view tells the same story
-        Then The API, DynamoDB And The Process Table Agree On The Session
-        And The Restart Count Is 1 In The API And In DynamoDB
-        And The Workspace File "notes/today.txt" Still Contains "remember the milk"
-    END
+    Given A Running Session
+    And The Workspace Has File "notes/today.txt" Containing "remember the milk"
+    When The Session Container Is Killed With SIGKILL
+    And The Platform Restarts The Container Within The Recovery Bound
+    Then The API, DynamoDB And The Process Table Agree On The Session
+    And The Restart Count Is 1 In The API And In DynamoDB
+    And The Workspace File "notes/today.txt" Still Contains "remember the milk"
 
 Views Agree After A Container Is Killed While Starting
     [Documentation]    Expected: a container killed while its session is STARTING is replaced; the session
     ...    ends RUNNING with restartCount 1 in the API and in DynamoDB, exactly one container runs its task,
     ...    and the views agree. The embedded platform's start delay makes the STARTING window.
     [Tags]    kill-during-start
-    GROUP    Given a new session whose container is killed while starting
-        Given A New Session Has Its Container Killed With SIGKILL While Starting
-    END
-    GROUP    When the platform recovers
-        When The Platform Restarts The Container Within The Recovery Bound
-    END
-    GROUP    Then every view tells the same story
-        Then The API, DynamoDB And The Process Table Agree On The Session
-        And The Restart Count Is 1 In The API And In DynamoDB
-        And The Last Failure Reason Is Set And Says What SIGKILL Did
-    END
+    Given A New Session Has Its Container Killed With SIGKILL While Starting
+    When The Platform Restarts The Container Within The Recovery Bound
+    Then The API, DynamoDB And The Process Table Agree On The Session
+    And The Restart Count Is 1 In The API And In DynamoDB
+    And The Last Failure Reason Is Set And Says What SIGKILL Did

@@ -21,18 +21,12 @@ Burst Of Creates Gets Clean Answers And Leaves No Orphans
     ...    500, no hang); the throttles were met, and more of them than creates were refused (the platform
     ...    retried); every created session reaches RUNNING; after delete and a reaper pass no orphan remains.
     [Tags]    burst    forged-throttles    needs-dynamodb-hop    catches-no-throttle-retry
-    GROUP    When many sessions are requested at once while DynamoDB throttles a share of the writes
-        Given DynamoDB Throttles A Share Of The Platform's Session Writes
-        When ${CONCURRENT_SESSIONS} Sessions Are Created At Once
-    END
-    GROUP    Then the platform answers every request cleanly
-        Then Some Sessions Were Created
-        And The Platform Met The Forged Throttles And Retried Past Them
-        And Every Failed Create Was A Clean Rejection
-        And Every Created Session Reaches RUNNING
-    END
-    GROUP    And after clean-up nothing is left behind
-        When Every Created Session Is Deleted
-        And The Reaper Runs
-        Then No Orphaned Container Remains
-    END
+    Given DynamoDB Throttles A Share Of The Platform's Session Writes
+    When ${CONCURRENT_SESSIONS} Sessions Are Created At Once
+    Then Some Sessions Were Created
+    And The Platform Met The Forged Throttles And Retried Past Them
+    And Every Failed Create Was A Clean Rejection
+    And Every Created Session Reaches RUNNING
+    When Every Created Session Is Deleted
+    And The Reaper Runs
+    Then No Orphaned Container Remains

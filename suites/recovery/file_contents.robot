@@ -22,49 +22,35 @@ Test Tags    recovery
 A File Reads Back As Last Written After Shorter Overwrites
     [Documentation]    Expected: "data/blob.bin" written with 64 KiB of text, then 1 byte, then 0 bytes reads back
     ...    after each write with exactly the length and SHA-256 last written, and GET /files lists that size.
-    GROUP    Given a running session with a file of 64 KiB of text
-        Given A Running Session
-        And The File "data/blob.bin" Is Written With 65536 Bytes Of Text
-        And The File "data/blob.bin" Reads Back As Last Written
-    END
-    GROUP    When it is written again, shorter: 1 byte, then 0 bytes
-        When The File "data/blob.bin" Is Written With 1 Byte Of Text
-        Then The File "data/blob.bin" Reads Back As Last Written
-        When The File "data/blob.bin" Is Written With 0 Bytes Of Text
-        Then The File "data/blob.bin" Reads Back As Last Written
-    END
+    Given A Running Session
+    And The File "data/blob.bin" Is Written With 65536 Bytes Of Text
+    And The File "data/blob.bin" Reads Back As Last Written
+    When The File "data/blob.bin" Is Written With 1 Byte Of Text
+    Then The File "data/blob.bin" Reads Back As Last Written
+    When The File "data/blob.bin" Is Written With 0 Bytes Of Text
+    Then The File "data/blob.bin" Reads Back As Last Written
 
 A File Reads Back As Last Written After Longer Binary Overwrites
     [Documentation]    Expected: "data/blob.bin" written with 1 byte of text, then 1 MiB + 1 of binary content (all
     ...    256 byte values), then 64 KiB of other binary content reads back after each write with exactly the length
     ...    and SHA-256 last written, and GET /files lists that size.
-    GROUP    Given a running session with a file of 1 byte
-        Given A Running Session
-        And The File "data/blob.bin" Is Written With 1 Byte Of Text
-    END
-    GROUP    When it is written again, longer, with every byte value, then shorter again
-        When The File "data/blob.bin" Is Written With 1048577 Bytes Of Binary Content
-        Then The File "data/blob.bin" Reads Back As Last Written
-        When The File "data/blob.bin" Is Written With 65536 Bytes Of Binary Content
-        Then The File "data/blob.bin" Reads Back As Last Written
-    END
+    Given A Running Session
+    And The File "data/blob.bin" Is Written With 1 Byte Of Text
+    When The File "data/blob.bin" Is Written With 1048577 Bytes Of Binary Content
+    Then The File "data/blob.bin" Reads Back As Last Written
+    When The File "data/blob.bin" Is Written With 65536 Bytes Of Binary Content
+    Then The File "data/blob.bin" Reads Back As Last Written
 
 A File Reads Back As Last Written After Its Container Is Replaced
     [Documentation]    Expected: "data/blob.bin" written with 1 MiB + 1 of binary content, then overwritten with
     ...    64 KiB of other binary content, reads back as last written before and after its container is killed
     ...    with SIGKILL and replaced: same length, same SHA-256, the listed size too.
     [Tags]    crash    catches-workspace-lost-on-restart
-    GROUP    Given a running session whose file was overwritten with shorter binary content
-        Given A Running Session
-        And The File "data/blob.bin" Is Written With 1048577 Bytes Of Binary Content
-        And The File "data/blob.bin" Reads Back As Last Written
-        And The File "data/blob.bin" Is Written With 65536 Bytes Of Binary Content
-        And The File "data/blob.bin" Reads Back As Last Written
-    END
-    GROUP    When its container is killed and the platform replaces it
-        When The Session Container Is Killed With SIGKILL
-        And The Platform Restarts The Container Within The Recovery Bound
-    END
-    GROUP    Then the file still reads back as last written
-        Then The File "data/blob.bin" Reads Back As Last Written
-    END
+    Given A Running Session
+    And The File "data/blob.bin" Is Written With 1048577 Bytes Of Binary Content
+    And The File "data/blob.bin" Reads Back As Last Written
+    And The File "data/blob.bin" Is Written With 65536 Bytes Of Binary Content
+    And The File "data/blob.bin" Reads Back As Last Written
+    When The Session Container Is Killed With SIGKILL
+    And The Platform Restarts The Container Within The Recovery Bound
+    Then The File "data/blob.bin" Reads Back As Last Written

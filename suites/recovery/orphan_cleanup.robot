@@ -19,34 +19,22 @@ Session Deleted While Its Container Starts Leaves No Container
     ...    and after a reaper pass no orphaned container remains. Where every start goes RUNNING before it can be
     ...    seen STARTING (all starts warm), the test is skipped with the figures: no window, nothing to judge.
     [Tags]    delete-during-start
-    GROUP    Given a session whose container is starting
-        Given A New Session Is Caught While Its Container Starts
-    END
-    GROUP    When the session is deleted and the reaper runs
-        When The Session Is Deleted
-        And The Reaper Runs
-    END
-    GROUP    Then no container outlives the session
-        Then Session Should Not Exist    ${SESSION}
-        And The Session Has No Container Left
-        And No Orphaned Container Remains
-    END
+    Given A New Session Is Caught While Its Container Starts
+    When The Session Is Deleted
+    And The Reaper Runs
+    Then Session Should Not Exist    ${SESSION}
+    And The Session Has No Container Left
+    And No Orphaned Container Remains
 
 A Deleted Session Leaves No Container, Live Record Or Network Hop Behind
     [Documentation]    Expected: once a running session is deleted, within ${ORPHAN_GRACE_TIMEOUT} its container
     ...    (ECS task on AWS) has stopped, its record is gone or not live, and on the embedded platform its
     ...    service-mesh hop is removed from the fault proxy.
     [Tags]    delete    catches-mesh-hop-leak
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When it is deleted
-        When The Session Is Deleted
-    END
-    GROUP    Then nothing of it is left
-        Then Session Should Not Exist    ${SESSION}
-        And Deleted Sessions Should Leave Nothing Behind
-    END
+    Given A Running Session
+    When The Session Is Deleted
+    Then Session Should Not Exist    ${SESSION}
+    And Deleted Sessions Should Leave Nothing Behind
 
 Container Whose Session Record Vanished Is Stopped By The Reaper
     [Documentation]    Expected: when a running session's record is removed from DynamoDB behind the platform's
@@ -54,18 +42,12 @@ Container Whose Session Record Vanished Is Stopped By The Reaper
     ...    stops it and records what it did (on a deployment that keeps a record: GET /admin/reaper is optional),
     ...    and no container of the platform is left without a live session.
     [Tags]    reaper    catches-no-reaper    catches-reaper-forgets
-    GROUP    Given a running session whose record disappears from DynamoDB
-        Given A Running Session
-        When Its Record Is Deleted From DynamoDB Behind The Platform's Back
-    END
-    GROUP    When the reaper runs
-        When The Reaper Runs
-    END
-    GROUP    Then the orphaned container is stopped
-        Then The Session Has No Container Left
-        And No Orphaned Container Remains
-        And The Reaper Recorded Stopping The Orphaned Container
-    END
+    Given A Running Session
+    When Its Record Is Deleted From DynamoDB Behind The Platform's Back
+    When The Reaper Runs
+    Then The Session Has No Container Left
+    And No Orphaned Container Remains
+    And The Reaper Recorded Stopping The Orphaned Container
 
 Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
     [Documentation]    Expected: when the platform loses DynamoDB while a session's container starts, the
@@ -74,20 +56,14 @@ Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
     ...    platform is without a live session. During the outage the API answers 503 store_unavailable with
     ...    Retry-After at once. The DynamoDB hop is always restored in the teardown.
     [Tags]    store-outage    needs-dynamodb-hop
-    GROUP    Given a session whose container is starting
-        Given A New Session Is Caught While Its Container Starts
-    END
-    GROUP    When DynamoDB disappears half-way through the create and comes back
-        When DynamoDB Becomes Unreachable For The Platform
-        Then The API Answers A Session Lookup With A Clean Store Error
-        When DynamoDB Comes Back Once The Platform Has Given Up On The Start
-        And The Reaper Runs
-    END
-    GROUP    Then no container is left without a live session
-        Then The Session Settles Without A Stray Container
-        And The Reaper Runs
-        And No Orphaned Container Remains
-    END
+    Given A New Session Is Caught While Its Container Starts
+    When DynamoDB Becomes Unreachable For The Platform
+    Then The API Answers A Session Lookup With A Clean Store Error
+    When DynamoDB Comes Back Once The Platform Has Given Up On The Start
+    And The Reaper Runs
+    Then The Session Settles Without A Stray Container
+    And The Reaper Runs
+    And No Orphaned Container Remains
 
 A Start Nobody Carries Out Ends FAILED After The Start Timeout
     [Documentation]    Expected: a session record left STARTING with no start behind it (the API target that wrote
@@ -96,17 +72,11 @@ A Start Nobody Carries Out Ends FAILED After The Start Timeout
     ...    ${STUCK_END_ALLOWANCE} after that (both on the platform's own stamps); the API, the record and the
     ...    process table agree (no container runs for it).
     [Tags]    reaper    needs-record-writes    catches-stuck-sessions-kept    catches-stuck-ended-early
-    GROUP    Given a session record nobody starts
-        Given A Running Session
-        And A Session Record Nobody Starts
-    END
-    GROUP    When the reaper has had the start timeout and a pass
-        When The Platform Ends The Stuck Session
-    END
-    GROUP    Then it ended FAILED in time, with no container
-        Then The Stuck Session Ended As A Stuck Start Does
-        And The API, DynamoDB And The Process Table Agree On The Stuck Session
-    END
+    Given A Running Session
+    And A Session Record Nobody Starts
+    When The Platform Ends The Stuck Session
+    Then The Stuck Session Ended As A Stuck Start Does
+    And The API, DynamoDB And The Process Table Agree On The Stuck Session
 
 
 *** Keywords ***

@@ -26,52 +26,34 @@ A Container That Keeps Crashing Ends FAILED After The Restart Budget
     ...    lastFailureReason naming the crash, and no container left; a file call then answers 409
     ...    session_not_running (final, no retry).
     [Tags]    catches-endless-restarts    catches-ended-session-retryable
-    GROUP    Given a running session
-        Given A Running Session
-    END
-    GROUP    When its container crashes as often as the restart policy allows, and once more
-        When The Container Crashes ${RESTART_MAX} Times And Is Restarted Each Time
-        And The Session Container Is Killed With SIGKILL
-    END
-    GROUP    Then the session ends FAILED and leaves no container
-        Then The Session Ends FAILED Because The Restart Policy Is Exhausted
-        And The Session Has No Container Left
-        And Its Files Are Refused Because It Is Not Running
-    END
+    Given A Running Session
+    When The Container Crashes ${RESTART_MAX} Times And Is Restarted Each Time
+    And The Session Container Is Killed With SIGKILL
+    Then The Session Ends FAILED Because The Restart Policy Is Exhausted
+    And The Session Has No Container Left
+    And Its Files Are Refused Because It Is Not Running
 
 A User's Workspace Outlives The Session
     [Documentation]    Expected: after a session is deleted, the next session of the same user and client finds the
     ...    file written in the first one, unchanged (workspaces live on EFS and outlive sessions).
     [Tags]    catches-workspace-deleted-with-session
-    GROUP    Given a session with a file in its workspace
-        Given A Running Session
-        And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
-    END
-    GROUP    When the session ends and the user starts a new one
-        When The Session Is Deleted
-        And The Same User Starts A New Session
-    END
-    GROUP    Then the new session finds the file
-        Then The New Session Finds "${NOTES}" Containing "${NOTES_TEXT}"
-    END
+    Given A Running Session
+    And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
+    When The Session Is Deleted
+    And The Same User Starts A New Session
+    Then The New Session Finds "${NOTES}" Containing "${NOTES_TEXT}"
 
 One User Sees Nothing Of Another User's Sessions Or Files
     [Documentation]    Expected: two users of one client each have a session; neither user's list of sessions
     ...    shows the other's, their workspaces differ, and the second user's workspace neither lists nor serves
     ...    the first user's file.
     [Tags]    workspace-isolation    catches-shared-workspace
-    GROUP    Given one user's session with a file
-        Given A Running Session
-        And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
-        VAR    ${FIRST} =    ${SESSION}    scope=TEST
-    END
-    GROUP    When another user of the same client starts a session
-        When Another User Of The Same Client Starts A Session
-    END
-    GROUP    Then neither sees the other's sessions or files
-        Then Neither User Lists The Other's Session
-        And The Second User Sees None Of The First User's Files
-    END
+    Given A Running Session
+    And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
+    VAR    ${FIRST} =    ${SESSION}    scope=TEST
+    When Another User Of The Same Client Starts A Session
+    Then Neither User Lists The Other's Session
+    And The Second User Sees None Of The First User's Files
 
 A Session's Fields Say What Each Transition Did
     [Documentation]    Expected: sessionId, userId, clientId, workspace, createdAt and expiresAt never change (a
@@ -80,19 +62,13 @@ A Session's Fields Say What Each Transition Did
     ...    nothing else; a restart raises restartCount by one, in a new task, with lastFailureReason and
     ...    lastRecoveryMs set. The fields judged are the profile's \${SESSION_FIELDS_PROMISED}.
     [Tags]    catches-restart-renews-session    catches-updated-at-frozen
-    GROUP    Given a session just created
-        Given A Session Just Created
-    END
-    GROUP    When it starts, its user writes a file, and its container crashes and is restarted
-        When It Starts
-        And Its User Writes A File
-        And Its Container Crashes And Is Restarted
-    END
-    GROUP    Then each transition changed what it should and nothing else
-        Then The Start Changed What A Start Does
-        And The File Call Changed Only The Activity
-        And The Restart Changed What A Restart Does
-    END
+    Given A Session Just Created
+    When It Starts
+    And Its User Writes A File
+    And Its Container Crashes And Is Restarted
+    Then The Start Changed What A Start Does
+    And The File Call Changed Only The Activity
+    And The Restart Changed What A Restart Does
 
 
 *** Keywords ***

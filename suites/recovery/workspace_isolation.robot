@@ -18,19 +18,13 @@ Test Tags         workspace-isolation    catches-unsafe-paths
 Paths That Climb Out Of The Workspace Are Refused
     [Documentation]    Expected: PUT of ``../../escaped.txt`` and of ``notes/../../../escaped.txt`` each answer 400
     ...    ``invalid_path`` with a JSON message; the file written before the attempts still holds its content.
-    GROUP    Given a running session with a file
-        Given A Running Session
-        And The Workspace Has File "notes/today.txt" Containing "remember the milk"
-    END
-    GROUP    When the user tries to write outside the workspace
-        When The User Writes To "../../escaped.txt"
-        Then The Write Is Refused As An Invalid Path
-        When The User Writes To "notes/../../../escaped.txt"
-        Then The Write Is Refused As An Invalid Path
-    END
-    GROUP    Then the workspace is as it was
-        Then The Workspace File "notes/today.txt" Still Contains "remember the milk"
-    END
+    Given A Running Session
+    And The Workspace Has File "notes/today.txt" Containing "remember the milk"
+    When The User Writes To "../../escaped.txt"
+    Then The Write Is Refused As An Invalid Path
+    When The User Writes To "notes/../../../escaped.txt"
+    Then The Write Is Refused As An Invalid Path
+    Then The Workspace File "notes/today.txt" Still Contains "remember the milk"
 
 A User Cannot Reach Another User's Files Of The Same Client By Any Path
     [Documentation]    Expected: through the second user's own session, every spelling of the path to the first
@@ -40,16 +34,10 @@ A User Cannot Reach Another User's Files Of The Same Client By Any Path
     ...    find nothing in the second user's workspace (404). No answer shows the file, the second user's
     ...    workspace lists no file at all, and the first user's file holds exactly what it held.
     [Tags]    catches-path-escapes-to-client-folder    catches-shared-workspace
-    GROUP    Given two users of one client, the first with a file
-        Given A Running Session
-        And The Workspace Has File "notes/secret.txt" Containing "only for the first user"
-        And A Second User Of The Same Client Has A Running Session
-    END
-    GROUP    When the second user tries every spelling of the path to the first user's file
-        When The Second User Tries Every Spelling Of The Path To "notes/secret.txt" Of The First User
-    END
-    GROUP    Then every attempt is refused and the first user's file is unchanged
-        Then Every Attempt Was Refused And None Showed "only for the first user"
-        And The Second User's Workspace Lists No File
-        And The Workspace File "notes/secret.txt" Still Contains "only for the first user"
-    END
+    Given A Running Session
+    And The Workspace Has File "notes/secret.txt" Containing "only for the first user"
+    And A Second User Of The Same Client Has A Running Session
+    When The Second User Tries Every Spelling Of The Path To "notes/secret.txt" Of The First User
+    Then Every Attempt Was Refused And None Showed "only for the first user"
+    And The Second User's Workspace Lists No File
+    And The Workspace File "notes/secret.txt" Still Contains "only for the first user"

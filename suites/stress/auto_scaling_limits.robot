@@ -20,15 +20,11 @@ Scale-Out Stops At The Ceiling And Refuses The Rest Cleanly
     ...    session reaches RUNNING, the rest get clean 429 or 503 refusals with Retry-After, and the capacity
     ...    reaches the ceiling while neither it nor any scaling activity goes above it.
     [Tags]    sequential-arrival
-    GROUP    When more sessions than the ceiling are requested
-        When ${SCALING_CEILING + 2} Sessions Are Requested One After Another
-    END
-    GROUP    Then it scales out up to the ceiling and no further
-        Then Every Refusal Was Clean
-        And The Accepted Sessions Filled The Ceiling Of ${SCALING_CEILING}
-        And Every Accepted Session Reaches RUNNING
-        And Capacity Reached But Never Went Above The Ceiling Of ${SCALING_CEILING}
-    END
+    When ${SCALING_CEILING + 2} Sessions Are Requested One After Another
+    Then Every Refusal Was Clean
+    And The Accepted Sessions Filled The Ceiling Of ${SCALING_CEILING}
+    And Every Accepted Session Reaches RUNNING
+    And Capacity Reached But Never Went Above The Ceiling Of ${SCALING_CEILING}
 
 Creates Arriving At The Same Moment Never Exceed The Ceiling
     [Documentation]    Expected: when ${SCALING_CEILING + 2} creates arrive at the same moment, the platform still
@@ -36,13 +32,9 @@ Creates Arriving At The Same Moment Never Exceed The Ceiling
     ...    refuses the rest cleanly: an admitted create holds its slot from the admission check on, so simultaneous
     ...    creates cannot all pass the check, and none is refused while a slot is free.
     [Tags]    admission-race    catches-no-backpressure
-    GROUP    When more sessions than the ceiling are requested at once
-        When A Load Step Of ${SCALING_CEILING + 2} Sessions Arrives
-    END
-    GROUP    Then exactly the ceiling is accepted
-        Then Requests Beyond The Ceiling Were Refused Cleanly
-        And The Step Filled The Ceiling Of ${SCALING_CEILING}
-    END
+    When A Load Step Of ${SCALING_CEILING + 2} Sessions Arrives
+    Then Requests Beyond The Ceiling Were Refused Cleanly
+    And The Step Filled The Ceiling Of ${SCALING_CEILING}
 
 
 *** Keywords ***

@@ -22,17 +22,11 @@ Full Platform Answers With Backpressure And Recovers When Load Drops
     ...    capacity_exhausted with a JSON error and Retry-After (no 500, no hang); it stays healthy; accepted
     ...    sessions reach RUNNING; once deleted, no container is left and a new session runs again.
     [Tags]    backpressure    catches-no-backpressure    catches-capacity-refuses-early
-    GROUP    When far more sessions are requested than a small platform can hold
-        When Sessions Are Requested At ${EXHAUSTION_CREATE_RATE} For ${EXHAUSTION_DURATION}
-    END
-    GROUP    Then it pushes back cleanly and keeps serving
-        Then The Platform Refused The Excess With Backpressure
-        And The Accepted Sessions Filled The Ceiling Of ${EXHAUSTION_ACCEPT_MAX}
-        And The Platform Is Healthy
-        And Every Accepted Session Reaches RUNNING
-    END
-    GROUP    And when the load drops it recovers without leftovers
-        When The Accepted Sessions Are Deleted
-        Then No Orphaned Container Remains
-        And A New Session Starts Again
-    END
+    When Sessions Are Requested At ${EXHAUSTION_CREATE_RATE} For ${EXHAUSTION_DURATION}
+    Then The Platform Refused The Excess With Backpressure
+    And The Accepted Sessions Filled The Ceiling Of ${EXHAUSTION_ACCEPT_MAX}
+    And The Platform Is Healthy
+    And Every Accepted Session Reaches RUNNING
+    When The Accepted Sessions Are Deleted
+    Then No Orphaned Container Remains
+    And A New Session Starts Again

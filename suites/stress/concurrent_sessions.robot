@@ -19,14 +19,8 @@ Several Users Work In Their Own Sessions At Once
     ...    do file operations concurrently for ${CONCURRENT_DURATION} without a single error, with p95 below
     ...    ${SLA_STRESS_FILE_OPS_P95}; afterwards every session still runs with exactly one container.
     [Tags]    catches-collapse-under-concurrency
-    GROUP    Given a running session for each user
-        Given ${CONCURRENT_USERS} Users With Running Sessions
-    END
-    GROUP    When every user works in their session at the same time
-        When Every User Works In Their Own Session At Once For ${CONCURRENT_DURATION}
-    END
-    GROUP    Then nobody sees an error and every session still runs
-        Then Every Request Was Answered Without Error
-        And The Load Meets    p95 below ${SLA_STRESS_FILE_OPS_P95}
-        And Every Session Still Runs With One Container
-    END
+    Given ${CONCURRENT_USERS} Users With Running Sessions
+    When Every User Works In Their Own Session At Once For ${CONCURRENT_DURATION}
+    Then Every Request Was Answered Without Error
+    And The Load Meets    p95 below ${SLA_STRESS_FILE_OPS_P95}
+    And Every Session Still Runs With One Container

@@ -20,16 +20,10 @@ A Hundred File Operations Per Second Are Served On Time
     ...    dropped, and p95 latency from the scheduled send is below ${SLA_FILE_OPS_P95}: the seed's "file
     ...    operations p95 < 1 s at 100 ops/s" as one requirement (its bound on this profile).
     [Tags]    file-ops-rate    catches-slow-file-ops
-    GROUP    Given a running session
-        Given 1 User With A Running Session
-    END
-    GROUP    When file operations run at the required rate
-        When File Operations Run At ${FILE_OPS_RATE} For ${FILE_OPS_DURATION}
-    END
-    GROUP    Then they are served on schedule
-        Then The Load Meets    other errors below ${LOAD_ERROR_RATE_MAX}    refused below ${LOAD_ERROR_RATE_MAX}
-        ...    dropped below ${LOAD_DROPPED_MAX}    p95 below ${SLA_FILE_OPS_P95}
-    END
+    Given 1 User With A Running Session
+    When File Operations Run At ${FILE_OPS_RATE} For ${FILE_OPS_DURATION}
+    Then The Load Meets    other errors below ${LOAD_ERROR_RATE_MAX}    refused below ${LOAD_ERROR_RATE_MAX}
+    ...    dropped below ${LOAD_DROPPED_MAX}    p95 below ${SLA_FILE_OPS_P95}
 
 Platform Stays Stable Under Three Times The Normal Load
     [Documentation]    Expected: with reads, file operations and session lifecycles all at ${STRESS_LOAD_FACTOR} times
@@ -37,17 +31,11 @@ Platform Stays Stable Under Three Times The Normal Load
     ...    stays below ${SLA_STRESS_API_P95} (reads), ${SLA_STRESS_MIX_FILE_OPS_P95} (files: ${STRESS_SLA_FACTOR} x
     ...    the normal SLAs) and ${SLA_SESSION_CYCLE_P95} (lifecycles); the platform stays healthy, data intact.
     [Tags]    three-times-load    catches-collapse-under-load
-    GROUP    Given running sessions with a file
-        Given 2 Users With Running Sessions
-        VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST
-        And The Workspace Has File "stress/keep.txt" Containing "still here"
-    END
-    GROUP    When the normal mix runs at three times its rate
-        When The Normal Mix Runs At ${STRESS_LOAD_FACTOR} Times Its Rate For ${STRESS_DURATION}
-    END
-    GROUP    Then every part stays within its bounds and nothing is damaged
-        Then Each Part Of The Mix Stays Within Its Bounds
-        And The Platform Is Healthy
-        And Every Session Still Runs With One Container
-        And The Workspace File "stress/keep.txt" Still Contains "still here"
-    END
+    Given 2 Users With Running Sessions
+    VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST
+    And The Workspace Has File "stress/keep.txt" Containing "still here"
+    When The Normal Mix Runs At ${STRESS_LOAD_FACTOR} Times Its Rate For ${STRESS_DURATION}
+    Then Each Part Of The Mix Stays Within Its Bounds
+    And The Platform Is Healthy
+    And Every Session Still Runs With One Container
+    And The Workspace File "stress/keep.txt" Still Contains "still here"

@@ -20,18 +20,12 @@ Rapid Session Creation Is Accepted And Every Session Starts
     ...    201 on schedule (none dropped), the mean create latency is below ${SLA_CREATE_MEAN}, every session
     ...    reaches RUNNING, and once they are deleted no container is left over.
     [Tags]    burst    measurement
-    GROUP    When sessions are requested in quick succession
-        When Sessions Are Requested At ${RAPID_CREATE_RATE} For ${RAPID_CREATE_DURATION}
-    END
-    GROUP    Then each one is accepted quickly and starts
-        Then Every Request Was Answered Without Error
-        And The Load Meets    mean below ${SLA_CREATE_MEAN}
-        And Every Accepted Session Reaches RUNNING
-    END
-    GROUP    And deleting them leaves nothing behind
-        When The Accepted Sessions Are Deleted
-        Then No Orphaned Container Remains
-    END
+    When Sessions Are Requested At ${RAPID_CREATE_RATE} For ${RAPID_CREATE_DURATION}
+    Then Every Request Was Answered Without Error
+    And The Load Meets    mean below ${SLA_CREATE_MEAN}
+    And Every Accepted Session Reaches RUNNING
+    When The Accepted Sessions Are Deleted
+    Then No Orphaned Container Remains
 
 Rapid Creation Through A DynamoDB Outage Leaks No Container
     [Documentation]    Expected: while sessions are requested at ${LEAK_CREATE_RATE} for ${LEAK_DURATION}, DynamoDB
@@ -40,15 +34,11 @@ Rapid Creation Through A DynamoDB Outage Leaks No Container
     ...    itself: once DynamoDB is back and every session is deleted, no container is left, without a reaper
     ...    pass. The DynamoDB hop is always restored in the teardown.
     [Tags]    store-outage    needs-dynamodb-hop    catches-orphan-on-create-failure
-    GROUP    When DynamoDB fails half-way through a run of creates
-        When Sessions Are Requested At ${LEAK_CREATE_RATE} For ${LEAK_DURATION} In The Background
-        And A Third Of The Requests Have Been Sent
-        And DynamoDB Becomes Unreachable For The Platform
-        And The Load Finishes
-        And DynamoDB Comes Back
-    END
-    GROUP    Then refusals were clean and no container outlives its session
-        Then Every Refusal Was Clean
-        When The Accepted Sessions Are Deleted
-        Then No Orphaned Container Remains
-    END
+    When Sessions Are Requested At ${LEAK_CREATE_RATE} For ${LEAK_DURATION} In The Background
+    And A Third Of The Requests Have Been Sent
+    And DynamoDB Becomes Unreachable For The Platform
+    And The Load Finishes
+    And DynamoDB Comes Back
+    Then Every Refusal Was Clean
+    When The Accepted Sessions Are Deleted
+    Then No Orphaned Container Remains
