@@ -29,16 +29,8 @@ Creates With Bad Ids Or Fields Are Refused With A Clear Error
     [Documentation]    Expected: each of these bodies is answered 400 invalid_request with a message naming the
     ...    field, and none of them creates a session: a userId with a space, one with '/', one with '..', one
     ...    of 65 characters, a missing clientId, an unknown field.
-    VAR    ${long} =    ${{ "u" * 65 }}
-    VAR    &{space} =    userId=bad id    clientId=qa
-    VAR    &{slash} =    userId=a/b    clientId=qa
-    VAR    &{dots} =    userId=..    clientId=qa
-    VAR    &{too_long} =    userId=${long}    clientId=qa
-    VAR    &{no_client} =    userId=someone
-    VAR    &{extra} =    userId=someone    clientId=qa    admin=${True}
-    FOR    ${body}    IN    ${space}    ${slash}    ${dots}    ${too_long}    ${no_client}    ${extra}
-        The Create Is Refused As Invalid And Creates Nothing    ${body}
-    END
+    When Bodies With Bad Ids Or Fields Are Sent
+    Then Each Was Refused As Invalid And Created Nothing
 
 Create Bodies The Contract Excludes Are Refused And Leave Nothing Behind    # robocop: off=LEN04,LEN06
     [Documentation]    Expected: each body below is answered with the status its row allows (400 invalid_request;
@@ -84,6 +76,24 @@ Create Bodies The Contract Excludes Are Refused And Leave Nothing Behind    # ro
 
 
 *** Keywords ***
+Bodies With Bad Ids Or Fields Are Sent
+    [Documentation]    The bodies of the test, in \${BAD_BODIES}: a userId with a space, '/', '..', 65 characters, no
+    ...    clientId, an unknown field.
+    VAR    ${long} =    ${{ "u" * 65 }}
+    VAR    &{space} =    userId=bad id    clientId=qa
+    VAR    &{slash} =    userId=a/b    clientId=qa
+    VAR    &{dots} =    userId=..    clientId=qa
+    VAR    &{too_long} =    userId=${long}    clientId=qa
+    VAR    &{no_client} =    userId=someone
+    VAR    &{extra} =    userId=someone    clientId=qa    admin=${True}
+    VAR    @{BAD_BODIES} =    ${space}    ${slash}    ${dots}    ${too_long}    ${no_client}    ${extra}    scope=TEST
+
+Each Was Refused As Invalid And Created Nothing
+    [Documentation]    Each body of \${BAD_BODIES} is answered 400 invalid_request naming the field, creates nothing.
+    FOR    ${body}    IN    @{BAD_BODIES}
+        The Create Is Refused As Invalid And Creates Nothing    ${body}
+    END
+
 A Create With This Body Is Refused And Leaves Nothing
     [Documentation]    POST /sessions with ``body`` and ``content_type`` (None: no header) answers one of the
     ...    ``statuses`` (space-separated) with a JSON error and a message; then ``user`` (unless None) has no

@@ -50,7 +50,6 @@ One User Sees Nothing Of Another User's Sessions Or Files
     [Tags]    workspace-isolation    catches-shared-workspace
     Given A Running Session
     And The Workspace Has File "${NOTES}" Containing "${NOTES_TEXT}"
-    VAR    ${FIRST} =    ${SESSION}    scope=TEST
     When Another User Of The Same Client Starts A Session
     Then Neither User Lists The Other's Session
     And The Second User Sees None Of The First User's Files
@@ -156,7 +155,9 @@ The New Session Finds "${path}" Containing "${content}"
     END
 
 Another User Of The Same Client Starts A Session
-    [Documentation]    A second user of \${FIRST}'s client gets a running session, kept in \${SESSION}.
+    [Documentation]    A second user of \${SESSION}'s client gets a running session, kept in \${SESSION}; the first
+    ...    user's session is kept in \${FIRST}.
+    VAR    ${FIRST} =    ${SESSION}    scope=TEST
     ${other} =    Create Session    user_id=${FIRST}[userId]-other    client_id=${FIRST}[clientId]
     Wait Until Session Is Running    ${other}
     VAR    ${SESSION} =    ${other}    scope=TEST

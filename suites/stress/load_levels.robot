@@ -32,8 +32,7 @@ Platform Stays Stable Under Three Times The Normal Load
     ...    the normal SLAs) and ${SLA_SESSION_CYCLE_P95} (lifecycles); the platform stays healthy, data intact.
     [Tags]    three-times-load    catches-collapse-under-load
     Given 2 Users With Running Sessions
-    VAR    ${SESSION} =    ${SESSIONS}[0]    scope=TEST
-    And The Workspace Has File "stress/keep.txt" Containing "still here"
+    And The First Of Them Has File "stress/keep.txt" Containing "still here"
     When The Normal Mix Runs At ${STRESS_LOAD_FACTOR} Times Its Rate For ${STRESS_DURATION}
     Then Each Part Of The Mix Stays Within Its Bounds
     And The Platform Is Healthy
