@@ -76,9 +76,9 @@ def test_session_record_should_have_names_field_expected_and_actual(library):
 
 
 def test_field_should_contain(library):
-    library.keywords["session_record_field_should_contain"]("s-1", "lastFailureReason", "sigkill")
+    library.keywords["session_record_should_have"]("s-1", match="contain", lastFailureReason="sigkill")
     with pytest.raises(AssertionError, match="expected it to contain 'SIGTERM'"):
-        library.keywords["session_record_field_should_contain"]("s-1", "lastFailureReason", "SIGTERM")
+        library.keywords["session_record_should_have"]("s-1", match="contain", lastFailureReason="SIGTERM")
 
 
 def test_bad_session_argument(library):

@@ -30,7 +30,7 @@ A DynamoDB Call That Times Out Once Is Retried And The Client Never Notices
     [Tags]    catches-no-throttle-retry    needs-dynamodb-hop
     Given A Running Session
     When DynamoDB Holds The Next Session Lookup Past The Platform's Read Timeout
-    Then Session Should Have Status    ${SESSION}    RUNNING
+    Then Session Should Have    ${SESSION}    status=RUNNING
     And The Fault Met Exactly One Request
 
 A Dropped DynamoDB Connection Is Retried And The Create Succeeds

@@ -124,7 +124,7 @@ The Session Ends FAILED Because The Restart Policy Is Exhausted
         Fail    The restart policy allows ${RESTART_MAX} restarts; one more crash must end the session FAILED: ${error}
     END
     IF    $RESTART_BUDGET_STOPPED_REASON
-        Session Field Should Contain    ${SESSION}    stoppedReason    ${RESTART_BUDGET_STOPPED_REASON}
+        Session Should Have    ${SESSION}    stoppedReason=${RESTART_BUDGET_STOPPED_REASON}    match=contain
     ELSE
         Log    RESTART_BUDGET_STOPPED_REASON is empty: docs/deployment-contract.md names no stoppedReason wording.
     END

@@ -17,7 +17,7 @@ from ..aws.safety import check_chaos_allowed
 from ..aws.session import clients_for
 from ..core.base import LibraryComponent, LibraryContext
 from ..core.contract import ApiContract
-from .api import SessionRef, assert_fields
+from .api import Match, SessionRef, assert_fields
 
 # Credentials for the embedded platform's moto server; moto accepts any. Never used against AWS.
 _EMBEDDED_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -153,31 +153,20 @@ class SessionStoreKeywords(LibraryComponent):
         return record
 
     @keyword(tags=["dynamodb", "assertion"])
-    def session_record_should_have(self, session: SessionRef, **fields: str) -> dict:
+    def session_record_should_have(self, session: SessionRef, match: Match = "equal", **fields: str) -> dict:
         """Fails unless the DynamoDB record has every given ``field=value``; returns the record.
 
-        Values compare as text, so ``restartCount=1`` matches the number 1. The failure message names
-        each field with the expected and the actual value.
+        ``match`` as in `Session Should Have`: ``equal`` compares as text (``restartCount=1`` matches the number
+        1), ``contain`` looks for the text in the value, case-insensitively. The failure message names each field
+        with the expected and the actual value.
 
         Example:
         | Session Record Should Have | ${session} | status=RUNNING | restartCount=1 |
+        | Session Record Should Have | ${session} | lastFailureReason=SIGKILL | match=contain |
         """
         record = self.get_session_record(session)
-        assert_fields("DynamoDB record of session", self.session_id_of(session), record, fields)
+        assert_fields("DynamoDB record of session", self.session_id_of(session), record, fields, match)
         return record
-
-    @keyword(tags=["dynamodb", "assertion"])
-    def session_record_field_should_contain(self, session: SessionRef, field: str, text: str) -> None:
-        """Fails unless the record's ``field`` contains ``text`` (case-insensitive)."""
-        record = self.get_session_record(session)
-        session_id = self.session_id_of(session)
-        if field not in record:
-            raise AssertionError(f"DynamoDB record of session {session_id} has no field '{field}'.")
-        if text.lower() not in str(record[field]).lower():
-            raise AssertionError(
-                f"DynamoDB record of session {session_id} field '{field}' is {record[field]!r}, "
-                f"expected it to contain {text!r}."
-            )
 
     @keyword(name="Delete Session Record Behind The Platform's Back", tags=["dynamodb", "faults"])
     def delete_session_record_behind_the_platforms_back(self, session: SessionRef) -> None:
