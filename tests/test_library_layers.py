@@ -191,7 +191,7 @@ def test_no_keyword_checks_its_target_itself():
 
 
 # Where a target's name may decide what happens outside targets/ and core/, each with its reason. Everything else asks
-# a fact (``Endpoints.local_platform_dir``, ``Endpoints.local_aws``, ``Profile.contract``, ``AwsSettings.offers``) or
+# a fact (``Endpoints.local_platform_dir``, ``Endpoints.local_aws``, ``Profile.contract``) or
 # goes through a backend; a third target means a backend per family, not a visit to every module.
 TARGET_NAME_READERS = {
     "faults/apitier/__init__.py": "create_api_tier: the one place the API-tier backend is chosen",

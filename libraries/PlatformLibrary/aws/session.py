@@ -129,11 +129,6 @@ class AwsSettings:
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.endpoint_urls).get(service)
 
-    def offers(self, service: str) -> bool:
-        """Whether ``service`` can be called here: on AWS every service; on the embedded platform's stand-ins only
-        those it names an endpoint for (never real AWS with dummy credentials)."""
-        return not self.embedded or bool(self.endpoint_for(service))
-
     @classmethod
     def from_context(cls, ctx: LibraryContext) -> AwsSettings:
         profile, local = ctx.profile, ctx.endpoints.local_aws()
