@@ -190,6 +190,26 @@ def test_no_keyword_checks_its_target_itself():
     assert _lines(r"require_(aws|embedded)\(|_require_") == []
 
 
+# Where a target's name may decide what happens outside targets/ and core/, each with its reason. Everything else asks
+# a fact (``Endpoints.local_platform_dir``, ``Endpoints.local_aws``, ``Profile.contract``) or
+# goes through a backend; a third target means a backend per family, not a visit to every module.
+TARGET_NAME_READERS = {
+    "faults/apitier/__init__.py": "create_api_tier: the one place the API-tier backend is chosen",
+    "faults/dynamoroute/__init__.py": "create_dynamodb_route: the one place the DynamoDB-route backend is chosen",
+    "faults/sessiontask/__init__.py": "create_session_task_faults: the one place the session-task backend is chosen",
+    "aws/safety.py": "the chaos guard's safe defaults: chaos allowed on the embedded platform, refused elsewhere",
+}
+
+
+def test_only_targets_and_core_ask_which_target_runs():
+    """``is_embedded`` lives under targets/ and core/; a target's name is compared only where a backend is chosen."""
+    outside = [line for line in _lines(r"is_embedded") if not line.startswith(("targets/", "core/"))]
+    assert outside == []
+    names = {line.split(":", 1)[0] for line in _lines(r"\(\"embedded\", \"local\"\)|== \"(aws|embedded)\"")}
+    assert "faults/sessiontask/__init__.py" in names  # the pattern finds a factory
+    assert sorted(n for n in names if not n.startswith(("targets/", "core/")) and n not in TARGET_NAME_READERS) == []
+
+
 # Packages bottom up (docs/architecture.md). An import from a lower package into a higher one runs back up.
 LAYERS = {"core": 0, "aws": 1, "sessions": 1, "targets": 2, "faults": 3, "load": 3, "report": 3, "library": 4}
 # Each import that runs back up, with its reason (at most two are allowed).

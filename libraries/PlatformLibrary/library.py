@@ -22,10 +22,12 @@ from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
 from .faults.dynamodb import DynamoDbRouteKeywords
 from .faults.fis import FisKeywords
+from .faults.helpers import ContainerHelpers
 from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
+from .faults.sessionfaults import SessionTaskFaultKeywords
 from .faults.toxiproxy import mesh_hop_traces
 from .load.keywords import LoadKeywords
 from .load.scaling import ScalingKeywords
@@ -130,6 +132,7 @@ class PlatformLibrary(DynamicCore):
         ecs = EcsKeywords(ctx, containers, records)
         fis = FisKeywords(ctx, ecs, injector)
         network = ChaosNetworkKeywords(ctx, injector, api, fis)
+        helpers = ContainerHelpers(ctx, injector, lambda: containers.backend)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -150,7 +153,8 @@ class PlatformLibrary(DynamicCore):
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
             DynamoDbRouteKeywords(ctx, injector, network, fis),
-            ChaosResourceKeywords(ctx, injector, api, containers, fis),
+            ChaosResourceKeywords(ctx, injector, api, containers, helpers),
+            SessionTaskFaultKeywords(ctx, injector, helpers, network, api, fis),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
             LoadKeywords(ctx, api, metrics),

@@ -191,7 +191,7 @@ class ChaosGuard:
         values = {key: profile.get(key, None) for key in keys}
         values = {key: value for key, value in values.items() if value is not None}
         values["TARGET"] = profile.target
-        if not profile.is_embedded:
+        if endpoints.local_platform_dir is None:  # a deployment: its cluster and service names are checked too
             for key in ("ECS_CLUSTER", "ECS_SERVICE"):
                 values[key] = endpoints.get(key, "")
         return cls.from_values(values)

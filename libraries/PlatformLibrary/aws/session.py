@@ -131,19 +131,10 @@ class AwsSettings:
 
     @classmethod
     def from_context(cls, ctx: LibraryContext) -> AwsSettings:
-        profile, endpoints = ctx.profile, ctx.endpoints
-        if profile.is_embedded:
-            region = str(endpoints.get("AWS_REGION", None) or "us-east-1")
-            urls = {
-                "cloudwatch": endpoints.get("CLOUDWATCH_ENDPOINT_URL", None),
-                "dynamodb": endpoints.get("DYNAMODB_ENDPOINT_URL", None),
-            }
-            return cls(
-                region=region,
-                embedded=True,
-                endpoint_urls=tuple(sorted((k, str(v)) for k, v in urls.items() if v)),
-                max_attempts=2,
-            )
+        profile, local = ctx.profile, ctx.endpoints.local_aws()
+        if local is not None:  # a platform on this machine: its moto stand-ins, dummy credentials
+            region = local.pop("region")
+            return cls(region=region, embedded=True, endpoint_urls=tuple(sorted(local.items())), max_attempts=2)
         region = str(unwrap(profile.get("AWS_REGION", "")) or "")
         if not region:
             raise AwsError(

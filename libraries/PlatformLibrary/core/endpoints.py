@@ -40,6 +40,24 @@ class Endpoints:
     def file(self) -> Path:
         return self.state_dir / self.FILE_NAME
 
+    @property
+    def local_platform_dir(self) -> Path | None:
+        """Where the platform under test keeps its state on this machine (the embedded platform's state folder), or
+        ``None`` for a deployment elsewhere. Keywords that act on things of this machine (a workspace folder, the
+        platform's processes, a private platform of the test's own) ask this instead of the target's name."""
+        return self.state_dir if self._profile.is_embedded else None
+
+    def local_aws(self) -> dict[str, str] | None:
+        """The AWS stand-ins of a platform on this machine: ``region`` and the service URLs (moto) from the endpoints
+        file; ``None`` for a deployment, reached through boto3's normal chain and the profile's AWS settings."""
+        if not self._profile.is_embedded:
+            return None
+        services = (("region", "AWS_REGION"), ("cloudwatch", "CLOUDWATCH_ENDPOINT_URL"))
+        services += (("dynamodb", "DYNAMODB_ENDPOINT_URL"),)
+        found = {name: str(self.get(key, None) or "") for name, key in services}
+        found["region"] = found["region"] or "us-east-1"
+        return {name: value for name, value in found.items() if value}
+
     def exists(self) -> bool:
         return not self._profile.is_embedded or self.file.is_file()
 

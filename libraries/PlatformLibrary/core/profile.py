@@ -109,6 +109,16 @@ class Profile:
     def is_embedded(self) -> bool:
         return self.target in ("embedded", "local")
 
+    @property
+    def contract(self) -> str:
+        """The contract the platform under test promises: ``platform`` (docs/platform-contract.md, the embedded
+        platform's, every admin call included) or ``deployment`` (docs/deployment-contract.md, what a deployment must
+        offer, some calls optional). ``${PLATFORM_CONTRACT}`` overrides the target's."""
+        value = str(self.get("PLATFORM_CONTRACT", "") or ("platform" if self.is_embedded else "deployment")).lower()
+        if value not in ("platform", "deployment"):
+            raise ProfileError(f"${{PLATFORM_CONTRACT}} must be 'platform' or 'deployment', got {value!r}.")
+        return value
+
 
 def to_seconds(value: Any, what: str = "time") -> float:
     """Convert a Robot Framework time value (``2 min``, ``500 ms``, ``1.5``, timedelta) to seconds."""

@@ -212,7 +212,8 @@ class ChaosCheckKeywords(LibraryComponent):
         current = self.api.get_session(session_id)
         now = self.clock.get_platform_clock()
         margin = self.profile.seconds("CHAOS_TIME_MARGIN")
-        ttl = float(self.embedded.get_embedded_platform_setting("session_ttl")) if self.profile.is_embedded else None
+        known_ttl = self.embedded.known_platform_setting("session_ttl")
+        ttl = float(known_ttl) if known_ttl is not None else None
         problems = []
         if abs(float(current["createdAt"]) - now) > margin + self.profile.seconds("SESSION_START_TIMEOUT"):
             problems.append(f"createdAt {current['createdAt']} is {current['createdAt'] - now:+.1f} s off the clock")

@@ -529,8 +529,8 @@ class FisKeywords(AwsComponent):
         too; ``this_worker_only=True`` limits it to this worker's. (Experiments a test started are also
         stopped automatically when the test ends.)
         """
-        if self.profile.is_embedded:
-            self.info("Embedded target: no FIS experiments to stop.")
+        if self.ctx.endpoints.local_platform_dir is not None:  # its AWS stand-ins serve DynamoDB and CloudWatch only
+            self.info("A platform on this machine has no FIS: no experiments to stop.")
             return []
         stopped = self._fis.stop_experiments_of_run(self.context.worker if this_worker_only else None)
         self.info(f"Stopped {len(stopped)} FIS experiment(s) of run {self.context.run_id}: {stopped}")
@@ -539,7 +539,7 @@ class FisKeywords(AwsComponent):
     @keyword(tags=["aws-only", "fis", "cleanup"])
     def delete_experiment_templates_created_by_this_run(self) -> list[str]:
         """Deletes every FIS experiment template tagged ``suite-run-id=<this run>``; returns their ids."""
-        if self.profile.is_embedded:
+        if self.ctx.endpoints.local_platform_dir is not None:  # no FIS on this machine's platform
             return []
         deleted = self._fis.delete_templates_of_run()
         with self._lock:

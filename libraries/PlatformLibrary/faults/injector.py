@@ -65,7 +65,7 @@ class FaultInjector(LibraryComponent):
             self.context.run_id,
             suite=self.context.current_suite,
             test=self.context.current_test,
-            platform=str(self.ctx.endpoints.state_dir) if self.profile.is_embedded else None,
+            platform=str(self.ctx.endpoints.local_platform_dir or "") or None,
         )
         self.injected_at = time.monotonic()
         return entry
@@ -110,8 +110,7 @@ class FaultInjector(LibraryComponent):
     def on_private_platform(self) -> bool:
         return (
             self.private_platform is not None
-            and self.profile.is_embedded
-            and Path(self.private_platform["state"]) == self.ctx.endpoints.state_dir
+            and Path(self.private_platform["state"]) == self.ctx.endpoints.local_platform_dir
         )
 
     def guard_whole_platform(self, what: str) -> None:
@@ -133,7 +132,7 @@ class FaultInjector(LibraryComponent):
         (``${CHAOS_SCOPE}`` ``deployment``) and this run must hold the deployment exclusively (`Acquire Platform
         Access` ``exclusive``); otherwise the test is skipped with the reason, as for any chaos the profile refuses.
         """
-        if self.profile.is_embedded:
+        if self.ctx.endpoints.local_platform_dir is not None:  # a platform of this machine: private or held
             self.guard_whole_platform(what)
             return ChaosGuard.from_context(self.ctx)
         guard = ChaosGuard.from_context(self.ctx)

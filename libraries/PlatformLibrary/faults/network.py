@@ -38,7 +38,7 @@ class ChaosNetworkKeywords(LibraryComponent):
         super().__init__(ctx)
         self.injector = injector
         self.api = api
-        self.fis = fis  # on AWS a session's network faults are FIS actions on its task
+        self.fis = fis  # FIS faults of the test count in `Every Injected Fault Should Have Fired`
         self._clients: dict[str, RetryingClient] = {}
 
     def end_test(self, data, result):
@@ -61,7 +61,8 @@ class ChaosNetworkKeywords(LibraryComponent):
         else:
             self.injector.allow(f"add a toxic to hop {hop}")
 
-    def _add_toxic(self, hop: str, body: dict, description: str) -> str:
+    def add_hop_toxic(self, hop: str, body: dict, description: str) -> str:
+        """Adds the toxic ``body`` to ``hop`` after the hop's guard, kept in the fault ledger; returns the fault id."""
         self._guard_hop(hop)
         proxy = self._proxy()
         name = f"chaos-{self.context.run_id}-{int(time.time() * 1000) % 10**8}-{body['type']}"
@@ -102,7 +103,7 @@ class ChaosNetworkKeywords(LibraryComponent):
             else:
                 attrs[key] = value
         body = {"type": type, "stream": stream, "toxicity": float(toxicity), "attributes": attrs}
-        return self._add_toxic(hop, body, f"{type} toxic {attrs} on the {stream} stream (toxicity {toxicity})")
+        return self.add_hop_toxic(hop, body, f"{type} toxic {attrs} on the {stream} stream (toxicity {toxicity})")
 
     @keyword(tags=["chaos", "network"])
     def limit_connections_on_fault_proxy_hop(self, hop: str, maximum: int) -> str:
@@ -115,7 +116,7 @@ class ChaosNetworkKeywords(LibraryComponent):
         """
         if maximum < 0:
             raise ValueError(f"maximum must be 0 or more, got {maximum}.")
-        return self._add_toxic(
+        return self.add_hop_toxic(
             hop,
             {"type": "limit_connections", "stream": "upstream", "attributes": {"max": int(maximum)}},
             f"at most {maximum} connection(s) at once",
@@ -176,13 +177,14 @@ class ChaosNetworkKeywords(LibraryComponent):
         Example:
         | ${fault} = | Cut Off Fault Proxy Hop | api |
         """
-        return self._add_toxic(
+        return self.add_hop_toxic(
             hop,
             {"type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}},
             "network partition (black hole)",
         )
 
-    def _mesh_hop(self, session: SessionRef) -> str:
+    def mesh_hop_of(self, session: SessionRef) -> str:
+        """The fault proxy's hop between the API and the session's container (``mesh-<sessionId>``), checked."""
         session_id = self.injector.guard_session(session)
         hop = f"mesh-{session_id}"
         try:
@@ -192,61 +194,6 @@ class ChaosNetworkKeywords(LibraryComponent):
         if found is None:
             raise ChaosError(f"Session {session_id} has no service-mesh hop {hop} (is it RUNNING? is mesh_proxy on?).")
         return hop
-
-    @keyword(tags=["chaos", "network", "mesh"])
-    def break_service_mesh_of_session(self, session: SessionRef, mode: str = "reset") -> str:
-        """Breaks the service mesh between the API and one session's container; returns the fault id.
-
-        ``mode`` ``reset``: every connection is reset as soon as data flows (the peer is gone);
-        ``blackhole``: requests vanish and answers never come (a partition). The mesh hop keeps its port across
-        container restarts, so the fault stays in place for a replacement container too.
-
-        On AWS the session's task is its mesh: the fault is the FIS action ``aws:ecs:task-network-blackhole-port``
-        on the app's port (`Inject FIS Fault`), ingress, in either mode (FIS cannot reset connections); it lives in
-        that task, so a replacement task starts without it.
-
-        Example:
-        | ${fault} = | Break Service Mesh Of Session | ${session} |
-        | ${fault} = | Break Service Mesh Of Session | ${session} | mode=blackhole |
-        """
-        if mode not in ("reset", "blackhole"):
-            raise ValueError(f"mode must be 'reset' or 'blackhole', got {mode!r}.")
-        if not self.profile.is_embedded:
-            port = self.fis.session_port(session)
-            return self.fis.inject_session_fault(
-                "task-network-blackhole-port",
-                session,
-                f"service mesh broken: FIS blackhole of port {port} of the session's task",
-                port=str(port),
-                protocol="tcp",
-                trafficType="ingress",
-            )
-        hop = self._mesh_hop(session)
-        toxic = "reset_peer" if mode == "reset" else "timeout"
-        body = {"type": toxic, "stream": "upstream", "attributes": {"timeout": 0}}
-        return self._add_toxic(hop, body, f"service mesh broken ({mode})")
-
-    @keyword(tags=["chaos", "network", "mesh"])
-    def slow_down_service_mesh_of_session(self, session: SessionRef, latency: timedelta) -> str:
-        """Adds ``latency`` to every answer on the mesh between the API and the session's container.
-
-        On AWS this is the FIS action ``aws:ecs:task-network-latency`` on the session's task (no jitter).
-
-        Example:
-        | ${fault} = | Slow Down Service Mesh Of Session | ${session} | 200 ms |
-        """
-        ms = int(latency.total_seconds() * 1000)
-        if not self.profile.is_embedded:
-            return self.fis.inject_session_fault(
-                "task-network-latency",
-                session,
-                f"service mesh slowed down by {ms} ms: FIS latency on the session's task",
-                delayMilliseconds=str(ms),
-                jitterMilliseconds="0",
-            )
-        hop = self._mesh_hop(session)
-        body = {"type": "latency", "stream": "downstream", "attributes": {"latency": ms}}
-        return self._add_toxic(hop, body, f"service mesh slowed down by {ms} ms")
 
     # ------------------------------------------------------------------ AWS API faults (aws_fault toxic)
     @staticmethod
@@ -291,7 +238,7 @@ class ChaosNetworkKeywords(LibraryComponent):
         body = {"type": "aws_fault", "stream": "upstream", "attributes": attributes}
         what = f"forged DynamoDB {action} on {attributes['target'] or 'every request'}"
         what += f" (probability {probability:g}, count {count or 'unlimited'})"
-        return self._add_toxic(hop, body, what)
+        return self.add_hop_toxic(hop, body, what)
 
     def _toxic_of(self, fault: str) -> dict:
         entry = self.injector.ledger.get(str(fault))

@@ -16,7 +16,7 @@ from ..core.waiting import wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef
 from ..targets.containers import ContainerKeywords
 from ..targets.embedded import faults as local_faults
-from .fis import FisKeywords
+from .helpers import ContainerHelpers
 from .injector import FaultInjector
 from .ledger import ChaosError
 
@@ -33,44 +33,17 @@ class ChaosResourceKeywords(LibraryComponent):
         injector: FaultInjector,
         api: PlatformApiKeywords,
         containers: ContainerKeywords,
-        fis: FisKeywords,
+        helpers: ContainerHelpers,
     ):
         super().__init__(ctx)
         self.injector = injector
         self.api = api
         self.containers = containers
-        self.fis = fis  # on AWS, pressure inside a task is a FIS stress action
+        self.helpers = helpers  # the container and its cgroups; helper processes kept in the fault ledger
         self._pressure: dict[str, dict[str, Any]] = {}
         self._cpu: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ resource faults (cgroups, EFS)
-    def _container_of(self, session_id: str):
-        containers = self.containers.backend.containers_of(session_id)
-        if len(containers) != 1:
-            raise ChaosError(f"Session {session_id} should have exactly one container but has {len(containers)}.")
-        return containers[0]
-
-    def _cgroup_of(self, session_id: str):
-        container = self._container_of(session_id)
-        group = local_faults.container_cgroup(
-            str(self.endpoint("CONTAINER_LIMITS")), str(self.endpoint("PLATFORM_INSTANCE")), container.pid
-        )
-        return container, group
-
-    def container_limits_should_be_cgroups(self) -> str:
-        """Fails unless the platform enforces container limits with cgroups (``CONTAINER_LIMITS``); returns the mode.
-
-        Memory pressure and CPU throttling act through the container's cgroup; with ``rlimit`` there is none, and
-        the resource tests must say so instead of pretending.
-        """
-        mode = str(self.endpoint("CONTAINER_LIMITS"))
-        if mode not in ("cgroup-v1", "cgroup-v2"):
-            raise ChaosError(
-                f"Containers are limited with {mode!r} here, not with cgroups: memory pressure and CPU throttling "
-                "need the platform to run as root with a writable /sys/fs/cgroup."
-            )
-        return mode
-
     @keyword(tags=["embedded-only", "chaos", "resources", "memory"])
     def apply_memory_pressure_to_session_container(self, session: SessionRef, lifetime: timedelta | None = None) -> str:
         """Fills the memory cgroup of the session's container past its limit; returns the fault id.
@@ -86,8 +59,7 @@ class ChaosResourceKeywords(LibraryComponent):
         | ${fault} = | Apply Memory Pressure To Session Container | ${session} |
         """
         session_id = self.injector.guard_session(session)
-        self.container_limits_should_be_cgroups()
-        container, group = self._cgroup_of(session_id)
+        container, group = self.helpers.cgroup_of(session_id)
         limit = group.memory_limit()
         cap = self._memory_cap()
         target = min(limit + 64 * MIB, cap) if limit else cap
@@ -182,94 +154,6 @@ class ChaosResourceKeywords(LibraryComponent):
         self.containers.note_kill(session_id, pressure["container"], died, None)
         return int(pressure["pid"])
 
-    def _helper_fault(
-        self,
-        kind: str,
-        fault_kind: str,
-        description: str,
-        undo: list[dict],
-        container: Any,
-        join: list[Path],
-        apply=None,
-        **options,
-    ) -> str:
-        """Record a fault whose last undo step is killing a helper, ``apply`` what comes first (a cgroup write),
-        start the helper (``kind``: burn, io) and mark the fault active; a failure undoes what was applied.
-        Returns the fault id."""
-        marker = f"{kind}-{self.context.run_id}-{int(time.time() * 1000) % 10**9}"
-        helper_step = {"do": "kill-helper", "marker": marker, "pid": None}
-        undo = [*(s(marker) if callable(s) else s for s in undo), helper_step]
-        entry = self.injector.record(fault_kind, description, undo)
-        try:
-            if apply is not None:
-                apply()
-            pid, start_time, _ = local_faults.start_helper(
-                kind, marker, join, container.pid, self.profile.seconds("RECOVERY_TIMEOUT"), **options
-            )
-            helper_step.update(pid=pid, startTime=start_time)
-            self.injector.ledger.update(entry["id"], undo=undo)
-        except Exception:
-            self.injector.undo_now(entry)
-            raise
-        return self.injector.activate(entry)
-
-    @keyword(tags=["chaos", "resources", "cpu"])
-    def stress_session_container_cpu(self, session: SessionRef, percent: int = 100) -> str:
-        """Keeps the CPU of the session's container busy at ``percent`` % with a process inside it; returns the fault.
-
-        On the embedded platform a helper that burns CPU joins the container's CPU cgroup (limits unchanged); on
-        AWS it is the FIS action ``aws:ecs:task-cpu-stress`` on the session's task. Either way the app shares its
-        CPU with a busy neighbour, as with a build job in the user's container. `Revert Fault` stops it.
-
-        Example:
-        | ${fault} = | Stress Session Container CPU | ${session} | percent=100 |
-        """
-        if not 1 <= int(percent) <= 100:
-            raise ValueError(f"percent must be between 1 and 100, got {percent}.")
-        if not self.profile.is_embedded:
-            return self.fis.inject_session_fault(
-                "task-cpu-stress", session, f"CPU of the session's task stressed to {percent} %", percent=str(percent)
-            )
-        session_id = self.injector.guard_session(session)
-        self.container_limits_should_be_cgroups()
-        container, group = self._cgroup_of(session_id)
-        description = f"CPU of session {session_id} kept busy by a helper"
-        return self._helper_fault("burn", "cpu-stress", description, [], container, [group.cpu_dir / "cgroup.procs"])
-
-    @keyword(tags=["chaos", "resources", "io"])
-    def stress_session_container_io(self, session: SessionRef, percent: int = 100) -> str:
-        """Keeps the disk of the session's workspace busy with fsynced writes from inside the container; returns
-        the fault.
-
-        On the embedded platform a writer process joins the container's cgroup and writes 1 MiB blocks with
-        ``fsync`` into a file of its own in the workspace folder (removed when it stops); on AWS it is the FIS
-        action ``aws:ecs:task-io-stress`` on the session's task (``percent`` of its disk). `Revert Fault` stops it.
-
-        Example:
-        | ${fault} = | Stress Session Container IO | ${session} |
-        """
-        if not 1 <= int(percent) <= 100:
-            raise ValueError(f"percent must be between 1 and 100, got {percent}.")
-        if not self.profile.is_embedded:
-            return self.fis.inject_session_fault(
-                "task-io-stress", session, f"IO of the session's task stressed ({percent} %)", percent=str(percent)
-            )
-        session_id = self.injector.guard_session(session)
-        container = self._container_of(session_id)
-        workspace = str(self.api.get_session(session_id).get("workspace") or "")
-        if not workspace or not Path(workspace).is_dir():
-            raise ChaosError(f"Session {session_id} has no workspace folder to write in: {workspace!r}.")
-        # Undone last step first: the writer is killed, then its file removed (SIGKILL leaves it behind).
-        remove_file = {"do": "restore-file", "path": "", "previous": None}
-
-        def file_of(marker: str) -> dict:
-            return {**remove_file, "path": str(local_faults.io_stress_file(workspace, marker))}
-
-        description = f"disk of session {session_id} kept busy by a writer"
-        return self._helper_fault(
-            "io", "io-stress", description, [file_of], container, [], folder=workspace, max_bytes=64 * 1024 * 1024
-        )
-
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu"])
     def throttle_session_container_cpu(self, session: SessionRef, cores: float = 0.1, busy: bool = True) -> str:
         """Lowers the CPU quota of the session's container to ``cores`` CPUs; returns the fault id.
@@ -282,15 +166,14 @@ class ChaosResourceKeywords(LibraryComponent):
         | ${fault} = | Throttle Session Container CPU | ${session} | cores=0.1 |
         """
         session_id = self.injector.guard_session(session)
-        self.container_limits_should_be_cgroups()
-        container, group = self._cgroup_of(session_id)
+        container, group = self.helpers.cgroup_of(session_id)
         previous = group.cpu_quota_text()
         wanted = group.quota_text_for(float(cores))
         restore = {"do": "restore-cgroup", "path": str(group.cpu_quota_file), "previous": previous}
         description = f"CPU quota of session {session_id} {previous} -> {wanted}"
         self._cpu[session_id] = {"group": group, "previous": previous, "throttled": group.cpu_throttled()}
         if busy:
-            return self._helper_fault(
+            return self.helpers.helper_fault(
                 "burn",
                 "cpu-throttle",
                 description,
@@ -335,7 +218,7 @@ class ChaosResourceKeywords(LibraryComponent):
         Example:
         | ${before} = | Get Session Container CPU Throttled Periods | ${session} |
         """
-        _, group = self._cgroup_of(self.session_id_of(session))
+        _, group = self.helpers.cgroup_of(self.session_id_of(session))
         return int(group.cpu_throttled())
 
     @keyword(tags=["embedded-only", "chaos", "resources", "cpu", "assertion"])

@@ -57,15 +57,19 @@ class UtilisationKeywords(LibraryComponent):
         """
         if self._sampler is not None:
             self._sampler.stop()
-        seconds = interval.total_seconds() if interval else 0.5
-        pgid = int(self.endpoint("PLATFORM_PGID")) if self.profile.is_embedded else None
-        instance = str(self.endpoint("PLATFORM_INSTANCE")) if self.profile.is_embedded else ""
-        memory_limit, cpu_quota = 0.0, 0.0  # on AWS, CloudWatch reports percentages of the task's reservation
-        if self.profile.is_embedded:  # a container's reservation, as the running platform was started with
-            memory_limit = float(self.embedded.get_embedded_platform_setting("container_memory_limit"))
-            cpu_quota = float(self.embedded.get_embedded_platform_setting("container_cpu_quota"))
-        self._sampler = UtilisationSampler(pgid, instance, seconds, memory_limit, cpu_quota)
+        self._sampler = self._new_sampler(interval.total_seconds() if interval else 0.5)
         self._sampler.start()
+
+    def _new_sampler(self, seconds: float) -> UtilisationSampler:
+        """A sampler of the platform's processes where they run on this machine (its process group, judged against
+        the container reservation it was started with); one that samples nothing for a deployment elsewhere, whose
+        figures CloudWatch reports as percentages of the task's reservation."""
+        memory_limit = self.embedded.known_platform_setting("container_memory_limit")
+        if memory_limit is None:
+            return UtilisationSampler(None, "", seconds, 0.0, 0.0)
+        cpu_quota = float(self.embedded.known_platform_setting("container_cpu_quota"))
+        pgid, instance = int(self.endpoint("PLATFORM_PGID")), str(self.endpoint("PLATFORM_INSTANCE"))
+        return UtilisationSampler(pgid, instance, seconds, float(memory_limit), cpu_quota)
 
     @keyword(tags=["load", "utilisation"])
     def stop_resource_sampling(self) -> dict:
@@ -81,7 +85,7 @@ class UtilisationKeywords(LibraryComponent):
             raise AssertionError("Resource sampling was not started; use 'Start Resource Sampling' first.")
         sampler, self._sampler = self._sampler, None
         sampler.stop()
-        if self.profile.is_embedded:
+        if sampler.pgid is not None:  # the platform's own processes were sampled
             usage, points = sampler.summary(), sampler.series()
         else:
             usage, points = self._cloudwatch_utilisation(sampler.started_at, time.time())

@@ -242,7 +242,7 @@ class PlatformAccessKeywords(LibraryComponent):
         """A file lock on this machine; on AWS with ``${PLATFORM_LOCK_TABLE}`` a DynamoDB lease every runner sees."""
         if self._lock is None:
             table = str(self.profile.get("PLATFORM_LOCK_TABLE", "") or "")
-            if table and not self.profile.is_embedded:
+            if table and self.ctx.endpoints.local_platform_dir is None:  # a deployment other machines share
                 key = f"{self.endpoint('ECS_CLUSTER')}/{self.endpoint('ECS_SERVICE')}"
                 owner = f"{socket.gethostname()}:{os.getpid()}:{self.context.run_id}"
                 lease = self.profile.seconds("PLATFORM_LOCK_LEASE", "30 min")
@@ -264,7 +264,7 @@ class PlatformAccessKeywords(LibraryComponent):
         (``CHAOS_ALLOWED``, the production guard). The lock itself is a file on this machine: two runners against
         one deployment do not see each other's locks (docs/aws.md).
         """
-        if mode.lower() == "exclusive" and not self.profile.is_embedded:
+        if mode.lower() == "exclusive" and self.ctx.endpoints.local_platform_dir is None:  # a shared deployment
             check_chaos_allowed(
                 self.ctx, "take the shared deployment to this test alone (load, fill or reconfigure it)"
             )

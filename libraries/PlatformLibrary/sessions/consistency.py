@@ -61,7 +61,7 @@ class ConsistencyKeywords(LibraryComponent):
             problems.append(f"status {status} but container(s) still run: {pids}")
         elif len(containers) > 1:
             problems.append(f"status {status} with {len(containers)} containers: {pids}")
-        if status == "RUNNING" and self.profile.is_embedded and record.get("workspace"):
+        if status == "RUNNING" and self.ctx.endpoints.local_platform_dir is not None and record.get("workspace"):
             problems += self._workspace_disagreements(session_id, Path(str(record["workspace"])))
         summary = {"api": api_view, "record": record, "pids": pids}
         return problems, summary

@@ -113,18 +113,13 @@ class SessionStoreKeywords(LibraryComponent):
 
     @property
     def store(self) -> SessionStore:
-        embedded = self.profile.is_embedded
         table = str(self.endpoint("SESSIONS_TABLE"))
-        region = str(self.ctx.endpoints.get("AWS_REGION", None) or self.profile.text("AWS_REGION", "us-east-1"))
-        endpoint_url = (
-            self.endpoint("DYNAMODB_ENDPOINT_URL")
-            if embedded
-            else (self.ctx.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or None)
-        )
-        session = None if embedded else clients_for(self.ctx).session
-        key = (table, region, endpoint_url, embedded, session)
+        aws = clients_for(self.ctx)  # the run's AWS session: moto's on the embedded platform, the chain's on AWS
+        endpoint_url = str(self.ctx.endpoints.get("DYNAMODB_ENDPOINT_URL", None) or "") or None
+        key = (table, aws.settings.region, endpoint_url, aws.session)
         if self._store is None or key != self._store_key:
-            self._store, self._store_key = SessionStore(table, region, endpoint_url, embedded, session), key
+            self._store = SessionStore(table, aws.settings.region, endpoint_url, session=aws.session)
+            self._store_key = key
         self._store.contract = self.ctx.api.contract
         return self._store
 

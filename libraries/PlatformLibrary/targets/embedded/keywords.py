@@ -297,6 +297,13 @@ class EmbeddedPlatformKeywords(LibraryComponent):
             raise PlatformStartError(f"The platform has no setting '{name}'; known: {', '.join(sorted(settings))}.")
         return settings[name]
 
+    def known_platform_setting(self, name: str) -> Any | None:
+        """A setting of the platform under test where this machine can read it (the embedded platform's), else
+        ``None``: a check that needs one judges it only where it is known (a deployment's settings are its own)."""
+        if self.ctx.endpoints.local_platform_dir is None:
+            return None
+        return self.get_embedded_platform_setting(name)
+
     # ------------------------------------------------------------------ marker
     def _write_marker(self, args: list[str]) -> None:
         data = {"owner": self._suite_source(), "root": self._run_root(), "startedAt": time.time(), "args": args}
