@@ -20,11 +20,9 @@ Paths That Climb Out Of The Workspace Are Refused
     ...    ``invalid_path`` with a JSON message; the file written before the attempts still holds its content.
     Given A Running Session
     And The Workspace Has File "notes/today.txt" Containing "remember the milk"
-    When The User Writes To "../../escaped.txt"
-    Then The Write Is Refused As An Invalid Path
-    When The User Writes To "notes/../../../escaped.txt"
-    Then The Write Is Refused As An Invalid Path
-    Then The Workspace File "notes/today.txt" Still Contains "remember the milk"
+    When The User Writes To Each Of "../../escaped.txt" And "notes/../../../escaped.txt"
+    Then Every Write Is Refused As An Invalid Path
+    And The Workspace File "notes/today.txt" Still Contains "remember the milk"
 
 A User Cannot Reach Another User's Files Of The Same Client By Any Path
     [Documentation]    Expected: through the second user's own session, every spelling of the path to the first
