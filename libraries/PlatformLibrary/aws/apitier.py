@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .fis import essential_container_port
 from .observe import target_health
 from .session import AwsError, call, paginate
 
@@ -75,11 +76,9 @@ def container_port_of(service: dict, definition: dict, configured: int = 0) -> i
     for balancer in service.get("loadBalancers") or []:
         if balancer.get("containerPort"):
             return int(balancer["containerPort"])
-    for container in definition.get("containerDefinitions") or []:
-        if container.get("essential", True):
-            for mapping in container.get("portMappings") or []:
-                if mapping.get("containerPort"):
-                    return int(mapping["containerPort"])
+    port = essential_container_port(definition)
+    if port is not None:
+        return port
     raise AwsError(
         f"Neither the API service nor its task definition {definition.get('family')} names the API's container port; "
         "set ${API_CONTAINER_PORT}."

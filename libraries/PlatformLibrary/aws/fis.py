@@ -91,6 +91,17 @@ def fault_injection_problems(definition: dict, action: FisAction) -> list[str]:
     return problems
 
 
+def essential_container_port(definition: Mapping[str, Any]) -> int | None:
+    """The first container port the task definition's essential container maps (what a port fault such as
+    ``aws:ecs:task-network-blackhole-port`` targets), ``None`` when it maps none."""
+    for container in definition.get("containerDefinitions") or []:
+        if container.get("essential", True):
+            for mapping in container.get("portMappings") or []:
+                if mapping.get("containerPort"):
+                    return int(mapping["containerPort"])
+    return None
+
+
 def resolve_action(name: str) -> FisAction:
     """``aws:ecs:task-cpu-stress``, ``task-cpu-stress`` or ``cpu-stress`` -> the action; anything else fails."""
     text = str(name).strip()

@@ -23,6 +23,7 @@ from ..aws.fis import (
     build_template,
     describe_injection,
     ecs_task_target,
+    essential_container_port,
     fault_injection_problems,
     resolve_action,
 )
@@ -423,11 +424,9 @@ class FisKeywords(AwsComponent):
             "Reading the session's task definition",
             taskDefinition=task["taskDefinitionArn"],
         )["taskDefinition"]
-        for container in definition.get("containerDefinitions") or []:
-            if container.get("essential", True):
-                for mapping in container.get("portMappings") or []:
-                    if mapping.get("containerPort"):
-                        return int(mapping["containerPort"])
+        port = essential_container_port(definition)
+        if port is not None:
+            return port
         raise AwsError(
             f"Task definition {definition.get('family')} maps no container port; set ${{SESSION_CONTAINER_PORT}} to "
             "the port the session's app listens on."
