@@ -164,6 +164,17 @@ def test_find_kill_and_recover_through_the_container_keywords(aws, monkeypatch):
     assert library.keywords["session_should_have_exactly_one_container"]("s-1") == pseudo_pid(new)
 
 
+def test_a_sigkill_on_a_deployment_without_fis_is_skipped_and_stops_nothing(aws, monkeypatch):
+    """No FIS_ROLE_ARN: the deployment offers no FIS, so no instant SIGKILL; the test skips, naming what it lacks."""
+    task = aws.run_task("s-1")
+    library = library_for("s-1", FIS_ROLE_ARN="", SESSION_PROCESS_NAME="python")
+    api_says(monkeypatch)
+    with pytest.raises(SkipExecution, match=r"FIS_ROLE_ARN is empty.*aws:ecs:task-kill-process.*StopTask"):
+        library.keywords["kill_session_container"]("s-1", "SIGKILL")
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "RUNNING"
+    assert library.keywords["kill_session_container"]("s-1", "SIGTERM") == pseudo_pid(task)  # StopTask needs no FIS
+
+
 def test_killing_a_gone_task_fails_clearly(aws):
     aws.run_task("s-1")
     library = library_for("s-1")
