@@ -171,6 +171,10 @@ SLA_API_P95 = "500 ms"
 # platform's words here (e.g. "exit code 137") to have the recovery suite check them.
 SIGKILL_FAILURE_REASON = ""
 SIGTERM_FAILURE_REASON = ""
+# How the recovery tests that need a crash, not a signal, crash a session's task: SIGKILL (FIS
+# aws:ecs:task-kill-process, which needs FIS_ROLE_ARN and SESSION_PROCESS_NAME), or SIGTERM (ECS StopTask) on a
+# deployment without FIS, where those tests would otherwise skip. The SIGKILL test itself needs FIS either way.
+CRASH_SIGNAL = os.environ.get("CRASH_SIGNAL", "SIGKILL").strip().upper() or "SIGKILL"
 # The deployment contract names no stoppedReason wording: not checked unless a deployment's is named here.
 RESTART_BUDGET_STOPPED_REASON = ""
 # A start nobody carries out: the test that writes such a record is skipped on AWS (needs-record-writes: the

@@ -10,7 +10,8 @@ Everything the aws profile says holds: target ``aws``, the AWS backends only. Wh
   AWS);
 - chaos is allowed (``ENVIRONMENT_NAME`` is ``minimal``) on the run's own sessions only (``CHAOS_SCOPE`` ``sessions``):
   the deployment has no API tier of its own (``API_ECS_SERVICE`` empty) and no FIS (``FIS_ROLE_ARN`` empty), so the
-  tests that need them skip and say so; a container dies by ECS StopTask;
+  tests that need them skip and say so; the crash tests crash a container by ECS StopTask (``CRASH_SIGNAL``
+  ``SIGTERM``);
 - the restart budget (``RESTART_MAX``) is the deployment's own, read from its endpoints file;
 - deadlines and SLAs are the local profile's: the deployment runs on this machine.
 """
@@ -81,6 +82,8 @@ SESSION_PROCESS_NAME = ""
 CHAOS_ALLOWED = True
 CHAOS_DRY_RUN = False
 CHAOS_SCOPE = "sessions"
+# No FIS: the tests that need a crash crash a task with ECS StopTask (the contract's "killing" a container).
+CRASH_SIGNAL = "SIGTERM"
 # The deployment's restart policy (python -m minimal_deployment up --restart-max N).
 RESTART_MAX = int(_DEPLOYMENT.get("RESTART_MAX", _AWS["RESTART_MAX"]))
 CHAOS_ROUND_TRIPS = _LOCAL["CHAOS_ROUND_TRIPS"]
