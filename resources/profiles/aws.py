@@ -154,7 +154,7 @@ CONCURRENT_REQUEST_TIMEOUT = "60 s"
 # 30 s interval x 2 failed checks + a 5 s check timeout, and a margin).
 LB_DETECTION_TIMEOUT = "75 s"
 # Restarts a crashing session gets before it is FAILED (the deployment's restart policy within its window).
-RESTART_MAX = 5
+RESTART_MAX = int(os.environ.get("RESTART_MAX", "5") or 5)
 SLA_RECOVERY_MAX = "2 min"
 # The suite's recovery time and the platform's own record (lastRecoveryMs) must agree this closely.
 RECOVERY_TIME_TOLERANCE = "15 s"
