@@ -51,6 +51,8 @@ _TO_DYNAMO, _FROM_DYNAMO = TypeSerializer(), TypeDeserializer()
 
 @dataclass
 class Settings:
+    """Names and timers of the deployment (``python -m minimal_deployment up --start-delay ...`` sets the timers)."""
+
     state: Path
     region: str = "us-east-1"
     cluster: str = "minimal-sessions"
@@ -308,10 +310,12 @@ class Sessions:
             self._live.pop(session_id, None)
             self._stop_task(str(item.get("taskId") or ""), "session deleted")
 
-    def _workspace_file(self, item: dict, raw: str | None) -> tuple[Path, Path | None]:
-        root = self.efs / item["clientId"] / item["userId"]
-        if raw is None:
-            return root, None
+    def _workspace(self, item: dict) -> Path:
+        return self.efs / item["clientId"] / item["userId"]
+
+    def _workspace_file(self, item: dict, raw: str) -> Path:
+        """The file ``raw`` (as sent, percent-encoded) names in the session's workspace; 400 when it leaves it."""
+        root = self._workspace(item)
         path = unquote(raw)
         parts = path.split("/")
         if path.startswith("/") or "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
@@ -319,7 +323,7 @@ class Sessions:
         target = root.joinpath(*parts)
         if not target.resolve().is_relative_to(root.resolve()):
             raise ApiError(400, "invalid_path", f"The path {raw!r} leaves the workspace.")
-        return root, target
+        return target
 
     def _for_files(self, session_id: str) -> dict:
         item = self._session(session_id)
@@ -344,7 +348,7 @@ class Sessions:
 
     def write_file(self, session_id: str, raw: str, data: bytes) -> dict:
         item = self._for_files(session_id)
-        _, target = self._workspace_file(item, raw)
+        target = self._workspace_file(item, raw)
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = self.scratch / uuid.uuid4().hex
         with open(scratch, "wb") as handle:
@@ -357,14 +361,14 @@ class Sessions:
 
     def read_file(self, session_id: str, raw: str) -> bytes:
         item = self._for_files(session_id)
-        _, target = self._workspace_file(item, raw)
+        target = self._workspace_file(item, raw)
         if not target.is_file():
             raise ApiError(404, "file_not_found", f"No file {unquote(raw)!r} in the workspace.")
         self._touch(session_id)
         return target.read_bytes()
 
     def list_files(self, session_id: str) -> dict:
-        root, _ = self._workspace_file(self._for_files(session_id), None)
+        root = self._workspace(self._for_files(session_id))
         files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
         return {"files": [{"path": p.relative_to(root).as_posix(), "size": p.stat().st_size} for p in sorted(files)]}
 
