@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The single entry point of the acceptance suite.
 #
-#   ./run.sh suite [--profile local|aws|aws-emulated] [SUITE ...] [-- ROBOT OPTIONS]
+#   ./run.sh suite [--profile local|aws|aws-emulated|aws-minimal] [SUITE ...] [-- ROBOT OPTIONS]
 #                                          run every suite (or the given files/folders) with pabot on the profile;
 #                                          options after -- go to robot (e.g. -- --test "Name" --loglevel DEBUG)
 #   ./run.sh test                          lint, format check, unit tests, libdoc, dry run, then the suites
@@ -75,6 +75,8 @@ run_suites() {
     local status=0
     if [[ "$profile" == "aws-emulated" ]]; then
         start_emulated_deployment || return 1
+    elif [[ "$profile" == "aws-minimal" ]]; then
+        start_minimal_deployment || return 1
     fi
     log "Running ${suites[*]} on profile '$profile' with pabot (run id $PLATFORM_SUITE_RUN_ID)"
     rm -rf "$out/metrics" "$out/pabot_results"
@@ -98,6 +100,8 @@ run_suites() {
     unset PLATFORM_PROGRESS_FILE
     if [[ "$profile" == "aws-emulated" ]]; then
         stop_emulated_deployment
+    elif [[ "$profile" == "aws-minimal" ]]; then
+        stop_minimal_deployment
     fi
     # The report is built after every run, also when tests failed; the run's exit code is pabot's, or 3 when the
     # tests passed but the report could not be built (a report that is missing is a broken run, not a green one).
@@ -134,6 +138,25 @@ stop_emulated_deployment() {
     trap - EXIT
 }
 
+MINIMAL_STATE="$RESULTS/aws-minimal-deployment"
+
+start_minimal_deployment() {
+    # The aws-minimal profile's deployment: a session service written from docs/deployment-contract.md alone, on
+    # moto (DynamoDB, ECS RunTask). Started clean for every run, stopped (by its PID) when the run ends or dies.
+    log "Starting the minimal deployment (python -m minimal_deployment up, state $MINIMAL_STATE)"
+    python -m minimal_deployment down --state "$MINIMAL_STATE" >/dev/null 2>&1 || true
+    trap stop_minimal_deployment EXIT
+    if ! python -m minimal_deployment up --state "$MINIMAL_STATE" >/dev/null; then
+        echo "run.sh: the minimal deployment did not start; see $MINIMAL_STATE/service.log" >&2
+        return 1
+    fi
+}
+
+stop_minimal_deployment() {
+    python -m minimal_deployment down --state "$MINIMAL_STATE" >/dev/null 2>&1 || true
+    trap - EXIT
+}
+
 build_report() {
     log "Building the resilience report (${2:-$RESULTS}/resilience-report.html and .json)"
     PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report "${2:-$RESULTS}" --profile "$1"
@@ -165,7 +188,7 @@ cmd_suite() {
     local profile="local" suites=()
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            --profile) profile="${2:?--profile needs a name: local, aws or aws-emulated}"; shift 2 ;;
+            --profile) profile="${2:?--profile needs a name: local, aws, aws-emulated or aws-minimal}"; shift 2 ;;
             --profile=*) profile="${1#--profile=}"; shift ;;
             --) shift; ROBOT_OPTIONS=("$@"); break ;;
             -*) usage ;;
@@ -207,6 +230,7 @@ cmd_test() {
         --outputdir "$RESULTS/dryrun" --log NONE --report NONE suites
     step "suites (pabot, local profile)" run_suites local
     step "recovery and chaos suites (pabot, aws-emulated profile)" run_suites aws-emulated suites/recovery suites/chaos
+    step "recovery suites (pabot, aws-minimal profile)" run_suites aws-minimal suites/recovery
     step "efficacy matrix (fast subset)" python -m efficacy matrix --fast
     log "Summary"
     if [[ ${#failed[@]} -gt 0 ]]; then

@@ -6,6 +6,7 @@ ECS tasks; the API's view of the session is stubbed where a keyword asks it, sin
 
 from __future__ import annotations
 
+import re
 import signal
 from datetime import UTC, datetime, timedelta
 
@@ -162,6 +163,32 @@ def test_find_kill_and_recover_through_the_container_keywords(aws, monkeypatch):
     seconds = library.keywords["wait_until_container_restarted"]("s-1")
     assert seconds >= 0
     assert library.keywords["session_should_have_exactly_one_container"]("s-1") == pseudo_pid(new)
+
+
+def test_a_sigkill_on_a_deployment_without_fis_is_skipped_and_stops_nothing(aws, monkeypatch):
+    """No FIS_ROLE_ARN: the deployment offers no FIS, so no instant SIGKILL; the test skips, naming what it lacks."""
+    task = aws.run_task("s-1")
+    library = library_for("s-1", FIS_ROLE_ARN="", SESSION_PROCESS_NAME="python")
+    api_says(monkeypatch)
+    with pytest.raises(SkipExecution, match=r"FIS_ROLE_ARN is empty.*aws:ecs:task-kill-process.*StopTask"):
+        library.keywords["kill_session_container"]("s-1", "SIGKILL")
+    assert aws.ecs.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "RUNNING"
+    assert library.keywords["kill_session_container"]("s-1", "SIGTERM") == pseudo_pid(task)  # StopTask needs no FIS
+
+
+def test_a_restart_counts_once_the_api_says_running_of_the_new_task(aws, monkeypatch):
+    """A platform starts the replacement before it records it: RUNNING of the old task beside the new one is no
+    recovery yet (the minimal deployment showed the race: a recovery measured before the platform had one)."""
+    old = aws.run_task("s-1")
+    library = library_for("s-1")
+    view = {"status": "RUNNING", "taskId": old}
+    monkeypatch.setattr(ContainerKeywords, "_api_view", lambda self, session_id: (view["status"], dict(view)))
+    library.keywords["kill_session_container"]("s-1", "SIGTERM")
+    new = aws.run_task("s-1")  # the replacement runs; the record still names the old task
+    with pytest.raises(AssertionError, match=rf"did not recover.*\(task {re.escape(new)}\), the session's taskId"):
+        library.keywords["wait_until_container_restarted"]("s-1", timeout=timedelta(milliseconds=100))
+    view["taskId"] = new
+    assert library.keywords["wait_until_container_restarted"]("s-1") >= 0
 
 
 def test_killing_a_gone_task_fails_clearly(aws):

@@ -102,7 +102,7 @@ def test_stress_bounds_are_tied_to_the_normal_slas() -> None:
     """'Stable at 3x load' is held to the normal p95 bounds times STRESS_SLA_FACTOR, on every profile."""
     import runpy
 
-    for name in ("local", "aws", "aws_emulated"):
+    for name in ("local", "aws", "aws_emulated", "aws_minimal"):
         values = runpy.run_path(str(Path(__file__).resolve().parents[1] / "resources" / "profiles" / f"{name}.py"))
         factor = values["STRESS_SLA_FACTOR"]
         for stress, normal in (

@@ -121,7 +121,7 @@ def test_the_cost_verdict_comes_from_the_measured_session_cost(tmp_path, samples
 
 
 def test_the_aws_profiles_price_with_the_aws_price_file(tmp_path):
-    for profile in ("aws.py", "aws_emulated.py"):
+    for profile in ("aws.py", "aws_emulated.py", "aws_minimal.py"):
         assert main([str(tmp_path), "--profile", str(ROOT / "resources" / "profiles" / profile)]) == 0
         pricing = json.loads((tmp_path / "resilience-report.json").read_text())["costs"]["pricing"]
         assert pricing["file"].endswith("resources/pricing_aws.json"), profile

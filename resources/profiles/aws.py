@@ -154,7 +154,7 @@ CONCURRENT_REQUEST_TIMEOUT = "60 s"
 # 30 s interval x 2 failed checks + a 5 s check timeout, and a margin).
 LB_DETECTION_TIMEOUT = "75 s"
 # Restarts a crashing session gets before it is FAILED (the deployment's restart policy within its window).
-RESTART_MAX = 5
+RESTART_MAX = int(os.environ.get("RESTART_MAX", "5") or 5)
 SLA_RECOVERY_MAX = "2 min"
 # The suite's recovery time and the platform's own record (lastRecoveryMs) must agree this closely.
 RECOVERY_TIME_TOLERANCE = "15 s"
@@ -171,6 +171,10 @@ SLA_API_P95 = "500 ms"
 # platform's words here (e.g. "exit code 137") to have the recovery suite check them.
 SIGKILL_FAILURE_REASON = ""
 SIGTERM_FAILURE_REASON = ""
+# How the recovery tests that need a crash, not a signal, crash a session's task: SIGKILL (FIS
+# aws:ecs:task-kill-process, which needs FIS_ROLE_ARN and SESSION_PROCESS_NAME), or SIGTERM (ECS StopTask) on a
+# deployment without FIS, where those tests would otherwise skip. The SIGKILL test itself needs FIS either way.
+CRASH_SIGNAL = os.environ.get("CRASH_SIGNAL", "SIGKILL").strip().upper() or "SIGKILL"
 # The deployment contract names no stoppedReason wording: not checked unless a deployment's is named here.
 RESTART_BUDGET_STOPPED_REASON = ""
 # A start nobody carries out: the test that writes such a record is skipped on AWS (needs-record-writes: the

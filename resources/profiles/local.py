@@ -80,6 +80,10 @@ SLA_API_P95 = "50 ms"
 # recovery suite then checks only that a reason is set.
 SIGKILL_FAILURE_REASON = "SIGKILL"
 SIGTERM_FAILURE_REASON = "exited"
+# How the recovery tests that need a crash, not a signal, crash a container (the restart budget, the views after a
+# crash, the fields over a restart, a file after a replacement): SIGKILL, the hardest. The tests named for a signal
+# send theirs.
+CRASH_SIGNAL = "SIGKILL"
 # The embedded platform's stoppedReason for a session whose restart budget ran out (docs/platform-contract.md).
 RESTART_BUDGET_STOPPED_REASON = "restart policy"
 # The session fields whose life docs/platform-contract.md promises ("A session's fields tell its story"): each is

@@ -44,13 +44,13 @@ A File Reads Back As Last Written After Longer Binary Overwrites
 A File Reads Back As Last Written After Its Container Is Replaced
     [Documentation]    Expected: "data/blob.bin" written with 1 MiB + 1 of binary content, then overwritten with
     ...    64 KiB of other binary content, reads back as last written before and after its container is killed
-    ...    with SIGKILL and replaced: same length, same SHA-256, the listed size too.
+    ...    (${CRASH_SIGNAL}) and replaced: same length, same SHA-256, the listed size too.
     [Tags]    crash    catches-workspace-lost-on-restart
     Given A Running Session
     And The File "data/blob.bin" Is Written With 1048577 Bytes Of Binary Content
     And The File "data/blob.bin" Reads Back As Last Written
     And The File "data/blob.bin" Is Written With 65536 Bytes Of Binary Content
     And The File "data/blob.bin" Reads Back As Last Written
-    When The Session Container Is Killed With SIGKILL
+    When The Session Container Is Killed With ${CRASH_SIGNAL}
     And The Platform Restarts The Container Within The Recovery Bound
     Then The File "data/blob.bin" Reads Back As Last Written

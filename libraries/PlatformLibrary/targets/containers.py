@@ -231,7 +231,9 @@ class ContainerKeywords(LibraryComponent):
         """Waits until the session runs again in a new container and returns the recovery time in seconds.
 
         Recovered means: the old container is gone, exactly one container with a different pid serves
-        the session, and the API reports the session ``RUNNING``. ``old_pid`` defaults to the container
+        the session, and the API reports the session ``RUNNING`` in it (its ``taskId`` is that container's task,
+        where the API names one: a platform starts a replacement before it records it, so a ``RUNNING`` of the old
+        task may still be read beside the new one). ``old_pid`` defaults to the container
         the last `Kill Session Container` hit; recovery time counts from that kill. The deadline is
         ``timeout`` or ``${RECOVERY_TIMEOUT}`` (longer than the SLA, so an overshoot is measured, not cut off).
 
@@ -247,14 +249,18 @@ class ContainerKeywords(LibraryComponent):
             old_pid = killed[0].pid
         started = killed[1] if killed and killed[0].pid == old_pid else time.monotonic()
         old_container = killed[0] if killed and killed[0].pid == old_pid else None
+        old_task = old_container.task_id if old_container is not None else None
         seen: dict[str, Any] = {"containers": [], "status": None, "session": None, "not_running_at": started}
 
         def probe():
+            # The containers first, then the API: a platform starts the replacement before it records it, so an
+            # answer read before the listing may still be the old task's RUNNING beside the new task.
+            containers = self._containers(session_id)
             seen["status"], seen["session"] = self._api_view(session_id)
             seen["api_at"] = time.monotonic()
-            if seen["status"] != "RUNNING":
+            task = str((seen["session"] or {}).get("taskId") or "")
+            if seen["status"] != "RUNNING" or (old_task and task == old_task):
                 seen["not_running_at"] = seen["api_at"]
-            containers = self._containers(session_id)
             seen["containers"] = containers
             if old_container is not None and self.backend.is_alive(old_container):
                 seen["note"] = f"old container pid {old_pid} is still alive"
@@ -264,8 +270,11 @@ class ContainerKeywords(LibraryComponent):
                 return None
             if len(containers) != 1:
                 seen["note"] = f"{len(containers)} containers (pids {self._pids(containers)})"
-            elif seen["status"] != "RUNNING":
-                seen["note"] = f"new container pid {containers[0].pid}"
+            elif seen["status"] != "RUNNING" or (task and task != containers[0].task_id):
+                # RUNNING counts once the API says it of the new container's task (where it names a taskId)
+                seen["note"] = f"new container pid {containers[0].pid} (task {containers[0].task_id})"
+                if task:
+                    seen["note"] += f", the session's taskId {task}"
             else:
                 return containers[0]
             seen["note"] += f", session status {seen['status']}" + _restarts(seen["session"])

@@ -48,6 +48,17 @@ def guard_task_stop(ctx: LibraryContext, container: Container, sig: signal.Signa
         raise SkipExecution(f"Chaos dry run: would {what}; the rest of the test needs the fault, so it is skipped.")
 
 
+def no_fis_reason(sig: signal.Signals) -> str:
+    """Why a deployment without FIS (the profile names no ``FIS_ROLE_ARN``) cannot take ``sig`` at once: a skip."""
+    return (
+        f"The profile names no FIS role (FIS_ROLE_ARN is empty), so this deployment offers no FIS, and {sig.name} "
+        "cannot reach a task's process at once: that is the FIS action aws:ecs:task-kill-process (FIS user guide, "
+        "AWS FIS Actions reference). ECS alone stops a task with StopTask, which sends SIGTERM and SIGKILL only after "
+        "the stop timeout (ECS API reference, StopTask); the SIGTERM tests run. Set FIS_ROLE_ARN (and "
+        "SESSION_PROCESS_NAME) to run this test."
+    )
+
+
 def kill_through_fis(ctx: LibraryContext, container: Container, sig: signal.Signals) -> float:
     """Send ``sig`` to the session's process inside its task at once: FIS ``aws:ecs:task-kill-process``.
 
@@ -58,6 +69,8 @@ def kill_through_fis(ctx: LibraryContext, container: Container, sig: signal.Sign
     asked (``before_stop``); the task definition must allow FIS in (SSM agent container, ``pidMode: task``).
     """
     profile = ctx.profile
+    if not str(ctx.endpoints.get("FIS_ROLE_ARN", "") or ""):
+        raise SkipExecution(no_fis_reason(sig))
     process = profile.text("SESSION_PROCESS_NAME", "")
     if not process:
         raise ContainerBackendError(
