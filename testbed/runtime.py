@@ -37,7 +37,7 @@ from testbed.agent import provisioning_lock_path
 from testbed.awsface.tasks import TaskRegistry
 from testbed.cgroups import Limits
 from testbed.config import Settings
-from testbed.controlplane import ControlPlane, ControlPlaneUnavailable
+from testbed.controlplane import ControlPlane, ControlPlaneUnavailable, ecs_endpoint_name
 from testbed.faultproxy.client import ToxiproxyClient, ToxiproxyError
 from testbed.store import SessionStore, StoreUnavailable
 
@@ -126,7 +126,9 @@ class Runtime:
         self.pool_starting = 0
         self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
         self.draining: set[int] = set()  # defect billed-after-delete: pids of deleted sessions' containers left running
-        self.control_plane = ControlPlane(state_dir / "control-plane")
+        self.control_plane = ControlPlane(
+            state_dir / "control-plane", settings.ecs_connect_timeout, ecs_endpoint_name(settings.region)
+        )
         self.unstopped: list[Container] = []  # containers whose StopTask ECS refused; stopped once it answers
         self.owned: dict[int, subprocess.Popen[bytes]] = {}
         self.reserved = 0  # admitted creates not yet submitted
