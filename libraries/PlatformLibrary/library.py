@@ -21,6 +21,7 @@ from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
 from .faults.dynamodb import DynamoDbRouteKeywords
+from .faults.ecs import EcsRouteKeywords
 from .faults.fis import FisKeywords
 from .faults.helpers import ContainerHelpers
 from .faults.injector import FaultInjector
@@ -133,6 +134,7 @@ class PlatformLibrary(DynamicCore):
         fis = FisKeywords(ctx, ecs, injector)
         network = ChaosNetworkKeywords(ctx, injector, api, fis)
         helpers = ContainerHelpers(ctx, injector, lambda: containers.backend)
+        resources = ChaosResourceKeywords(ctx, injector, api, containers, helpers)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -153,7 +155,8 @@ class PlatformLibrary(DynamicCore):
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
             DynamoDbRouteKeywords(ctx, injector, network, fis),
-            ChaosResourceKeywords(ctx, injector, api, containers, helpers),
+            resources,
+            EcsRouteKeywords(ctx, injector, resources, fis),
             SessionTaskFaultKeywords(ctx, injector, helpers, network, api, fis),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),
