@@ -26,6 +26,7 @@ from .faults.fis import FisKeywords
 from .faults.helpers import ContainerHelpers
 from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
+from .faults.partition import ClientPartitionKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
 from .faults.sessionfaults import SessionTaskFaultKeywords
@@ -154,6 +155,7 @@ class PlatformLibrary(DynamicCore):
             LoadBalancerKeywords(ctx, injector, fis),
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
+            ClientPartitionKeywords(ctx, injector, network),
             DynamoDbRouteKeywords(ctx, injector, network, fis),
             resources,
             EcsRouteKeywords(ctx, injector, resources, fis),
