@@ -71,7 +71,7 @@ def test_cut_off_from_ecs_a_delete_and_a_crash_wait_for_it_and_nothing_is_counte
     plane_of(platform).write_text("Unreachable")
     began = time.monotonic()
     assert platform.call("DELETE", f"/sessions/{deleted}").status_code == 204
-    assert 0.5 <= time.monotonic() - began < 2.0, "the delete's StopTask waits out the connect timeout, then gives up"
+    assert time.monotonic() - began < 0.5, "the delete does not wait out the connect timeout: the stopper does"
     assert stays(container.is_running, 1.0), "ECS cannot be told to stop a task it is not reached by"
     platform.container(crashed).send_signal(signal.SIGKILL)
     platform.wait_status(crashed, "RESTARTING", restartCount=1)
