@@ -35,8 +35,7 @@ UNREACHABLE = "Unreachable"
 
 
 def ecs_endpoint_name(region: str) -> str:
-    """The domain of ECS's Regional endpoint (AWS General Reference, "Amazon Elastic Container Service endpoints and
-    quotas")."""
+    """The domain of ECS's Regional endpoint (AWS General Reference, "Amazon ECS endpoints and quotas")."""
     return f"ecs.{region}.amazonaws.com"
 
 
