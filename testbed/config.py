@@ -128,6 +128,7 @@ class Settings:
     # The AWS face (docs/aws-emulation.md): ECS and FIS APIs over the containers, for the aws-emulated profile
     aws_face: bool = False
     ecs_stop_timeout: float = 2.0  # StopTask's SIGTERM -> SIGKILL wait (the task definition's stopTimeout)
+    ecs_connect_timeout: float = 1.0  # the platform's ECS client: a call to an unreachable ECS fails after this
     # Names, as on AWS
     table_name: str = "testbed-sessions"
     cluster_name: str = "testbed-cluster"

@@ -64,6 +64,7 @@ def start_aws_face(
     from testbed.awsface.fis import FisEmulator
     from testbed.awsface.server import serve
     from testbed.awsface.tasks import ACCOUNT_ID
+    from testbed.controlplane import ecs_endpoint_name
 
     assert runtime.tasks is not None
     cloudwatch = boto3.client(
@@ -111,6 +112,7 @@ def start_aws_face(
         api_port=API_CONTAINER_PORT,
         region=settings.region,
         store_hop="dynamodb",  # the hop every DynamoDB call of the platform takes (main, below)
+        control_plane=runtime.control_plane.path,  # every ECS call of the platform asks it (testbed/controlplane.py)
     )
     # The API tier: its targets are the tasks of an ECS service behind an ALB target group (type ip).
     group_id = uuid.uuid4().hex[:16]
@@ -135,6 +137,8 @@ def start_aws_face(
         "API_TARGET_GROUP_ARN": target_group,
         # The name of the Regional DynamoDB endpoint the API tier's calls stand for (FIS network actions' sources).
         "DYNAMODB_ENDPOINT_NAME": dynamodb_endpoint_name(settings.region),
+        # The name of the Regional ECS endpoint the platform's control-plane calls stand for (the same, for ECS).
+        "ECS_ENDPOINT_NAME": ecs_endpoint_name(settings.region),
     }
 
 

@@ -37,7 +37,7 @@ from testbed.agent import provisioning_lock_path
 from testbed.awsface.tasks import TaskRegistry
 from testbed.cgroups import Limits
 from testbed.config import Settings
-from testbed.controlplane import ControlPlane, ControlPlaneUnavailable
+from testbed.controlplane import UNREACHABLE, ControlPlane, ControlPlaneUnavailable, ecs_endpoint_name
 from testbed.faultproxy.client import ToxiproxyClient, ToxiproxyError
 from testbed.store import SessionStore, StoreUnavailable
 
@@ -126,7 +126,9 @@ class Runtime:
         self.pool_starting = 0
         self.leaked: list[subprocess.Popen[bytes]] = []  # processes a defect lost track of; reaped only
         self.draining: set[int] = set()  # defect billed-after-delete: pids of deleted sessions' containers left running
-        self.control_plane = ControlPlane(state_dir / "control-plane")
+        self.control_plane = ControlPlane(
+            state_dir / "control-plane", settings.ecs_connect_timeout, ecs_endpoint_name(settings.region)
+        )
         self.unstopped: list[Container] = []  # containers whose StopTask ECS refused; stopped once it answers
         self.owned: dict[int, subprocess.Popen[bytes]] = {}
         self.reserved = 0  # admitted creates not yet submitted
@@ -604,8 +606,18 @@ class Runtime:
         self.limits.remove(container.cgroup)
 
     def _stop_task(self, container: Container) -> None:
-        """StopTask: stop the container now, or, while ECS is unavailable, as soon as it answers again."""
+        """StopTask: stop the container now, or, while ECS is unavailable, as soon as it answers again.
+
+        A stop never waits for an ECS that does not answer in its caller's thread (a delete, the reaper): while the
+        control plane is down it goes to the stopper, which makes the call once ECS answers."""
         container.stopping = True
+        if self.control_plane.error() == UNREACHABLE:
+            log.warning(
+                "container pid %d (%s) keeps running until ECS can be reached", container.proc.pid, container.task_id
+            )
+            with self.lock:
+                self.unstopped.append(container)
+            return
         try:
             self.control_plane.check("StopTask")
         except ControlPlaneUnavailable as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.controlplane import ControlPlane, ControlPlaneUnavailable
+from testbed.controlplane import ControlPlane, ControlPlaneUnavailable, ControlPlaneUnreachable
 from tests.conftest import Factory
 from tests.platform_helpers import Platform, wait_for
 from tests.test_defects import running_session, stays
@@ -40,6 +40,47 @@ def test_the_control_plane_file_says_which_error_ecs_answers(tmp_path: Path) -> 
     path.write_text("ServiceUnavailable")
     path.unlink()
     assert plane.available()
+
+
+def test_an_unreachable_control_plane_fails_each_call_after_the_connect_timeout_without_an_ecs_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "control-plane"
+    plane = ControlPlane(path, connect_timeout=0.3, endpoint="ecs.eu-west-1.amazonaws.com")
+    path.write_text("Unreachable\n")
+    assert not plane.available() and plane.error() == "Unreachable"
+    began = time.monotonic()
+    with pytest.raises(ControlPlaneUnreachable) as raised:
+        plane.check("StopTask")
+    assert time.monotonic() - began >= 0.3
+    assert str(raised.value) == (
+        "container control plane unavailable: ECS StopTask failed: Connect timeout on endpoint URL: "
+        '"https://ecs.eu-west-1.amazonaws.com/" (no answer within 0.3 s)'
+    )
+    assert isinstance(raised.value, ControlPlaneUnavailable) and raised.value.code == "Unreachable"
+    path.unlink()
+    plane.check("StopTask")
+
+
+def test_cut_off_from_ecs_a_delete_and_a_crash_wait_for_it_and_nothing_is_counted_as_a_crash(
+    platform_factory: Factory,
+) -> None:
+    platform = platform_factory(ecs_connect_timeout=0.5)
+    deleted, crashed = running_session(platform), running_session(platform)
+    container = platform.container(deleted)
+    plane_of(platform).write_text("Unreachable")
+    began = time.monotonic()
+    assert platform.call("DELETE", f"/sessions/{deleted}").status_code == 204
+    assert time.monotonic() - began < 0.5, "the delete does not wait out the connect timeout: the stopper does"
+    assert stays(container.is_running, 1.0), "ECS cannot be told to stop a task it is not reached by"
+    platform.container(crashed).send_signal(signal.SIGKILL)
+    platform.wait_status(crashed, "RESTARTING", restartCount=1)
+    assert stays(lambda: platform.session(crashed)["status"] == "RESTARTING" and not platform.containers(crashed), 3.0)
+    body = platform.session(crashed)
+    assert body["restartCount"] == 1 and "SIGKILL" in body["lastFailureReason"]
+    plane_of(platform).unlink()
+    wait_for(lambda: not platform.containers(deleted), timeout=5, what="the deleted session's container to stop")
+    platform.wait_status(crashed, "RUNNING", restartCount=1)
 
 
 def test_a_warm_agent_still_starts_a_session_and_a_cold_start_waits_for_the_control_plane(

@@ -21,10 +21,12 @@ from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
 from .faults.dynamodb import DynamoDbRouteKeywords
+from .faults.ecs import EcsRouteKeywords
 from .faults.fis import FisKeywords
 from .faults.helpers import ContainerHelpers
 from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
+from .faults.partition import ClientPartitionKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
 from .faults.sessionfaults import SessionTaskFaultKeywords
@@ -133,6 +135,7 @@ class PlatformLibrary(DynamicCore):
         fis = FisKeywords(ctx, ecs, injector)
         network = ChaosNetworkKeywords(ctx, injector, api, fis)
         helpers = ContainerHelpers(ctx, injector, lambda: containers.backend)
+        resources = ChaosResourceKeywords(ctx, injector, api, containers, helpers)
         self.container_keywords = containers  # named for tests and tools that hold the library
         components = [
             embedded,
@@ -152,8 +155,10 @@ class PlatformLibrary(DynamicCore):
             LoadBalancerKeywords(ctx, injector, fis),
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
+            ClientPartitionKeywords(ctx, injector, network),
             DynamoDbRouteKeywords(ctx, injector, network, fis),
-            ChaosResourceKeywords(ctx, injector, api, containers, helpers),
+            resources,
+            EcsRouteKeywords(ctx, injector, resources, fis),
             SessionTaskFaultKeywords(ctx, injector, helpers, network, api, fis),
             clock,
             ChaosCheckKeywords(ctx, injector, api, containers, embedded, clock),

@@ -84,6 +84,10 @@ DYNAMODB_ENDPOINT_URL = ""
 # "Chaos on the route to DynamoDB"): DYNAMODB (FIS's name for the Regional endpoint), the endpoint's domain
 # (dynamodb.<region>.amazonaws.com), or the addresses of a VPC interface endpoint; comma-separated, no spaces.
 DYNAMODB_FAULT_SOURCES = os.environ.get("DYNAMODB_FAULT_SOURCES", "DYNAMODB").strip() or "DYNAMODB"
+# The API tasks' traffic to ECS (the platform's container control plane: RunTask, StopTask, UpdateService), as the
+# sources of FIS aws:ecs:task-network-packet-loss (docs/aws.md, "Chaos on the route to ECS"): the Regional endpoint's
+# domain (FIS has no keyword for ECS), or the addresses of a VPC interface endpoint; comma-separated, no spaces.
+ECS_FAULT_SOURCES = os.environ.get("ECS_FAULT_SOURCES", "").strip() or f"ecs.{AWS_REGION}.amazonaws.com"
 
 # --- Chaos on AWS: FIS and the safety guards ----------------------------------------------------------------
 # The role FIS acts with, and the CloudWatch alarm that stops an experiment (required unless CHAOS_DRY_RUN).

@@ -84,6 +84,8 @@ DYNAMODB_ENDPOINT_URL = _FACE.get("DYNAMODB_ENDPOINT_URL", "")
 # The API tier's DynamoDB as the deployment names it (its Regional endpoint's domain): the sources of the FIS network
 # actions on the route to DynamoDB (the face also takes FIS's own DYNAMODB, the aws profile's default).
 DYNAMODB_FAULT_SOURCES = _FACE.get("DYNAMODB_ENDPOINT_NAME", "") or "DYNAMODB"
+# Its calls to ECS the same way: the Regional ECS endpoint of the face's region (the aws profile's default).
+ECS_FAULT_SOURCES = _FACE.get("ECS_ENDPOINT_NAME", "") or f"ecs.{AWS_REGION}.amazonaws.com"
 FIS_ROLE_ARN = _FACE.get("FIS_ROLE_ARN", "")
 FIS_STOP_ALARM_ARN = _FACE.get("FIS_STOP_ALARM_ARN", "")
 FIS_START_TIMEOUT = "30 s"

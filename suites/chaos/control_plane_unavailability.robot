@@ -6,8 +6,12 @@ Documentation     The container control plane (the ECS API: RunTask, StopTask, U
 ...               cleanly once the platform's start timeout passes), a session deleted meanwhile is stopped
 ...               afterwards and leaves nothing behind, a crashed container is replaced afterwards.
 ...
-...               Embedded only (AWS has no fault that makes the ECS API unavailable). Runs on a private platform:
-...               the outage hits every session of the platform.
+...               Runs on a private platform: the outage hits every session of the platform. Two outages: ECS
+...               answering errors (ServiceUnavailable, embedded only: no AWS fault forges ECS's answers), and the
+...               platform cut off from ECS, its calls timing out connecting: on the embedded platform its
+...               control-plane file, on AWS FIS packet loss to ECS's endpoint on every task of the API service
+...               (CHAOS_SCOPE=deployment, the deployment held by the test). The warm pool's tests stay
+...               embedded-only (docs/where-tests-run.md says why).
 
 Resource          ../../resources/chaos.resource
 
@@ -16,7 +20,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    control-plane-outage    needs-control-plane
+Test Tags         chaos    control-plane-outage
 
 
 *** Variables ***
@@ -33,7 +37,7 @@ A Session Created In The Outage Waits And Starts Once The Control Plane Is Back
     [Documentation]    Expected: while ECS is unavailable the warm pool's agents still start new sessions (no ECS
     ...    call needed); the next create answers 201 and the session waits PENDING with no container for
     ...    ${OUTAGE_WINDOW}; once ECS answers it runs within ${SLA_RECOVERY_MAX}, and the warm pool is refilled.
-    [Tags]    catches-control-plane-outage-strands-pending
+    [Tags]    catches-control-plane-outage-strands-pending    needs-warm-pool-without-ecs
     Given The Warm Pool Is Full
     When The Container Control Plane Becomes Unavailable
     Then The Warm Pool Still Starts New Sessions
@@ -44,14 +48,15 @@ A Session Created In The Outage Waits And Starts Once The Control Plane Is Back
     And The Warm Pool Is Refilled Within The Recovery Bound
 
 Running Sessions Keep Serving While The Control Plane Is Unavailable
-    [Documentation]    Expected: while ECS is unavailable the running session's container keeps serving files as fast
-    ...    as before the outage (round-trip p95 within the same-run reference's plus
+    [Documentation]    Expected: while the platform cannot reach ECS the running session's container keeps serving
+    ...    files as fast as before the outage (round-trip p95 within the same-run reference's plus
     ...    ${CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE}) and is left alone (same pid, RUNNING, no restart), GET /health
     ...    stays ok and GET /capacity answers; afterwards the file is intact.
-    [Tags]    catches-ecs-in-file-path
+    [Tags]    catches-ecs-in-file-path    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The ECS Route
     Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
     And The Session's File Round Trips Are Timed Before The Fault
-    When The Container Control Plane Becomes Unavailable
+    When The Platform Is Cut Off From ECS
     Then The Container Keeps Serving Files As Fast As Before
     And The Platform Leaves The Healthy Container Alone
     And The API Still Answers Health And Capacity
@@ -59,11 +64,14 @@ Running Sessions Keep Serving While The Control Plane Is Unavailable
     Then The Workspace File "${NOTES}" Still Contains "${NOTES_TEXT}"
 
 A Session Deleted In The Outage Is Stopped Afterwards And Leaves Nothing Behind
-    [Documentation]    Expected: while ECS is unavailable a delete answers 204 at once and the API forgets the
-    ...    session, while its container keeps running (ECS cannot stop it); once ECS answers the container is
-    ...    stopped within ${SLA_RECOVERY_MAX}, and no container, record or mesh hop of it is left, no orphan.
+    [Documentation]    Expected: while the platform cannot reach ECS a delete answers 204 (within
+    ...    ${HTTP_TIMEOUT}) and the API forgets the session, while its container keeps running (ECS cannot be told to
+    ...    stop it); once ECS answers the container is stopped within ${SLA_RECOVERY_MAX}, and no container, record or
+    ...    mesh hop of it is left, no orphan.
+    [Tags]    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The ECS Route
     Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-    When The Container Control Plane Becomes Unavailable
+    When The Platform Is Cut Off From ECS
     And The Session Is Deleted
     Then The API Forgets The Session While Its Container Still Runs
     When The Control Plane Comes Back
@@ -72,13 +80,15 @@ A Session Deleted In The Outage Is Stopped Afterwards And Leaves Nothing Behind
     And No Orphaned Container Remains
 
 A Container Crashing In The Outage Is Restarted Once The Control Plane Is Back
-    [Documentation]    Expected: a container killed while ECS is unavailable leaves its session RESTARTING with
-    ...    restartCount 1 and no container for ${OUTAGE_WINDOW} (refused starts are retried, not counted as
-    ...    crashes); once ECS answers a new container serves it within ${SLA_RECOVERY_MAX}, restartCount 1 in the
-    ...    API and in DynamoDB, lastRecoveryMs agrees with the suite's figure, the file is intact.
-    [Tags]    catches-outage-exhausts-restarts
+    [Documentation]    Expected: a container killed while the platform cannot reach ECS leaves its session
+    ...    RESTARTING with restartCount 1 and no container for ${OUTAGE_WINDOW} (starts that cannot reach ECS are
+    ...    retried, not counted as crashes); once ECS answers a new container serves it within ${SLA_RECOVERY_MAX},
+    ...    restartCount 1 in the API and in DynamoDB, lastRecoveryMs agrees with the suite's figure, the file is
+    ...    intact.
+    [Tags]    catches-outage-exhausts-restarts    chaos-scope-deployment
+    [Setup]    Begin Chaos Test On The ECS Route
     Given A Running Session With The File "${NOTES}" Containing "${NOTES_TEXT}"
-    When The Container Control Plane Becomes Unavailable
+    When The Platform Is Cut Off From ECS
     And The Session Container Is Killed With SIGKILL
     Then The Session Waits RESTARTING For The Control Plane
     When The Control Plane Comes Back
@@ -89,7 +99,7 @@ A Session Whose Start Waits Past The Start Timeout Fails Cleanly
     [Documentation]    Expected: a session created while ECS stays unavailable (no warm agent left) waits PENDING,
     ...    then becomes FAILED once the platform's start_timeout has passed, with a lastFailureReason naming the
     ...    container control plane and no container; once ECS answers nothing is left and new sessions start.
-    [Tags]    catches-control-plane-outage-strands-pending
+    [Tags]    catches-control-plane-outage-strands-pending    needs-warm-pool-without-ecs
     Given The Warm Pool Is Full
     When The Container Control Plane Becomes Unavailable
     And The Warm Pool Still Starts New Sessions
@@ -106,10 +116,25 @@ The Warm Pool Is Full
     [Documentation]    The warm pool holds all its agents, and no other unassigned agent runs.
     Wait Until Warm Pool Is Refilled
 
+Begin Chaos Test On The ECS Route
+    [Documentation]    For a cut of the platform's route to ECS, which hits the whole platform (on AWS FIS on every
+    ...    API task, sources naming ECS's endpoint): checked first, so a refused test creates nothing; then the
+    ...    platform to itself, and the steady state.
+    VAR    @{FAULTS} =    @{EMPTY}    scope=TEST
+    ECS Route Fault Should Be Possible    outage
+    Acquire Platform Access    exclusive
+    Steady State Should Hold
+
 The Container Control Plane Becomes Unavailable
-    [Documentation]    Every ECS call of the platform (RunTask, StopTask, UpdateService) fails with
+    [Documentation]    ECS answers every call of the platform (RunTask, StopTask, UpdateService) with
     ...    ServiceUnavailable; running containers keep running.
     ${fault} =    Make Container Control Plane Unavailable    error=ServiceUnavailable
+    VAR    ${FAULT} =    ${fault}    scope=TEST
+
+The Platform Is Cut Off From ECS
+    [Documentation]    The platform's calls to ECS (RunTask, StopTask, UpdateService) get no answer and fail once
+    ...    they time out connecting; running containers keep running.
+    ${fault} =    Cut Off ECS From The Platform
     VAR    ${FAULT} =    ${fault}    scope=TEST
 
 The Control Plane Comes Back

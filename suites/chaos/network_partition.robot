@@ -4,7 +4,11 @@ Documentation     Network partition: the API becomes unreachable for its clients
 ...               clean refusals (not wrong answers) and get through once the partition heals; whatever happened
 ...               inside the platform meanwhile, every session must be consistent afterwards.
 ...
-...               Runs on a private platform: the partition cuts every client off.
+...               Runs on a private platform: the partition of the load balancer's hop cuts every client off. On AWS
+...               the clients' partition is on this run's own hop in front of the API (a fault proxy on this
+...               machine), so it cuts off this run's probing clients and touches nothing of the deployment; the
+...               container killed meanwhile is FIS task-kill-process. The one-way partition stays embedded-only:
+...               no FIS action drops DynamoDB's answers while its requests get through.
 
 Resource          ../../resources/chaos.resource
 
@@ -13,7 +17,7 @@ Suite Teardown    End The Chaos Suite
 Test Setup        Begin Chaos Test
 Test Teardown     End Chaos Test
 
-Test Tags         chaos    network-partition    needs-private-platform
+Test Tags         chaos    network-partition
 
 
 *** Variables ***
@@ -42,7 +46,7 @@ A One-Way Partition From DynamoDB Leaves No Create Half-Made
     ...    answers never come back), every create of a burst of 4 answers a clean 503/429 with Retry-After or
     ...    201 (no 500, no hang); once healed and after a reaper pass, a refused create left no session for its
     ...    user, every created session settles with matching containers and no container is orphaned.
-    [Tags]    dynamodb-partition    catches-keep-refused-creates
+    [Tags]    dynamodb-partition    catches-keep-refused-creates    needs-one-way-partition
     When DynamoDB's Answers To The Platform Vanish
     And 4 Sessions Are Created At Once
     Then Every Failed Create Was A Clean Rejection

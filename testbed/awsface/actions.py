@@ -39,6 +39,13 @@ aws:ecs:task-* actions, which run SSM documents with stress-ng / killall / tc in
   action ends, is stopped, or its tasks stop). ``sources`` that would also cover the API tier's other egress
   (``ALL``, an address or CIDR block holding 127.0.0.1, an Availability Zone) fail the action: only the route to
   DynamoDB is emulated. Other domains, addresses and ``S3`` reach nothing the API tier calls: no effect.
+- task-network-packet-loss on a task of the API tier with ``sources`` naming ECS's Regional endpoint
+  (``ecs.<region>.amazonaws.com``, the domain the platform's ECS client calls; FIS has no keyword for it): the API
+  tier's calls to the container control plane (RunTask, StopTask, UpdateService) get no answer, so the platform's
+  control plane (``testbed.controlplane``) is switched to ``Unreachable``: each call fails after the ECS client's
+  connect timeout, with no ECS error code. Held like the route to DynamoDB (the first targeted API task cuts it, the
+  last one to let go restores the control-plane file). Only a whole cut is emulated: ``lossPercent`` and
+  ``flowsPercent`` 100; less, or latency to ECS, fails the action.
 
 Stressor children end with the platform: each one sets ``PR_SET_PDEATHSIG`` (SIGKILL) through ctypes, so it dies
 when the thread that started it ends (the experiment's thread, which reverts its faults before it ends anyway), and
@@ -65,6 +72,7 @@ from typing import Any, Protocol
 import psutil
 
 from ..cgroups import Limits
+from ..controlplane import UNREACHABLE, ecs_endpoint_name
 from ..faultproxy.client import ToxiproxyClient, ToxiproxyError
 from .tasks import Task, TaskRegistry
 
@@ -558,7 +566,8 @@ class ProcessFaultActions:
     closed here, so the factory may hand out a shared one. ``limits`` puts stressors into a task's cgroup;
     ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used). ``store_hop`` is the
     fault proxy's hop the API tier's DynamoDB calls take, and ``region`` the region whose Regional DynamoDB endpoint
-    (``dynamodb.<region>.amazonaws.com``) that hop stands for.
+    (``dynamodb.<region>.amazonaws.com``) that hop stands for. ``control_plane`` is the platform's control-plane file
+    (``testbed.controlplane``): the API tier's route to ECS (``ecs.<region>.amazonaws.com``) is cut there.
     """
 
     def __init__(
@@ -571,6 +580,7 @@ class ProcessFaultActions:
         api_port: int = 8080,
         region: str = "us-east-1",
         store_hop: str = "dynamodb",
+        control_plane: Path | None = None,
     ) -> None:
         self.registry = registry
         self.mesh_client_factory = mesh_client_factory
@@ -582,6 +592,10 @@ class ProcessFaultActions:
         self.dynamodb_endpoint = dynamodb_endpoint_name(region)
         self._shared_lock = threading.Lock()
         self._shared: dict[str, int] = {}  # toxic name on the store hop -> API tasks holding it
+        self.control_plane = control_plane
+        self.ecs_endpoint = ecs_endpoint_name(region)
+        self._plane_holds = 0  # API tasks whose route to ECS is cut
+        self._plane_before: str | None = None  # what the control-plane file held before the cut
 
     # ----- instant actions ---------------------------------------------------------------------------------------
     def stop_task(self, task: Task, reason: str) -> None:
@@ -718,8 +732,10 @@ class ProcessFaultActions:
                 raise FaultError(
                     f"sources {', '.join(wide)} would also take the API task {task.task_id}'s calls to the session "
                     "containers and CloudWatch; the emulation carries out network faults on an API task only on its "
-                    f"route to DynamoDB (sources DYNAMODB or {self.dynamodb_endpoint})"
+                    f"route to DynamoDB (sources DYNAMODB or {self.dynamodb_endpoint}) and to ECS ({self.ecs_endpoint})"
                 )
+            if any(s.kind == "domain" and s.text == self.ecs_endpoint for s in sources):
+                return self._cut_control_plane(sources, kind, toxicity)
             names = {"DYNAMODB", self.dynamodb_endpoint}
             if not any(s.kind in ("DYNAMODB", "domain") and s.text in names for s in sources):
                 return NoEffect()  # S3, other domains and addresses: nothing the API tier calls
@@ -761,6 +777,47 @@ class ProcessFaultActions:
             except ToxiproxyError as error:
                 if error.status not in (0, 404):  # 0: the fault proxy is gone, and its toxics with it
                     raise
+
+    def _cut_control_plane(self, sources: tuple[Source, ...], kind: str, share: float) -> SharedRouteToxic:
+        """A hold on the API tier's route to ECS, cut: the control plane becomes ``Unreachable`` (see the module
+        docstring) until the last API task of the action lets go."""
+        if self.control_plane is None:
+            raise FaultError("this platform has no control-plane file, so its route to ECS cannot be cut")
+        if kind != "timeout" or share < 1.0:
+            raise FaultError(
+                f"the emulation cuts the API tier's route to ECS ({self.ecs_endpoint}) only as a whole: packet loss "
+                "with lossPercent 100 and flowsPercent 100 (its calls then time out connecting); latency or a partial "
+                "loss to ECS is not emulated"
+            )
+        names = {"DYNAMODB", self.dynamodb_endpoint}
+        if any(s.kind in ("DYNAMODB", "domain") and s.text in names for s in sources):
+            raise FaultError("name ECS and DynamoDB in separate actions: the emulation cuts one route of an API task")
+        path = self.control_plane
+        with self._shared_lock:
+            if not self._plane_holds:
+                try:
+                    self._plane_before = path.read_text() if path.exists() else None
+                    tmp = path.with_name(f".{path.name}.fis.tmp")
+                    tmp.write_text(f"{UNREACHABLE}\n")
+                    os.replace(tmp, path)
+                except OSError as error:
+                    raise FaultError(f"could not cut the route to ECS ({path}): {error}") from None
+            self._plane_holds += 1
+        return SharedRouteToxic(self._restore_control_plane)
+
+    def _restore_control_plane(self) -> None:
+        with self._shared_lock:
+            self._plane_holds -= 1
+            if self._plane_holds > 0 or self.control_plane is None:
+                return
+            path, before = self.control_plane, self._plane_before
+            with contextlib.suppress(FileNotFoundError):  # the platform's state folder is gone, and the cut with it
+                if before is None:
+                    path.unlink()
+                else:
+                    tmp = path.with_name(f".{path.name}.fis.tmp")
+                    tmp.write_text(before)
+                    os.replace(tmp, path)
 
     def _toxic(
         self, task: Task, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float

@@ -41,7 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ready-file", type=Path, help='written as {"admin_port": N, "pid": PID} once serving')
     parser.add_argument("--state-file", type=Path, help="proxies and active toxics, rewritten after every change")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop (and with it every toxic) when the process that started this one ends, even by SIGKILL",
+    )
     return parser
+
+
+async def _parent_gone(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once this process's parent has ended (the kernel then hands this process to another parent)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.info("the process that started this one (pid %s) has ended", parent)
+            stop.set()
+            return
+        await asyncio.sleep(0.25)
 
 
 def _warn_previous_state(path: Path) -> None:
@@ -97,6 +112,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_parent_gone(os.getppid(), stop)) if args.exit_with_parent else None
     if args.ready_file is not None:
         write_json_atomic(args.ready_file, {"admin_port": registry.admin_port, "pid": os.getpid()})
     log.info("admin API on http://%s (pid %s)", join_hostport(host, registry.admin_port), os.getpid())
@@ -104,6 +120,8 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if watch is not None:
+            watch.cancel()
         server.close()
         await registry.shutdown()
         if args.ready_file is not None:

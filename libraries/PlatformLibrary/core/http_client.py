@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from .contract import ApiContract
 from .secrets import remember_secret, secret_value
@@ -65,8 +66,25 @@ class ApiResponse:
         }
 
 
+class _NamedHostAdapter(HTTPAdapter):
+    """HTTPS to an address that is not the host the URL names (a hop in front of it): the TLS handshake still names
+    that host (SNI) and its certificate is checked against it."""
+
+    def __init__(self, hostname: str):
+        self._hostname = hostname
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._hostname
+        kwargs["assert_hostname"] = self._hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
 class PlatformApiClient:
-    """HTTP client of the session API; the base URL is looked up per request (the platform may move)."""
+    """HTTP client of the session API; the base URL is looked up per request (the platform may move).
+
+    ``via`` (``host:port``, see `through`) sends the connections elsewhere than the base URL's host: a hop in front of
+    the API, where a fault on this client's traffic alone can be put."""
 
     def __init__(
         self,
@@ -76,6 +94,7 @@ class PlatformApiClient:
         verify: Callable[[], bool | str] | None = None,
         contract: Callable[[], ApiContract] | None = None,
         signer: Callable[[], Signer | None] | None = None,
+        via: str | None = None,
     ):
         self._base_url = base_url if callable(base_url) else (lambda: base_url)
         self._timeout = timeout if callable(timeout) else (lambda: timeout)
@@ -83,7 +102,17 @@ class PlatformApiClient:
         self._verify = verify or (lambda: True)
         self._contract = contract or ApiContract
         self._signer = signer or (lambda: None)
+        self.via = via
         self._local = threading.local()
+
+    def through(self, address: str) -> PlatformApiClient:
+        """This client, its connections sent to ``address`` (``host:port``: a hop in front of the API) instead of the
+        base URL's host. Everything else stays: the authentication header or SigV4, TLS, the contract mapping, and the
+        requests still name the base URL's host (``Host``, TLS SNI and the certificate check, SigV4's signed URL), so
+        the API cannot tell them from this client's own."""
+        return PlatformApiClient(
+            self._base_url, self._timeout, self._headers, self._verify, self._contract, self._signer, via=address
+        )
 
     @property
     def timeout(self) -> float:
@@ -129,10 +158,18 @@ class PlatformApiClient:
                 data, json_body = json.dumps(json_body).encode(), None
                 headers["Content-Type"] = "application/json"
             headers.update(sign(method, url, headers, data or b""))
+        sent = url
+        if self.via:  # the connection goes to the hop; the request still names the API's host
+            parts = urlsplit(url)
+            host = parts.netloc.rsplit("@", 1)[-1]
+            headers["Host"] = host
+            sent = urlunsplit((parts.scheme, self.via, parts.path, parts.query, parts.fragment))
+            if parts.scheme == "https":
+                self._name_host(parts.hostname or host)
         started = time.perf_counter()
         response = self.http.request(
             method,
-            url,
+            sent,
             json=json_body,
             data=data,
             headers=headers or None,  # authentication: read per request, never logged
@@ -151,11 +188,19 @@ class PlatformApiClient:
                 body = contract.from_deployment(body)
         return ApiResponse(method, path, response.status_code, dict(response.headers), content, seconds, body)
 
+    def _name_host(self, hostname: str) -> None:
+        """HTTPS through the hop: the handshake names ``hostname`` and checks its certificate (per thread)."""
+        named = getattr(self._local, "named", None)
+        if named != hostname:
+            self.http.mount(f"https://{self.via}/", _NamedHostAdapter(hostname))
+            self._local.named = hostname
+
     def close(self) -> None:
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()
             self._local.session = None
+            self._local.named = None
 
     # Paths of the API (docs/openapi.yaml).
     @staticmethod

@@ -1,4 +1,4 @@
-"""Chaos keywords for network and AWS API faults on the fault proxy's hops, and what clients see of them."""
+"""Chaos keywords for network and AWS API faults on the fault proxy's hops, and what the API answers under them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..core.base import LibraryComponent, LibraryContext
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from ..sessions.api import PlatformApiKeywords, SessionRef
-from .clients import ExpectedStatus, RetryingClient, timed_request
+from .clients import timed_request
 from .fis import FisKeywords
 from .injector import FaultInjector
 from .ledger import ChaosError, reverted_toxics
@@ -27,24 +27,14 @@ TOXIC_INT_ATTRIBUTES = {
 
 
 class ChaosNetworkKeywords(LibraryComponent):
-    """Network and AWS API faults on the fault proxy's hops, and what clients see of them.
-
-    Also a library listener: the retrying API clients a test started are stopped when it ends.
-    """
-
-    ROBOT_LISTENER_API_VERSION = 3
+    """Network and AWS API faults on the fault proxy's hops, and what the API answers under them (the circuit
+    breaker). What clients see of a partition is `ClientPartitionKeywords`' (``faults/partition.py``)."""
 
     def __init__(self, ctx: LibraryContext, injector: FaultInjector, api: PlatformApiKeywords, fis: FisKeywords):
         super().__init__(ctx)
         self.injector = injector
         self.api = api
         self.fis = fis  # FIS faults of the test count in `Every Injected Fault Should Have Fired`
-        self._clients: dict[str, RetryingClient] = {}
-
-    def end_test(self, data, result):
-        for client in self._clients.values():
-            client.stop()
-        self._clients.clear()
 
     # ------------------------------------------------------------------ network faults (fault proxy toxics)
     def _proxy(self) -> ToxiproxyClient:
@@ -61,10 +51,13 @@ class ChaosNetworkKeywords(LibraryComponent):
         else:
             self.injector.allow(f"add a toxic to hop {hop}")
 
-    def add_hop_toxic(self, hop: str, body: dict, description: str) -> str:
-        """Adds the toxic ``body`` to ``hop`` after the hop's guard, kept in the fault ledger; returns the fault id."""
+    def add_hop_toxic(self, hop: str, body: dict, description: str, proxy: ToxiproxyClient | None = None) -> str:
+        """Adds the toxic ``body`` to ``hop`` after the hop's guard, kept in the fault ledger; returns the fault id.
+
+        ``proxy`` is the fault proxy the hop is on: the platform's (``FAULT_PROXY_URL``) unless another is given (the
+        run's own, in front of the API: ``faults/clientroute``)."""
         self._guard_hop(hop)
-        proxy = self._proxy()
+        proxy = proxy or self._proxy()
         name = f"chaos-{self.context.run_id}-{int(time.time() * 1000) % 10**8}-{body['type']}"
         body = {**body, "name": name}
         entry = self.injector.record(
@@ -282,125 +275,6 @@ class ChaosNetworkKeywords(LibraryComponent):
         hits = self.get_aws_fault_hits(fault)
         if hits != int(expected):
             raise AssertionError(f"Fault {fault} hit {hits} request(s), expected {expected}.")
-
-    # ------------------------------------------------------------------ what clients see
-    @keyword(tags=["chaos", "client", "assertion"])
-    def api_request_should_time_out(self, path: str = "/health", timeout: timedelta | None = None) -> None:
-        """Fails unless ``GET path`` through the load balancer gets no answer within ``timeout``.
-
-        A partition looks like this to clients: no refusal and no error answer, just silence until their own
-        timeout (default ``${CHAOS_CLIENT_TIMEOUT}``).
-        """
-        seconds = timeout.total_seconds() if timeout is not None else self.profile.seconds("CHAOS_CLIENT_TIMEOUT")
-        attempt = timed_request(self.ctx.api, "GET", path, seconds)
-        if attempt.status is not None or "Timeout" not in attempt.outcome:
-            raise AssertionError(
-                f"GET {path} should have timed out after {format_seconds(seconds)} but got {attempt.describe()} after "
-                f"{format_seconds(attempt.seconds)}."
-            )
-        self.info(f"GET {path} timed out after {format_seconds(attempt.seconds)} ({attempt.outcome}).")
-
-    @keyword(tags=["chaos", "client"])
-    def start_retrying_api_client(
-        self,
-        name: str,
-        path: str,
-        attempt_timeout: timedelta | None = None,
-        backoff: timedelta = timedelta(seconds=0.1),
-        expected_status: str = "2xx",
-    ) -> None:
-        """Starts a background client that sends ``GET path`` until it gets the answer it expects.
-
-        It talks through the library's session-API client (authentication, TLS, contract mapping as every other
-        keyword) and counts as getting through only an answer in ``expected_status``: ``2xx`` by default, or the
-        statuses the step names (``200 404``). A 401, 403 or 404 the step did not name is an attempt that failed.
-        Each attempt waits ``attempt_timeout`` (default ``${CHAOS_CLIENT_TIMEOUT}``); the pause between attempts
-        starts at ``backoff`` and doubles up to 1 s, like an SDK's retries. It gives up after
-        ``${RECOVERY_TIMEOUT}``. See `Retrying API Client Should Still Be Waiting` and
-        `Wait Until Retrying API Client Gets Through`.
-
-        Example:
-        | Start Retrying API Client | reader | /sessions/${session}[sessionId] |
-        | Start Retrying API Client | prober | /sessions/gone | expected_status=404 |
-        """
-        expected = ExpectedStatus.parse(expected_status)
-        if name in self._clients:
-            self._clients.pop(name).stop()
-        per_attempt = (
-            attempt_timeout.total_seconds()
-            if attempt_timeout is not None
-            else self.profile.seconds("CHAOS_CLIENT_TIMEOUT")
-        )
-        client = RetryingClient(
-            name,
-            self.ctx.api,
-            "GET",
-            path,
-            per_attempt,
-            backoff.total_seconds(),
-            1.0,
-            self.profile.seconds("RECOVERY_TIMEOUT") + self.profile.seconds("FAULT_REACTION_TIMEOUT"),
-            expected,
-        )
-        client.start()
-        self._clients[name] = client
-        self.info(
-            f"Retrying client '{name}' started: GET {path}, {format_seconds(per_attempt)} per attempt, "
-            f"expects {expected}."
-        )
-
-    def _client(self, name: str) -> RetryingClient:
-        try:
-            return self._clients[name]
-        except KeyError:
-            raise ValueError(f"No retrying client named '{name}'; start it with Start Retrying API Client.") from None
-
-    @keyword(tags=["chaos", "client", "assertion"])
-    def retrying_api_client_should_still_be_waiting(self, name: str, attempts: int = 2) -> None:
-        """Waits until the client has made ``attempts`` attempts, and fails if any of them got an answer.
-
-        During a partition every attempt must end in a timeout: an answer would mean the fault did not hold.
-        """
-        client = self._client(name)
-
-        def probe():
-            done, success = client.snapshot()
-            if success is not None or any(a.status is not None for a in done):
-                return "answered"
-            return "waiting" if len(done) >= attempts else None
-
-        deadline = attempts * (client.attempt_timeout + 1.0) + self.profile.seconds("FAULT_REACTION_TIMEOUT")
-        waited = wait_until(probe, deadline, self.profile.seconds("POLL_INTERVAL"), client.summary)
-        if waited.value == "answered":
-            raise AssertionError(f"The client got an answer while the fault should hold: {client.summary()}")
-        timeouts = {a.outcome for a in client.snapshot()[0]}
-        self.info(f"Retrying client '{name}' is still waiting: {client.summary()} ({', '.join(sorted(timeouts))}).")
-
-    @keyword(tags=["chaos", "client", "wait"])
-    def wait_until_retrying_api_client_gets_through(self, name: str, timeout: timedelta | None = None) -> float:
-        """Waits until the client got the answer it expects (2xx unless `Start Retrying API Client` named other
-        statuses); returns the seconds from the last revert to that answer.
-
-        The deadline is ``timeout`` or ``${RECOVERY_TIMEOUT}``; at the deadline the message says what the client
-        got instead (status and body excerpt of its last answer, and its attempts by status).
-
-        Example:
-        | ${seconds} = | Wait Until Retrying API Client Gets Through | reader |
-        """
-        client = self._client(name)
-        since = self.injector.since_revert()
-        deadline = timeout.total_seconds() if timeout is not None else self.profile.seconds("RECOVERY_TIMEOUT")
-        waited = wait_until(
-            lambda: client.snapshot()[1],
-            deadline,
-            self.profile.seconds("POLL_INTERVAL"),
-            lambda: f"The retrying client never got the answer it expects ({client.expected}): {client.summary()}",
-        )
-        success = waited.value
-        seconds = max(0.0, success.started + success.seconds - since)
-        self.info(f"Retrying client '{name}' got through {format_seconds(seconds)} after the heal: {client.summary()}.")
-        self._clients.pop(name).stop()
-        return seconds
 
     # ------------------------------------------------------------------ circuit breaker
     @keyword(tags=["chaos", "circuit-breaker", "wait"])

@@ -268,8 +268,9 @@ class ChaosResourceKeywords(LibraryComponent):
         StopTask, the desired count of scaling) then fails with ``error``, as ECS answers during an outage of its
         API: ``ServiceUnavailable`` or ``ThrottlingException``. Containers already running keep running: an ECS
         outage does not stop tasks. The error is written into the platform's ``CONTROL_PLANE_FILE``;
-        `Revert Fault` puts back what the file held. Embedded only: AWS has no fault that makes the ECS API
-        unavailable (FIS acts on tasks, not on the API).
+        `Revert Fault` puts back what the file held. Embedded only: AWS has no fault that makes the ECS API answer
+        errors (FIS acts on tasks, not on the API); `Cut Off ECS From The Platform` cuts the platform's route to ECS on
+        both targets instead (its calls then time out).
 
         Example:
         | ${fault} = | Make Container Control Plane Unavailable |
@@ -280,14 +281,21 @@ class ChaosResourceKeywords(LibraryComponent):
                 f"error must be one of {', '.join(local_faults.CONTROL_PLANE_ERRORS)} (as ECS answers), got {error!r}."
             )
         self.injector.guard_whole_platform("A container control plane outage")
+        return self.control_plane_outage(error, f"container control plane unavailable: ECS answers {error}")
+
+    def control_plane_outage(self, word: str, description: str) -> str:
+        """Writes ``word`` (an ECS error code, or ``Unreachable``: the calls time out) into the platform's
+        ``CONTROL_PLANE_FILE``, kept in the fault ledger with the file's old content as its revert; returns the fault
+        id. The caller has asked the injector's guard (the outage hits the whole platform): `Make Container Control
+        Plane Unavailable`, and `Cut Off ECS From The Platform` through the embedded ECS route."""
         path = Path(str(self.endpoint("CONTROL_PLANE_FILE")))
         entry = self.injector.record(
             "control-plane-outage",
-            f"container control plane unavailable: ECS answers {error} (file {path})",
+            f"{description} (file {path})",
             [{"do": "restore-file", "path": str(path), "previous": local_faults.read_optional(path)}],
         )
         try:
-            local_faults.make_control_plane_unavailable(path, error)
+            local_faults.make_control_plane_unavailable(path, word)
         except Exception:
             self.injector.undo_now(entry)
             raise

@@ -39,9 +39,21 @@ EMBEDDED_ONLY = {
         "pushes one container past its cgroup limits or lowers them, or fails its workspace folder; FIS's stress "
         "actions load a task but cannot change its limits or its EFS mount"
     ),
-    "needs-control-plane": (
-        "makes the container control plane (the ECS API: RunTask, StopTask, UpdateService) unavailable to the "
-        "platform; AWS has no fault for that: FIS acts on tasks, instances and networks, not on the ECS API"
+    "needs-warm-pool-without-ecs": (
+        "uses up the platform's warm pool while ECS is away, as many agents as its settings say (warm_pool_size; "
+        "start_timeout for the start that must fail), each handed out without an ECS call, so that the next create "
+        "needs ECS; a deployment's warm pool and start timeout are its own (the deployment contract names neither), "
+        "and on AWS handing a warm task to a session is itself an ECS call (the task's session tag, TagResource: "
+        "deployment-contract.md, The session containers). The tests that need no warm pool (running sessions, a "
+        "delete, a crash while the platform is cut off from ECS) run on AWS"
+    ),
+    "needs-one-way-partition": (
+        "drops DynamoDB's answers to the platform while its requests still land (a one-way partition); no FIS action "
+        "does that on an ECS task: aws:ecs:task-network-packet-loss and -latency act on 'egress traffic to specific "
+        "sources' (the requests: the writes would not land), and aws:ecs:task-network-blackhole-port 'drops inbound "
+        "or outbound traffic for the specified protocol and port' and takes no sources, so it cannot single out "
+        "DynamoDB's answers among the API tasks' HTTPS traffic (FIS user guide, AWS FIS Actions reference, Amazon ECS "
+        "actions)"
     ),
     "needs-load-balancer-process": (
         "kills the load balancer in front of the API as a process; on AWS that is an ALB, which AWS runs: an ALB node "
@@ -57,8 +69,9 @@ EMBEDDED_ONLY = {
     ),
 }
 NEEDS_PREFIX = "needs-"
-# A test whose faults hit the deployment itself (its API tier, its route to DynamoDB), not only the run's sessions: on
-# AWS it runs only with CHAOS_SCOPE=deployment (docs/chaos.md, "Two blast radii"), which the aws-emulated profile sets.
+# A test whose faults hit the deployment itself (its API tier, its API tasks' routes to AWS services), not only the
+# run's sessions: on AWS it runs only with CHAOS_SCOPE=deployment (docs/chaos.md, "Two blast radii"), which the
+# aws-emulated profile sets.
 DEPLOYMENT_SCOPE_TAG = "chaos-scope-deployment"
 # The suites CI runs on the aws-emulated profile (./run.sh test; docs/aws-emulation.md).
 EMULATED_SUITES = ("recovery/", "chaos/")
@@ -107,8 +120,8 @@ def table(suites: Path) -> str:
             aws = f"skipped: {reason}" if reason else "runs"
             if not reason and DEPLOYMENT_SCOPE_TAG in test.tags:
                 aws = (
-                    "runs with CHAOS_SCOPE=deployment (it faults the deployment itself: its API tier or its route to "
-                    "DynamoDB); skipped otherwise"
+                    "runs with CHAOS_SCOPE=deployment (it faults the deployment itself: its API tier or its API tasks' "
+                    "routes to DynamoDB and ECS); skipped otherwise"
                 )
             emulated = "skipped" if reason else "runs"
             if not name.startswith(EMULATED_SUITES):

@@ -36,14 +36,19 @@ ACTIONS = {"outage": PACKET_LOSS, "slow": LATENCY, "loss": PACKET_LOSS}
 DEFAULT_SOURCES = "DYNAMODB"
 
 
-def check_sources(text: str) -> str:
-    """``sources`` as FIS wants them: comma-separated, without spaces, none empty; FIS itself judges each one."""
+def check_sources(
+    text: str,
+    variable: str = "DYNAMODB_FAULT_SOURCES",
+    example: str = "DYNAMODB, or dynamodb.eu-west-1.amazonaws.com",
+) -> str:
+    """``sources`` as FIS wants them: comma-separated, without spaces, none empty; FIS itself judges each one.
+    ``variable`` names the profile variable they came from, ``example`` shows good ones (the ECS route's differ)."""
     value = str(text).strip()
     items = value.split(",")
     if not value or any(not item or item != item.strip() or " " in item for item in items):
         raise AwsError(
-            f"${{DYNAMODB_FAULT_SOURCES}} {text!r} is not a FIS sources list: the sources separated by commas, "
-            "without spaces (e.g. DYNAMODB, or dynamodb.eu-west-1.amazonaws.com)."
+            f"${{{variable}}} {text!r} is not a FIS sources list: the sources separated by commas, "
+            f"without spaces (e.g. {example})."
         )
     return value
 

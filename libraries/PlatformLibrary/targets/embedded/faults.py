@@ -160,13 +160,17 @@ def restore_file(path: Path, previous: str | None) -> str:
 
 # The ECS API's retryable common errors the platform's control plane answers with while it is "down".
 CONTROL_PLANE_ERRORS = ("ServiceUnavailable", "ThrottlingException")
+# A control plane the platform cannot reach at all: its calls time out connecting (testbed/controlplane.py).
+CONTROL_PLANE_UNREACHABLE = "Unreachable"
 
 
 def make_control_plane_unavailable(path: Path, error: str) -> None:
-    """Write ``error`` into the platform's control-plane file: every ECS call of the platform fails with it."""
-    if error not in CONTROL_PLANE_ERRORS:
+    """Write ``error`` into the platform's control-plane file: every ECS call of the platform fails with it (an ECS
+    error code), or, for ``Unreachable``, after the platform's ECS connect timeout."""
+    if error not in (*CONTROL_PLANE_ERRORS, CONTROL_PLANE_UNREACHABLE):
         raise LocalFaultError(
-            f"Unknown ECS error {error!r}; the control plane answers with one of {', '.join(CONTROL_PLANE_ERRORS)}."
+            f"Unknown ECS error {error!r}; the control plane answers with one of {', '.join(CONTROL_PLANE_ERRORS)} "
+            f"or is {CONTROL_PLANE_UNREACHABLE}."
         )
     if not path.parent.is_dir():
         raise LocalFaultError(f"The platform's state folder {path.parent} does not exist: is the platform running?")
