@@ -20,13 +20,13 @@ from .faults.balancer import LoadBalancerKeywords
 from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
-from .faults.dynamodb import DynamoDbRouteKeywords
 from .faults.fis import FisKeywords
 from .faults.helpers import ContainerHelpers
 from .faults.injector import FaultInjector
 from .faults.network import ChaosNetworkKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
+from .faults.routes import ServiceRouteKeywords
 from .faults.sessionfaults import SessionTaskFaultKeywords
 from .faults.toxiproxy import mesh_hop_traces
 from .load.keywords import LoadKeywords
@@ -152,7 +152,7 @@ class PlatformLibrary(DynamicCore):
             LoadBalancerKeywords(ctx, injector, fis),
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
-            DynamoDbRouteKeywords(ctx, injector, network, fis),
+            ServiceRouteKeywords(ctx, injector, network, fis),
             ChaosResourceKeywords(ctx, injector, api, containers, helpers),
             SessionTaskFaultKeywords(ctx, injector, helpers, network, api, fis),
             clock,
