@@ -84,6 +84,14 @@ DYNAMODB_ENDPOINT_URL = _FACE.get("DYNAMODB_ENDPOINT_URL", "")
 # The API tier's DynamoDB as the deployment names it (its Regional endpoint's domain): the sources of the FIS network
 # actions on the route to DynamoDB (the face also takes FIS's own DYNAMODB, the aws profile's default).
 DYNAMODB_FAULT_SOURCES = _FACE.get("DYNAMODB_ENDPOINT_NAME", "") or "DYNAMODB"
+# The platform's metrics leave from the API tier (its one API core publishes them), to CloudWatch's Regional endpoint
+# as the deployment names it: the sources of the FIS packet loss on the route to CloudWatch. The metric it publishes
+# itself shows them flowing again.
+METRICS_ECS_SERVICE = API_ECS_SERVICE
+CLOUDWATCH_FAULT_SOURCES = _FACE.get("CLOUDWATCH_ENDPOINT_NAME", "") or f"monitoring.{AWS_REGION}.amazonaws.com"
+PLATFORM_METRIC_NAMESPACE = "SessionPlatform"
+PLATFORM_METRIC_NAME = "LiveSessions"
+PLATFORM_METRIC_DIMENSIONS = f"ServiceName={ECS_SERVICE}"
 FIS_ROLE_ARN = _FACE.get("FIS_ROLE_ARN", "")
 FIS_STOP_ALARM_ARN = _FACE.get("FIS_STOP_ALARM_ARN", "")
 FIS_START_TIMEOUT = "30 s"
