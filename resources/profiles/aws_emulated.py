@@ -109,3 +109,7 @@ CHAOS_THROTTLED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_THROTTLED_ROUND_TRIP_ALLOWA
 CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE"]
 CHAOS_SLOW_MESH_ALLOWANCE = _LOCAL["CHAOS_SLOW_MESH_ALLOWANCE"]
 CHAOS_SLOW_STORE_ALLOWANCE = _LOCAL["CHAOS_SLOW_STORE_ALLOWANCE"]
+# Rapid creation through a DynamoDB outage at the local profile's rate: the emulated deployment starts a session in a
+# fraction of a second, so at AWS's 1/s no create would be half-way through its start when the outage comes.
+LEAK_CREATE_RATE = _LOCAL["LEAK_CREATE_RATE"]
+LEAK_DURATION = _LOCAL["LEAK_DURATION"]
