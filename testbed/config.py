@@ -20,6 +20,7 @@ DEFECTS: dict[str, str] = {
     "orphan-on-create-failure": "When a create fails after its container started, the container is leaked.",
     "no-reaper": "The reaper finds orphans and stuck sessions but never stops them.",
     "no-throttle-retry": "The platform's DynamoDB client does not retry throttled or failed calls.",
+    "store-no-timeout": "The DynamoDB client waits botocore's default 60 s for an answer: a lost call hangs.",
     "no-backpressure": "Capacity is not enforced: every create is accepted and queued without bound.",
     "serve-expired": "Sessions past their TTL are still served as live.",
     "no-idle-shutdown": "Idle sessions are never shut down.",

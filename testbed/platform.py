@@ -58,7 +58,7 @@ def start_aws_face(
     """
     import boto3
 
-    from testbed.awsface.actions import ProcessFaultActions, dynamodb_endpoint_name
+    from testbed.awsface.actions import ProcessFaultActions, dynamodb_endpoint_name, monitoring_endpoint_name
     from testbed.awsface.ecs import EcsEmulator, ServiceSpec
     from testbed.awsface.elbv2 import ElbV2Emulator
     from testbed.awsface.fis import FisEmulator
@@ -111,7 +111,8 @@ def start_aws_face(
         api_tier=tier,
         api_port=API_CONTAINER_PORT,
         region=settings.region,
-        store_hop="dynamodb",  # the hop every DynamoDB call of the platform takes (main, below)
+        # The hops every call of the platform to DynamoDB and to CloudWatch (its metrics) takes (main, below).
+        route_hops={"dynamodb": "dynamodb", "cloudwatch": "cloudwatch"},
         control_plane=runtime.control_plane.path,  # every ECS call of the platform asks it (testbed/controlplane.py)
     )
     # The API tier: its targets are the tasks of an ECS service behind an ALB target group (type ip).
@@ -139,6 +140,8 @@ def start_aws_face(
         "DYNAMODB_ENDPOINT_NAME": dynamodb_endpoint_name(settings.region),
         # The name of the Regional ECS endpoint the platform's control-plane calls stand for (the same, for ECS).
         "ECS_ENDPOINT_NAME": ecs_endpoint_name(settings.region),
+        # ... and of the Regional CloudWatch endpoint its metrics go to.
+        "CLOUDWATCH_ENDPOINT_NAME": monitoring_endpoint_name(settings.region),
     }
 
 

@@ -34,6 +34,8 @@ ECS_LOOKUP_RETRY_S = 1.5  # ecs-in-file-path: a file call waits this long on a r
 # \Z, not $: '$' also matches before a final newline, which let "alice\n" through as an id.
 ID_PATTERN = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z")
 JSON_MEDIA_TYPE = "application/json"
+# The namespace of the metrics the platform publishes itself (LiveSessions; SessionsCreated with a defect).
+PLATFORM_NAMESPACE = "SessionPlatform"
 AGENT_TITLE = re.compile(r"testbed-agent instance=(\S+) session=(\S+) task=(\S+)")
 PUBLIC_FIELDS = (
     "sessionId",
@@ -244,7 +246,7 @@ class SessionService:
         self.runtime.submit(session_id, str(workspace))
         if self.settings.has("metrics-in-request-path"):  # the defect: a create waits for (and fails with) CloudWatch
             self.cloudwatch.put_metric_data(
-                Namespace="SessionPlatform",
+                Namespace=PLATFORM_NAMESPACE,
                 MetricData=[{"MetricName": "SessionsCreated", "Value": 1, "Unit": "Count"}],
             )
         self._slow_create()
@@ -543,6 +545,19 @@ class SessionService:
                             "Value": use["memory"],
                             "Unit": "Percent",
                         },
+                    ],
+                )
+                # The platform's own metric (ECS publishes AWS/ECS and Container Insights on AWS; a platform publishes
+                # this one itself, from its API tasks): sessions the platform wants running.
+                self.cloudwatch.put_metric_data(
+                    Namespace=PLATFORM_NAMESPACE,
+                    MetricData=[
+                        {
+                            "MetricName": "LiveSessions",
+                            "Dimensions": [{"Name": "ServiceName", "Value": self.settings.service_name}],
+                            "Value": counts["desired"],
+                            "Unit": "Count",
+                        }
                     ],
                 )
                 self.cloudwatch.put_metric_data(

@@ -161,6 +161,10 @@ class SessionStore:
             else CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
         )
         self.bulkhead = Bulkhead(settings.store_max_concurrency, settings.store_queue_timeout)
+        # The defect store-no-timeout: no timeouts of the platform's own, so botocore's defaults (60 s each) apply.
+        timeouts = (settings.store_connect_timeout, settings.store_read_timeout)
+        if settings.has("store-no-timeout"):
+            timeouts = (60.0, 60.0)
         self.last_answer = 0.0  # monotonic time of DynamoDB's last answer that was not a failure
         self.client = boto3.client(
             "dynamodb",
@@ -170,8 +174,8 @@ class SessionStore:
             aws_secret_access_key="testing",
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": attempts},
-                connect_timeout=settings.store_connect_timeout,
-                read_timeout=settings.store_read_timeout,
+                connect_timeout=timeouts[0],
+                read_timeout=timeouts[1],
                 max_pool_connections=64,
             ),
         )

@@ -1,4 +1,4 @@
-"""The platform's route to DynamoDB under faults (faults/dynamodb.py, faults/dynamoroute/): on AWS FIS
+"""The platform's route to DynamoDB under faults (faults/routes.py, faults/serviceroute/): on AWS FIS
 aws:ecs:task-network-packet-loss / -latency on every task of the API service with ``sources`` naming DynamoDB, behind
 the API-tier faults' gates and recorded in the fault ledger, checked against moto; on the embedded platform toxics on
 the fault proxy's ``dynamodb`` hop; the backend chosen in one place.
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from PlatformLibrary.aws.safety import ChaosNotAllowed
 from PlatformLibrary.aws.session import AwsError
-from PlatformLibrary.faults.dynamoroute import create_dynamodb_route
-from PlatformLibrary.faults.dynamoroute.aws import AwsDynamoDbRoute, check_sources
-from PlatformLibrary.faults.dynamoroute.embedded import EmbeddedDynamoDbRoute
 from PlatformLibrary.faults.ledger import FaultLedger
+from PlatformLibrary.faults.serviceroute import create_service_route
+from PlatformLibrary.faults.serviceroute.aws import AwsServiceRoute, check_sources
+from PlatformLibrary.faults.serviceroute.embedded import EmbeddedServiceRoute
 from robot.api.exceptions import SkipExecution
 
 from tests.test_aws_apitier import API_FAMILY, API_SERVICE, api_tier_deployment, nothing_created
@@ -162,11 +162,13 @@ class AllowAll:
 
 def test_the_backend_is_chosen_in_one_place_and_the_embedded_one_uses_the_dynamodb_hop():
     network = RecordingNetwork()
-    embedded = create_dynamodb_route("embedded", None, AllowAll(), network, None)
-    assert isinstance(embedded, EmbeddedDynamoDbRoute)
-    assert isinstance(create_dynamodb_route("aws", None, None, None, None), AwsDynamoDbRoute)
+    embedded = create_service_route("embedded", "dynamodb", None, AllowAll(), network, None)
+    assert isinstance(embedded, EmbeddedServiceRoute)
+    assert isinstance(create_service_route("aws", "dynamodb", None, None, None, None), AwsServiceRoute)
     with pytest.raises(ValueError, match="Unknown target"):
-        create_dynamodb_route("gcp", None, None, None, None)
+        create_service_route("gcp", "dynamodb", None, None, None, None)
+    with pytest.raises(ValueError, match="dynamodb, cloudwatch"):
+        create_service_route("embedded", "sqs", None, None, None, None)
     embedded.check("outage")
     embedded.cut_off()
     embedded.slow_down(timedelta(milliseconds=300))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -18,6 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 from PlatformLibrary.aws.session import AwsError, clients_for
+from robot.api.exceptions import SkipExecution
 
 from tests.test_aws_support import (
     CLUSTER,
@@ -129,19 +129,52 @@ def test_service_utilisation_on_aws(aws):
         library.keywords["get_service_utilisation"]("DiskUtilization")
 
 
-def test_wait_until_service_metrics_are_published(aws):
-    """Only a datapoint published after the wait began counts: metrics flowing again, e.g. after an outage."""
+PLATFORM_METRIC = {
+    "PLATFORM_METRIC_NAMESPACE": "SessionPlatform",
+    "PLATFORM_METRIC_NAME": "LiveSessions",
+    "PLATFORM_METRIC_DIMENSIONS": f"ServiceName={SERVICE}",
+}
+
+
+def put_live_sessions(cloudwatch, value, service=SERVICE):
+    cloudwatch.put_metric_data(
+        Namespace="SessionPlatform",
+        MetricData=[
+            {"MetricName": "LiveSessions", "Dimensions": [{"Name": "ServiceName", "Value": service}], "Value": value}
+        ],
+    )
+
+
+def test_the_platform_metric_is_the_profile_s_or_the_test_skips(aws):
+    """The contract promises no metric of the platform's own: without one named, a test that needs it skips."""
+    metric = make_library(**PLATFORM_METRIC).keywords["platform_metric_should_be_named"]()
+    assert metric == {
+        "namespace": "SessionPlatform",
+        "name": "LiveSessions",
+        "dimensions": [{"Name": "ServiceName", "Value": SERVICE}],
+    }
+    with pytest.raises(SkipExecution, match=r"names no metric.*AWS/ECS metrics are ECS's own"):
+        make_library().keywords["platform_metric_should_be_named"]()
+    with pytest.raises(AwsError, match="not Name=Value"):
+        bad = make_library(**{**PLATFORM_METRIC, "PLATFORM_METRIC_DIMENSIONS": "ServiceName"})
+        bad.keywords["platform_metric_should_be_named"]()
+
+
+def test_wait_until_platform_metric_is_published(aws):
+    """Only a sample the platform publishes after the wait began counts: its metrics flowing again, e.g. after
+    CloudWatch was unreachable; samples of another service or metric do not."""
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-    put_utilisation(cloudwatch, [10])  # before the wait: does not count
-    library = make_library(POLL_INTERVAL="50 ms")
-    wait = library.keywords["wait_until_service_metrics_are_published"]
-    time.sleep(1.05)  # datapoints carry whole seconds: the old one must be from an earlier second than the wait
-    with pytest.raises(AssertionError, match="published no metric since"):
+    put_live_sessions(cloudwatch, 3)  # before the wait: does not count
+    library = make_library(**PLATFORM_METRIC, POLL_INTERVAL="50 ms")
+    wait = library.keywords["wait_until_platform_metric_is_published"]
+    put_utilisation(cloudwatch, [10])  # another metric
+    put_live_sessions(cloudwatch, 1, service="another-service")
+    with pytest.raises(AssertionError, match="published no SessionPlatform LiveSessions sample since"):
         wait(timeout=timedelta(milliseconds=300))
-    later = threading.Timer(1.2, put_utilisation, args=(cloudwatch, [30]))
+    later = threading.Timer(0.5, put_live_sessions, args=(cloudwatch, 4))
     later.start()
     try:
-        assert 1.0 <= wait(timeout=timedelta(seconds=10)) < 10
+        assert 0.4 <= wait(timeout=timedelta(seconds=10)) < 10
     finally:
         later.cancel()
 

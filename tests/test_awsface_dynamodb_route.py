@@ -208,5 +208,5 @@ def test_sources_wider_than_the_route_to_dynamodb_fail_the_action_on_an_api_task
     template = face.template("network-packet-loss", every_api_task(), duration=60, lossPercent="100", sources="ALL")
     failed = face.wait_state(face.start(template), "failed", "completed", "stopped")
     assert failed["state"]["status"] == "failed"
-    assert "only on its route to DynamoDB" in failed["actions"]["fault"]["state"]["reason"]
+    assert "only on its routes to AWS services" in failed["actions"]["fault"]["state"]["reason"]
     assert mesh.toxics == {}

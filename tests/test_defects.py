@@ -277,6 +277,25 @@ def test_no_circuit_breaker(platform_factory: Factory) -> None:
         proxies.remove_toxic("dynamodb", "outage")
 
 
+def test_store_no_timeout(platform_factory: Factory) -> None:
+    """A DynamoDB call into a black hole waits out the client's read timeout: 1 s a try on the clean platform (a clean
+    503 after its three tries and botocore's backoff, within the local profile's 8 s CHAOS_STORE_ANSWER_MAX),
+    botocore's default 60 s with the defect (the request hangs until the load balancer gives up at 10 s)."""
+    for defect in ((), ("store-no-timeout",)):
+        platform = platform_factory(*defect, reaper_interval=3600)
+        proxies = ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"])
+        proxies.add_toxic("dynamodb", "timeout", stream="upstream", name="outage", attributes={"timeout": 0})
+        try:
+            if defect:
+                with pytest.raises(requests.Timeout):
+                    platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}, timeout=8)
+            else:
+                response = platform.call("POST", "/sessions", json={"userId": "u", "clientId": "c"}, timeout=8)
+                assert response.status_code == 503, response.text
+        finally:
+            proxies.remove_toxic("dynamodb", "outage")
+
+
 def test_health_lies(platform_factory: Factory) -> None:
     platform = platform_factory("health-lies")
     ToxiproxyClient(platform.endpoints["FAULT_PROXY_URL"]).update_proxy("dynamodb", enabled=False)

@@ -195,7 +195,7 @@ def test_no_keyword_checks_its_target_itself():
 # goes through a backend; a third target means a backend per family, not a visit to every module.
 TARGET_NAME_READERS = {
     "faults/apitier/__init__.py": "create_api_tier: the one place the API-tier backend is chosen",
-    "faults/dynamoroute/__init__.py": "create_dynamodb_route: the one place the DynamoDB-route backend is chosen",
+    "faults/serviceroute/__init__.py": "create_service_route: the one place a service-route backend is chosen",
     "faults/ecsroute/__init__.py": "create_ecs_route: the one place the ECS-route backend is chosen",
     "faults/clientroute/__init__.py": "create_client_route: the one place the clients'-route backend is chosen",
     "faults/sessiontask/__init__.py": "create_session_task_faults: the one place the session-task backend is chosen",

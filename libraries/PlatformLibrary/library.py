@@ -20,7 +20,6 @@ from .faults.balancer import LoadBalancerKeywords
 from .faults.chaos import ChaosKeywords
 from .faults.checks import ChaosCheckKeywords
 from .faults.clock import ChaosTimeKeywords
-from .faults.dynamodb import DynamoDbRouteKeywords
 from .faults.ecs import EcsRouteKeywords
 from .faults.fis import FisKeywords
 from .faults.helpers import ContainerHelpers
@@ -29,6 +28,7 @@ from .faults.network import ChaosNetworkKeywords
 from .faults.partition import ClientPartitionKeywords
 from .faults.proxy import FaultProxyKeywords
 from .faults.resources import ChaosResourceKeywords
+from .faults.routes import ServiceRouteKeywords
 from .faults.sessionfaults import SessionTaskFaultKeywords
 from .faults.toxiproxy import mesh_hop_traces
 from .load.keywords import LoadKeywords
@@ -156,7 +156,7 @@ class PlatformLibrary(DynamicCore):
             ChaosKeywords(ctx, injector, embedded, containers),
             network,
             ClientPartitionKeywords(ctx, injector, network),
-            DynamoDbRouteKeywords(ctx, injector, network, fis),
+            ServiceRouteKeywords(ctx, injector, network, fis),
             resources,
             EcsRouteKeywords(ctx, injector, resources, fis),
             SessionTaskFaultKeywords(ctx, injector, helpers, network, api, fis),

@@ -88,6 +88,18 @@ DYNAMODB_FAULT_SOURCES = os.environ.get("DYNAMODB_FAULT_SOURCES", "DYNAMODB").st
 # sources of FIS aws:ecs:task-network-packet-loss (docs/aws.md, "Chaos on the route to ECS"): the Regional endpoint's
 # domain (FIS has no keyword for ECS), or the addresses of a VPC interface endpoint; comma-separated, no spaces.
 ECS_FAULT_SOURCES = os.environ.get("ECS_FAULT_SOURCES", "").strip() or f"ecs.{AWS_REGION}.amazonaws.com"
+# The platform's route to CloudWatch (docs/deployment-contract.md, "The route to CloudWatch"): the ECS service whose
+# tasks publish the platform's metrics (default: the API service), their traffic to CloudWatch as FIS sources (default
+# CloudWatch's Regional endpoint, monitoring.<region>.amazonaws.com; or a VPC interface endpoint's addresses), and the
+# metric those tasks publish that shows the metrics flowing again: namespace, name, dimensions as Name=Value pairs
+# separated by commas. The contract promises no metric: without one named, the CloudWatch outage test skips.
+METRICS_ECS_SERVICE = os.environ.get("METRICS_ECS_SERVICE", "").strip() or API_ECS_SERVICE
+CLOUDWATCH_FAULT_SOURCES = (
+    os.environ.get("CLOUDWATCH_FAULT_SOURCES", "").strip() or f"monitoring.{AWS_REGION}.amazonaws.com"
+)
+PLATFORM_METRIC_NAMESPACE = os.environ.get("PLATFORM_METRIC_NAMESPACE", "")
+PLATFORM_METRIC_NAME = os.environ.get("PLATFORM_METRIC_NAME", "")
+PLATFORM_METRIC_DIMENSIONS = os.environ.get("PLATFORM_METRIC_DIMENSIONS", "")
 
 # --- Chaos on AWS: FIS and the safety guards ----------------------------------------------------------------
 # The role FIS acts with, and the CloudWatch alarm that stops an experiment (required unless CHAOS_DRY_RUN).
@@ -115,6 +127,11 @@ ECS_MIN_SCAN_INTERVAL = "500 ms"
 # Chaos suites: client timeout per attempt, fail-fast bound, clock skew, boundary margin, fault window.
 CHAOS_CLIENT_TIMEOUT = "10 s"
 CHAOS_FAIL_FAST_MAX = "2 s"
+# The slowest answer a request may get while the platform's DynamoDB calls meet no answer (an outage before the
+# circuit opens, lost connections): the deployment's DynamoDB client bounds it (its attempts, each waiting out its
+# timeouts, and the backoff between them). An assumption, not a promise of the contract: set it from your client's
+# settings (botocore's default read timeout alone is 60 s, far past it).
+CHAOS_STORE_ANSWER_MAX = os.environ.get("PLATFORM_STORE_ANSWER_MAX", "30 s")
 CHAOS_CLOCK_SKEW = "5 min"
 CHAOS_TIME_MARGIN = "1 min"
 CHAOS_OBSERVATION_WINDOW = "30 s"

@@ -86,6 +86,14 @@ DYNAMODB_ENDPOINT_URL = _FACE.get("DYNAMODB_ENDPOINT_URL", "")
 DYNAMODB_FAULT_SOURCES = _FACE.get("DYNAMODB_ENDPOINT_NAME", "") or "DYNAMODB"
 # Its calls to ECS the same way: the Regional ECS endpoint of the face's region (the aws profile's default).
 ECS_FAULT_SOURCES = _FACE.get("ECS_ENDPOINT_NAME", "") or f"ecs.{AWS_REGION}.amazonaws.com"
+# The platform's metrics leave from the API tier (its one API core publishes them), to CloudWatch's Regional endpoint
+# as the deployment names it: the sources of the FIS packet loss on the route to CloudWatch. The metric it publishes
+# itself shows them flowing again.
+METRICS_ECS_SERVICE = API_ECS_SERVICE
+CLOUDWATCH_FAULT_SOURCES = _FACE.get("CLOUDWATCH_ENDPOINT_NAME", "") or f"monitoring.{AWS_REGION}.amazonaws.com"
+PLATFORM_METRIC_NAMESPACE = "SessionPlatform"
+PLATFORM_METRIC_NAME = "LiveSessions"
+PLATFORM_METRIC_DIMENSIONS = f"ServiceName={ECS_SERVICE}"
 FIS_ROLE_ARN = _FACE.get("FIS_ROLE_ARN", "")
 FIS_STOP_ALARM_ARN = _FACE.get("FIS_STOP_ALARM_ARN", "")
 FIS_START_TIMEOUT = "30 s"
@@ -103,3 +111,7 @@ CHAOS_THROTTLED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_THROTTLED_ROUND_TRIP_ALLOWA
 CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE = _LOCAL["CHAOS_UNAFFECTED_ROUND_TRIP_ALLOWANCE"]
 CHAOS_SLOW_MESH_ALLOWANCE = _LOCAL["CHAOS_SLOW_MESH_ALLOWANCE"]
 CHAOS_SLOW_STORE_ALLOWANCE = _LOCAL["CHAOS_SLOW_STORE_ALLOWANCE"]
+# Rapid creation through a DynamoDB outage at the local profile's rate: the emulated deployment starts a session in a
+# fraction of a second, so at AWS's 1/s no create would be half-way through its start when the outage comes.
+LEAK_CREATE_RATE = _LOCAL["LEAK_CREATE_RATE"]
+LEAK_DURATION = _LOCAL["LEAK_DURATION"]

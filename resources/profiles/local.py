@@ -239,6 +239,17 @@ CHAOS_ALLOWED = True
 # A client's timeout per attempt during a partition, and how fast a 503 must come while the circuit is open.
 CHAOS_CLIENT_TIMEOUT = "1 s"
 CHAOS_FAIL_FAST_MAX = "500 ms"
+# The slowest answer a request may get while the platform's DynamoDB calls meet no answer (an outage before the
+# circuit opens, lost connections). The platform's DynamoDB client bounds it: 3 attempts (store_max_attempts), each
+# waiting out the 1 s read timeout (store_read_timeout), botocore's backoff between them (at most 1 s, then 2 s), a
+# wait for a store slot (store_queue_timeout 0.25 s): 6.25 s, and a margin. A client without a timeout of its own
+# (botocore's default read timeout is 60 s) hangs far past it.
+CHAOS_STORE_ANSWER_MAX = "8 s"
+# The metric the platform publishes itself through its route to CloudWatch (the cloudwatch hop): how the CloudWatch
+# outage test sees the metrics flow again (the embedded platform's session service is named session-service).
+PLATFORM_METRIC_NAMESPACE = "SessionPlatform"
+PLATFORM_METRIC_NAME = "LiveSessions"
+PLATFORM_METRIC_DIMENSIONS = "ServiceName=session-service"
 # How far the clock is skewed ("minutes either way"), and how close to a TTL or idle boundary the tests go.
 CHAOS_CLOCK_SKEW = "5 min"
 CHAOS_TIME_MARGIN = "5 s"

@@ -32,7 +32,7 @@ The API Fails Fast In A DynamoDB Outage And The Circuit Closes After Recovery
     [Tags]    catches-no-circuit-breaker    catches-health-lies    chaos-scope-deployment
     [Setup]    Begin Chaos Test On The DynamoDB Route    outage
     Given A Running Session
-    When DynamoDB Stops Answering The Platform
+    When DynamoDB Becomes Unreachable For The Platform
     Then The API Fails Fast With A Clear 503 And Its Health Check Says So
     When The Fault Ends
     Then The Circuit Closes Within The Recovery Bound

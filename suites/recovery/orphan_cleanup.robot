@@ -54,8 +54,10 @@ Create Aborted Half-Way By A DynamoDB Outage Leaves No Orphan
     ...    create is abandoned or completed, never half-kept: once DynamoDB is back and the reaper has run,
     ...    the session is RUNNING with exactly one container or not live with none, and no container of the
     ...    platform is without a live session. During the outage the API answers 503 store_unavailable with
-    ...    Retry-After at once. The DynamoDB hop is always restored in the teardown.
-    [Tags]    store-outage    needs-dynamodb-hop
+    ...    Retry-After within ${CHAOS_STORE_ANSWER_MAX}. The outage is always reverted in the teardown (on AWS FIS
+    ...    packet loss to DynamoDB on every API task, with CHAOS_SCOPE=deployment).
+    [Tags]    store-outage    chaos-scope-deployment
+    [Setup]    Begin Test On The DynamoDB Route    outage
     Given A New Session Is Caught While Its Container Starts
     When DynamoDB Becomes Unreachable For The Platform
     Then The API Answers A Session Lookup With A Clean Store Error

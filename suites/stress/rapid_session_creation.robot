@@ -32,8 +32,10 @@ Rapid Creation Through A DynamoDB Outage Leaks No Container
     ...    becomes unreachable for the platform after a third of the creates. Creates refused meanwhile get a clean
     ...    503 or 429 with Retry-After. Containers whose start could not be recorded are stopped by the platform
     ...    itself: once DynamoDB is back and every session is deleted, no container is left, without a reaper
-    ...    pass. The DynamoDB hop is always restored in the teardown.
-    [Tags]    store-outage    needs-dynamodb-hop    catches-orphan-on-create-failure
+    ...    pass (on AWS the deployment's reaper may run meanwhile). The outage is always reverted in the teardown
+    ...    (on AWS FIS packet loss to DynamoDB on every API task, with CHAOS_SCOPE=deployment).
+    [Tags]    store-outage    chaos-scope-deployment    catches-orphan-on-create-failure
+    [Setup]    Begin Test On The DynamoDB Route    outage
     When Sessions Are Requested At ${LEAK_CREATE_RATE} For ${LEAK_DURATION} In The Background
     And A Third Of The Requests Have Been Sent
     And DynamoDB Becomes Unreachable For The Platform

@@ -30,15 +30,17 @@ aws:ecs:task-* actions, which run SSM documents with stress-ng / killall / tc in
   the fault acts on). ``sources`` (the destinations of the task's egress the fault applies to) reach the mesh when
   they cover the platform's address (``ALL``, or an address or CIDR block holding 127.0.0.1, where everything runs);
   ``DYNAMODB``, ``S3`` and domain names name nothing a session's container calls, so the action runs without effect.
-- task-network-latency / -packet-loss on a task of the API tier with ``sources`` naming DynamoDB (``DYNAMODB``, or the
-  domain of its Regional endpoint, ``dynamodb.<region>.amazonaws.com``): the API tier's DynamoDB calls take the fault
-  proxy's ``dynamodb`` hop, so the fault is a toxic there (latency: ``latency`` toxic downstream, what DynamoDB
-  answers arrives late; packet loss: ``timeout`` toxic with timeout 0 upstream, toxicity ``lossPercent / 100 x
-  flowsPercent / 100``; 100 % is a black hole). Every API target shares that one route (one API core behind them),
-  so the toxic is added by the first targeted API task of an action and removed when the last one lets go of it (the
-  action ends, is stopped, or its tasks stop). ``sources`` that would also cover the API tier's other egress
-  (``ALL``, an address or CIDR block holding 127.0.0.1, an Availability Zone) fail the action: only the route to
-  DynamoDB is emulated. Other domains, addresses and ``S3`` reach nothing the API tier calls: no effect.
+- task-network-latency / -packet-loss on a task of the API tier with ``sources`` naming an AWS service the API tier
+  calls: DynamoDB (``DYNAMODB``, or the domain of its Regional endpoint, ``dynamodb.<region>.amazonaws.com``) or
+  CloudWatch (the domain of its Regional endpoint, ``monitoring.<region>.amazonaws.com``, where the platform's metrics
+  go). The API tier's calls to each take a fault proxy hop of their own (``dynamodb``, ``cloudwatch``), so the fault
+  is a toxic there (latency: ``latency`` toxic downstream, what the service answers arrives late; packet loss:
+  ``timeout`` toxic with timeout 0 upstream, toxicity ``lossPercent / 100 x flowsPercent / 100``; 100 % is a black
+  hole), on each hop the sources name. Every API target shares those routes (one API core behind them), so the toxic
+  is added by the first targeted API task of an action and removed when the last one lets go of it (the action ends,
+  is stopped, or its tasks stop). ``sources`` that would also cover the API tier's other egress (``ALL``, an address
+  or CIDR block holding 127.0.0.1, an Availability Zone) fail the action: only the routes to AWS services are
+  emulated. Other domains, addresses and ``S3`` reach nothing the API tier calls: no effect.
 - task-network-packet-loss on a task of the API tier with ``sources`` naming ECS's Regional endpoint
   (``ecs.<region>.amazonaws.com``, the domain the platform's ECS client calls; FIS has no keyword for it): the API
   tier's calls to the container control plane (RunTask, StopTask, UpdateService) get no answer, so the platform's
@@ -83,6 +85,11 @@ IO_FILE_MIB = 32
 STRESS_GRACE_S = 5.0  # a stressor nobody reverts exits this long after its duration
 MAX_DURATION_S = 12 * 3600  # FIS quota: an action runs at most 12 hours
 TASK_VCPUS = 1  # every task of the platform is a 1 vCPU task (cpu "1024")
+
+
+def monitoring_endpoint_name(region: str) -> str:
+    """CloudWatch's Regional endpoint (AWS General Reference, "Amazon CloudWatch endpoints and quotas")."""
+    return f"monitoring.{region}.amazonaws.com"
 
 
 def dynamodb_endpoint_name(region: str) -> str:
@@ -523,18 +530,19 @@ class MeshToxic:
 
 
 class SharedRouteToxic:
-    """One API task's hold on a toxic of a route every API target shares (their route to DynamoDB); ``revert()`` lets go
-    of it, and the last hold to go removes the toxic."""
+    """One API task's hold on the toxics of routes every API target shares (their routes to DynamoDB, CloudWatch);
+    ``revert()`` lets go of them, and the last hold on a toxic to go removes it."""
 
-    def __init__(self, release: Callable[[], None]) -> None:
-        self._release = release
+    def __init__(self, releases: list[Callable[[], None]]) -> None:
+        self._releases = releases
         self._done = False
 
     def revert(self) -> None:
         if self._done:
             return
         self._done = True
-        self._release()
+        for release in self._releases:
+            release()
 
 
 def _names_of(process: psutil.Process) -> set[str]:
@@ -564,9 +572,10 @@ class ProcessFaultActions:
 
     ``mesh_client_factory()`` returns the fault proxy's admin client (or None without a mesh); the client is not
     closed here, so the factory may hand out a shared one. ``limits`` puts stressors into a task's cgroup;
-    ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used). ``store_hop`` is the
-    fault proxy's hop the API tier's DynamoDB calls take, and ``region`` the region whose Regional DynamoDB endpoint
-    (``dynamodb.<region>.amazonaws.com``) that hop stands for. ``control_plane`` is the platform's control-plane file
+    ``workspace_of(task)`` is the session's workspace folder (None: a temporary folder is used). ``route_hops`` names
+    the fault proxy's hop the API tier's calls to each AWS service take (``dynamodb``, ``cloudwatch``), and ``region``
+    the region whose Regional endpoints (``dynamodb.<region>.amazonaws.com``, ``monitoring.<region>.amazonaws.com``)
+    those hops stand for. ``control_plane`` is the platform's control-plane file
     (``testbed.controlplane``): the API tier's route to ECS (``ecs.<region>.amazonaws.com``) is cut there.
     """
 
@@ -579,7 +588,7 @@ class ProcessFaultActions:
         api_tier: ApiTierFaults | None = None,
         api_port: int = 8080,
         region: str = "us-east-1",
-        store_hop: str = "dynamodb",
+        route_hops: Mapping[str, str] | None = None,
         control_plane: Path | None = None,
     ) -> None:
         self.registry = registry
@@ -588,10 +597,15 @@ class ProcessFaultActions:
         self.workspace_of = workspace_of
         self.api_tier = api_tier
         self.api_port = api_port
-        self.store_hop = store_hop
+        hops = {"dynamodb": "dynamodb", "cloudwatch": "cloudwatch", **(route_hops or {})}
         self.dynamodb_endpoint = dynamodb_endpoint_name(region)
+        # The names FIS sources give each AWS service the API tier calls -> the hop its calls take.
+        self.route_names: dict[str, frozenset[str]] = {
+            hops["dynamodb"]: frozenset({"DYNAMODB", self.dynamodb_endpoint}),
+            hops["cloudwatch"]: frozenset({monitoring_endpoint_name(region)}),
+        }
         self._shared_lock = threading.Lock()
-        self._shared: dict[str, int] = {}  # toxic name on the store hop -> API tasks holding it
+        self._shared: dict[tuple[str, str], int] = {}  # (hop, toxic name) -> API tasks holding it
         self.control_plane = control_plane
         self.ecs_endpoint = ecs_endpoint_name(region)
         self._plane_holds = 0  # API tasks whose route to ECS is cut
@@ -729,17 +743,22 @@ class ProcessFaultActions:
             self._processes(task)  # the task must be running
             wide = [s.text for s in sources if s.covers_loopback() or s.kind == "az"]
             if wide:
+                named = " or ".join(sorted(n for names in self.route_names.values() for n in names))
                 raise FaultError(
                     f"sources {', '.join(wide)} would also take the API task {task.task_id}'s calls to the session "
-                    "containers and CloudWatch; the emulation carries out network faults on an API task only on its "
-                    f"route to DynamoDB (sources DYNAMODB or {self.dynamodb_endpoint}) and to ECS ({self.ecs_endpoint})"
+                    "containers; the emulation carries out network faults on an API task only on its routes to AWS "
+                    f"services (sources {named}) and to ECS ({self.ecs_endpoint})"
                 )
             if any(s.kind == "domain" and s.text == self.ecs_endpoint for s in sources):
                 return self._cut_control_plane(sources, kind, toxicity)
-            names = {"DYNAMODB", self.dynamodb_endpoint}
-            if not any(s.kind in ("DYNAMODB", "domain") and s.text in names for s in sources):
+            hops = [
+                hop
+                for hop, names in self.route_names.items()
+                if any(s.kind in ("DYNAMODB", "domain") and s.text in names for s in sources)
+            ]
+            if not hops:
                 return NoEffect()  # S3, other domains and addresses: nothing the API tier calls
-            return self._route_toxic(name, kind, stream, attributes, toxicity)
+            return self._route_toxic(hops, name, kind, stream, attributes, toxicity)
         if any(s.kind == "az" for s in sources):
             raise FaultError("the emulated deployment has no Availability Zones: AZ sources cannot be resolved")
         if not any(s.covers_loopback() for s in sources):
@@ -747,33 +766,45 @@ class ProcessFaultActions:
         return self._toxic(task, name, kind, stream, attributes, toxicity)
 
     def _route_toxic(
-        self, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float
+        self, hops: list[str], name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float
     ) -> SharedRouteToxic:
-        """A hold on the toxic ``name`` on the API tier's route to DynamoDB (added by the action's first API task)."""
+        """A hold on the toxic ``name`` on each of the API tier's routes ``hops`` (added by the action's first API
+        task)."""
+        held: list[str] = []
+        try:
+            for hop in hops:
+                self._hold(hop, name, kind, stream, attributes, toxicity)
+                held.append(hop)
+        except BaseException:
+            for hop in held:
+                self._release_route_toxic(hop, name)
+            raise
+        return SharedRouteToxic([lambda hop=hop: self._release_route_toxic(hop, name) for hop in held])
+
+    def _hold(self, hop: str, name: str, kind: str, stream: str, attributes: dict[str, Any], toxicity: float) -> None:
         with self._shared_lock:
-            if not self._shared.get(name):
+            if not self._shared.get((hop, name)):
                 client = self.mesh_client_factory()
                 if client is None:
-                    raise FaultError("this platform runs without a fault proxy, so its route to DynamoDB has no hop")
+                    raise FaultError(f"this platform runs without a fault proxy, so its route {hop} has no hop")
                 try:
-                    client.add_toxic(self.store_hop, kind, stream, toxicity=toxicity, attributes=attributes, name=name)
+                    client.add_toxic(hop, kind, stream, toxicity=toxicity, attributes=attributes, name=name)
                 except ToxiproxyError as error:
-                    raise FaultError(f"the {self.store_hop} hop refused the {kind} toxic: {error.message}") from None
-            self._shared[name] = self._shared.get(name, 0) + 1
-        return SharedRouteToxic(lambda: self._release_route_toxic(name))
+                    raise FaultError(f"the {hop} hop refused the {kind} toxic: {error.message}") from None
+            self._shared[(hop, name)] = self._shared.get((hop, name), 0) + 1
 
-    def _release_route_toxic(self, name: str) -> None:
+    def _release_route_toxic(self, hop: str, name: str) -> None:
         with self._shared_lock:
-            left = self._shared.get(name, 0) - 1
+            left = self._shared.get((hop, name), 0) - 1
             if left > 0:
-                self._shared[name] = left
+                self._shared[(hop, name)] = left
                 return
-            self._shared.pop(name, None)
+            self._shared.pop((hop, name), None)
             client = self.mesh_client_factory()
             if client is None:
                 return
             try:
-                client.remove_toxic(self.store_hop, name)
+                client.remove_toxic(hop, name)
             except ToxiproxyError as error:
                 if error.status not in (0, 404):  # 0: the fault proxy is gone, and its toxics with it
                     raise

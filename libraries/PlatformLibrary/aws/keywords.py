@@ -12,11 +12,14 @@ from datetime import timedelta
 from typing import Literal
 
 from robot.api.deco import keyword
+from robot.api.exceptions import SkipExecution
 
 from ..core.profile import format_seconds
 from ..core.waiting import wait_until
 from .observe import (
     efs_mount_targets,
+    metric_sample_counts,
+    parse_dimensions,
     scaling_activities,
     service_capacity,
     service_utilisation,
@@ -126,30 +129,69 @@ class AwsKeywords(AwsComponent):
         )
         return result
 
-    @keyword(tags=["cloudwatch", "metrics", "wait"])
-    def wait_until_service_metrics_are_published(self, timeout: timedelta | None = None) -> float:
-        """Waits until the session service publishes a new ``CPUUtilization`` datapoint (one timestamped after this
-        keyword started) and returns the seconds it took: the platform's metrics flow again, e.g. after a
-        CloudWatch outage. Deadline: ``timeout`` or ``${RECOVERY_TIMEOUT}``.
+    def _platform_metric(self) -> dict | None:
+        namespace = str(self.profile.get("PLATFORM_METRIC_NAMESPACE", "") or "").strip()
+        name = str(self.profile.get("PLATFORM_METRIC_NAME", "") or "").strip()
+        if not namespace or not name:
+            return None
+        dimensions = parse_dimensions(str(self.profile.get("PLATFORM_METRIC_DIMENSIONS", "") or ""))
+        return {"namespace": namespace, "name": name, "dimensions": dimensions}
+
+    @keyword(tags=["cloudwatch", "metrics", "assertion"])
+    def platform_metric_should_be_named(self) -> dict:
+        """Skips the test, saying what to set, unless the profile names the metric the platform publishes itself:
+        ``${PLATFORM_METRIC_NAMESPACE}``, ``${PLATFORM_METRIC_NAME}`` and ``${PLATFORM_METRIC_DIMENSIONS}``
+        (``Name=Value`` pairs separated by commas). Returns it (``namespace``, ``name``, ``dimensions``).
+
+        The deployment contract promises no metric of the platform's own, and ``AWS/ECS`` metrics are ECS's, not the
+        tasks': they do not pass the tasks' route to CloudWatch, so they cannot show it failing or coming back.
         """
+        metric = self._platform_metric()
+        if metric is None:
+            raise SkipExecution(
+                "The profile names no metric the platform publishes itself (${PLATFORM_METRIC_NAMESPACE} and "
+                "${PLATFORM_METRIC_NAME}, env of the same names; ${PLATFORM_METRIC_DIMENSIONS} as Name=Value,...), "
+                "so its metrics flowing again cannot be seen. AWS/ECS metrics are ECS's own and do not pass the "
+                'platform\'s route to CloudWatch (docs/deployment-contract.md, "The route to CloudWatch").'
+            )
+        self.info(f"The platform's own metric: {metric['namespace']} {metric['name']} {metric['dimensions']}.")
+        return metric
+
+    @keyword(tags=["cloudwatch", "metrics", "wait"])
+    def wait_until_platform_metric_is_published(self, timeout: timedelta | None = None) -> float:
+        """Waits until CloudWatch holds a sample of the platform's own metric (see `Platform Metric Should Be Named`)
+        that it did not hold when this keyword started, and returns the seconds it took: the platform's metrics flow
+        again, e.g. after CloudWatch was unreachable. Read per minute as ``SampleCount`` (a count that grew or a minute
+        that appeared), so standard-resolution metrics count as well as high-resolution ones. Deadline: ``timeout``
+        or ``${RECOVERY_TIMEOUT}``.
+        """
+        metric = self.platform_metric_should_be_named()
+        cloudwatch = self._client("cloudwatch")
         since = time.time()
-        seen = {"latest": None}
+        start = since - 300  # fixed, so the minutes read stay the same ones
+
+        def counts() -> dict[float, float]:
+            args = (metric["namespace"], metric["name"], metric["dimensions"])
+            return metric_sample_counts(cloudwatch, *args, start, time.time() + 60)
+
+        before = counts()
+        seen = {"latest": before}
 
         def probe():
-            result = self.get_service_utilisation(
-                "CPUUtilization", timedelta(seconds=60), "Maximum", timedelta(seconds=1)
-            )
-            stamps = [p["timestamp"] for p in result["datapoints"]]
-            seen["latest"] = max(stamps) if stamps else None
-            return True if stamps and max(stamps) >= int(since) else None
+            seen["latest"] = now = counts()
+            grown = {stamp: count for stamp, count in now.items() if count > before.get(stamp, 0)}
+            return grown or None
 
         waited = wait_until(
             probe,
             self._timeout(timeout, "RECOVERY_TIMEOUT", "30 s"),
             self._poll(),
-            lambda: f"The service published no metric since {since:.0f} (newest datapoint: {seen['latest']}).",
+            lambda: (
+                f"The platform published no {metric['namespace']} {metric['name']} sample since {since:.0f}: samples "
+                f"per minute then {before}, last read {seen['latest']}."
+            ),
         )
-        self.info(f"Metrics published again after {format_seconds(waited.seconds)}.")
+        self.info(f"{metric['name']} published again after {format_seconds(waited.seconds)}: {waited.value}.")
         return waited.seconds
 
     @keyword(tags=["cloudwatch", "metrics", "assertion"])

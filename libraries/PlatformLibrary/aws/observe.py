@@ -133,6 +133,40 @@ def service_utilisation(
     }
 
 
+def parse_dimensions(text: str) -> list[dict[str, str]]:
+    """``Name=Value,Name2=Value2`` (a profile variable) -> CloudWatch ``Dimensions``; empty: none."""
+    dimensions = []
+    for item in (part.strip() for part in str(text or "").split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise AwsError(f"Metric dimension {item!r} is not Name=Value (pairs separated by commas).")
+        dimensions.append({"Name": name.strip(), "Value": value.strip()})
+    return dimensions
+
+
+def metric_sample_counts(
+    cloudwatch: Any, namespace: str, metric: str, dimensions: list[dict[str, str]], start: float, end: float
+) -> dict[float, float]:
+    """How many samples of ``namespace``/``metric`` (with ``dimensions``) CloudWatch holds per minute from ``start``
+    to ``end`` (epoch seconds): the minute's timestamp -> ``SampleCount``. Minutes hold standard-resolution metrics as
+    well as high-resolution ones, so a new sample shows as a count that grew or a minute that appeared."""
+    answer = call(
+        cloudwatch,
+        "get_metric_statistics",
+        f"Reading {namespace} {metric}",
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=dimensions,
+        StartTime=datetime.fromtimestamp(start, UTC),
+        EndTime=datetime.fromtimestamp(end, UTC),
+        Period=60,
+        Statistics=["SampleCount"],
+    )
+    return {float(epoch(p["Timestamp"]) or 0): float(p["SampleCount"]) for p in answer.get("Datapoints", [])}
+
+
 # ------------------------------------------------------------------------------- Application Auto Scaling
 def resource_id(cluster: str, service: str) -> str:
     return f"service/{cluster}/{service}"

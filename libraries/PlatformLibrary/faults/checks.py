@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -202,6 +203,52 @@ class ChaosCheckKeywords(LibraryComponent):
         if problems:
             raise AssertionError("Refused creates left sessions behind:\n" + "\n".join(f"- {p}" for p in problems))
         self.info(f"None of the {result.failure_count} refused creates left a session behind.")
+
+    @keyword(tags=["chaos", "assertion"])
+    def lookups_should_answer_cleanly_in_time(self, sessions: list, bound: timedelta | None = None) -> dict[str, int]:
+        """Looks up every session of ``sessions`` at once; fails unless each answers within ``bound`` (default
+        ``${CHAOS_STORE_ANSWER_MAX}``) with 200, or a clean refusal: 429 or 503 with a JSON error and ``Retry-After``.
+
+        Under a fault on the session store a lookup may be refused, never answered 500 and never left hanging past
+        the bound. Returns the count of answers per status (``{"200": 7, "503": 1}``); every offending lookup is named.
+        """
+        ids = [self.session_id_of(session) for session in sessions]
+        if not ids:
+            raise ValueError("No session to look up.")
+        limit = bound.total_seconds() if bound is not None else self.profile.seconds("CHAOS_STORE_ANSWER_MAX")
+        api = self.ctx.api
+
+        def look_up(session_id: str) -> tuple[str, str | None]:
+            try:
+                response = api.request("GET", api.session_path(session_id), timeout=limit)
+            except requests.RequestException as error:
+                return "none", f"{session_id}: no answer within {format_seconds(limit)} ({type(error).__name__})"
+            body = response.body
+            if response.seconds > limit:
+                return str(response.status), f"{response.describe()} after {format_seconds(response.seconds)}"
+            if response.status == 200:
+                return "200", None
+            if response.status not in (429, 503):
+                return str(response.status), f"{response.describe()} (expected 200, or a clean 429 or 503)"
+            if not (isinstance(body, dict) and body.get("error") and "message" in body):
+                return str(response.status), f"{response.describe()} without a JSON error body"
+            if not response.retry_after:
+                return str(response.status), f"{response.describe()} without Retry-After"
+            return str(response.status), None
+
+        with ThreadPoolExecutor(max_workers=len(ids), thread_name_prefix="look-up") as pool:
+            outcomes = list(pool.map(look_up, ids))
+        counts: dict[str, int] = {}
+        for status, _ in outcomes:
+            counts[status] = counts.get(status, 0) + 1
+        problems = [problem for _, problem in outcomes if problem]
+        if problems:
+            raise AssertionError(
+                f"{len(problems)} of {len(ids)} lookups were not answered cleanly within {format_seconds(limit)}:\n"
+                + "\n".join(f"- {p}" for p in problems)
+            )
+        self.info(f"{len(ids)} lookups at once, each answered cleanly within {format_seconds(limit)}: {counts}.")
+        return counts
 
     @keyword(tags=["chaos", "time", "assertion"])
     def session_timestamps_should_follow_the_platform_clock(self, session: SessionRef) -> None:

@@ -111,13 +111,18 @@ class PlatformApiKeywords(ApiComponent):
 
     @keyword(tags=["sessions"])
     def try_to_create_session(
-        self, user_id: str | None = None, client_id: str | None = None, body: dict | None = None
+        self,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        body: dict | None = None,
+        timeout: timedelta | None = None,
     ) -> dict:
         """Sends ``POST /sessions`` and returns the answer without judging it.
 
         Returns a dictionary with ``status``, ``body``, ``error``, ``retryAfter``, ``headers`` and ``seconds``.
         Give ``body`` to send exactly that JSON (for invalid-input tests). A created session is still
-        remembered for cleanup.
+        remembered for cleanup. No answer within ``timeout`` (default ``${HTTP_TIMEOUT}``) fails the keyword: a
+        bound on how long a refusal may take under a fault.
 
         Example:
         | ${answer} = | Try To Create Session | user_id=bad id! |
@@ -126,10 +131,11 @@ class PlatformApiKeywords(ApiComponent):
         if body is None:
             user_id, client_id = self._default_ids(user_id, client_id)
             body = {"userId": user_id, "clientId": client_id}
-        response = self._call("POST", "/sessions", json_body=body)
+        wait = timeout.total_seconds() if timeout is not None else None
+        response = self._call("POST", "/sessions", json_body=body, timeout=wait)
         if response.status == 201 and isinstance(response.body, dict) and "sessionId" in response.body:
             self._track(response.body["sessionId"])
-        self.info(response.describe())
+        self.info(f"{response.describe()} in {format_seconds(response.seconds)}")
         return response.as_dict()
 
     @keyword(tags=["sessions"])
@@ -186,17 +192,19 @@ class PlatformApiKeywords(ApiComponent):
         return self._expect(self._fetch(session), 200).body
 
     @keyword(tags=["sessions"])
-    def try_to_get_session(self, session: SessionRef) -> dict:
+    def try_to_get_session(self, session: SessionRef, timeout: timedelta | None = None) -> dict:
         """Sends ``GET /sessions/{id}`` and returns the answer without judging it.
 
         Returns ``status``, ``body``, ``error``, ``retryAfter``, ``headers`` and ``seconds``, e.g. to check that
-        the API fails fast and cleanly during an outage. No answer within ``${HTTP_TIMEOUT}`` fails the keyword.
+        the API fails fast and cleanly during an outage. No answer within ``timeout`` (default ``${HTTP_TIMEOUT}``)
+        fails the keyword.
 
         Example:
         | ${answer} = | Try To Get Session | ${session} |
         | Should Be Equal As Integers | ${answer}[status] | 503 |
         """
-        response = self._fetch(session)
+        wait = timeout.total_seconds() if timeout is not None else None
+        response = self._call("GET", self.api.session_path(self.session_id_of(session)), timeout=wait)
         self.info(f"{response.describe()} in {format_seconds(response.seconds)}")
         return response.as_dict()
 

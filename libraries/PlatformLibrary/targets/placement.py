@@ -19,13 +19,12 @@ from ..core.base import LibraryComponent, LibraryContext
 EMBEDDED_ONLY = {
     "needs-dynamodb-hop": (
         "forges DynamoDB's answers on the platform's route to DynamoDB (throttles, 500 and 503 errors) or faults "
-        "single calls, by operation or count (one call held or dropped, every read delayed, a connection cap), or "
-        "switches the route off so connections are refused; on AWS FIS reaches that route only as traffic, delay or "
-        "loss on every "
-        "call (aws:ecs:task-network-latency / -packet-loss with sources DYNAMODB on the API tasks: the outage and "
-        "slow-store tests run that way), its API error actions (aws:fis:inject-api-*) take only the ec2 and kinesis "
-        "namespaces, and its one DynamoDB action pauses global-table replication (FIS user guide, AWS FIS Actions "
-        "reference)"
+        "single calls, by operation or count (one call held or dropped, every read delayed, a connection cap); on AWS "
+        "FIS reaches that route only as traffic: delay or loss on every call or on a share of the connections "
+        "(aws:ecs:task-network-latency / -packet-loss with sources DYNAMODB on the API tasks: the outage, slow-store "
+        "and lost-connection tests run that way), its API error actions (aws:fis:inject-api-*) take only the ec2 and "
+        "kinesis namespaces, and its one DynamoDB action pauses global-table replication (FIS user guide, AWS FIS "
+        "Actions reference)"
     ),
     "needs-mesh-hop": (
         "keeps a fault on the hop between the API and one session's container while the container is replaced; on "
@@ -69,9 +68,9 @@ EMBEDDED_ONLY = {
     ),
 }
 NEEDS_PREFIX = "needs-"
-# A test whose faults hit the deployment itself (its API tier, its API tasks' routes to AWS services), not only the
-# run's sessions: on AWS it runs only with CHAOS_SCOPE=deployment (docs/chaos.md, "Two blast radii"), which the
-# aws-emulated profile sets.
+# A test whose faults hit the deployment itself (its API tier, its API tasks' routes to DynamoDB, CloudWatch and
+# ECS), not only the run's sessions: on AWS it runs only with CHAOS_SCOPE=deployment (docs/chaos.md, "Two blast
+# radii"), which the aws-emulated profile sets.
 DEPLOYMENT_SCOPE_TAG = "chaos-scope-deployment"
 # The suites CI runs on the aws-emulated profile (./run.sh test; docs/aws-emulation.md).
 EMULATED_SUITES = ("recovery/", "chaos/")
@@ -121,7 +120,7 @@ def table(suites: Path) -> str:
             if not reason and DEPLOYMENT_SCOPE_TAG in test.tags:
                 aws = (
                     "runs with CHAOS_SCOPE=deployment (it faults the deployment itself: its API tier or its API tasks' "
-                    "routes to DynamoDB and ECS); skipped otherwise"
+                    "routes to DynamoDB, CloudWatch and ECS); skipped otherwise"
                 )
             emulated = "skipped" if reason else "runs"
             if not name.startswith(EMULATED_SUITES):

@@ -31,17 +31,28 @@ ACTIONS = {"kill": "aws:ecs:stop-task", "hang": "aws:ecs:task-network-blackhole-
 class AwsApiTier(ApiTier):
     name = "ECS service behind an ALB target group"
 
-    def __init__(self, ctx: LibraryContext, injector: FaultInjector, fis: FisKeywords):
+    def __init__(
+        self, ctx: LibraryContext, injector: FaultInjector, fis: FisKeywords, service_key: str = "API_ECS_SERVICE"
+    ):
         self.ctx = ctx
         self.injector = injector
         self.fis = fis
+        # The profile variable naming the ECS service whose tasks are faulted: the API tier's, unless a route to an
+        # AWS service is made from other tasks (METRICS_ECS_SERVICE: the tasks that publish the platform's metrics).
+        self.service_key = service_key
 
     # ------------------------------------------------------------------ names
     def _value(self, key: str) -> str:
         return str(self.ctx.endpoints.get(key, "") or "")
 
     def _service_name(self) -> str:
-        service = self._value("API_ECS_SERVICE")
+        service = self._value(self.service_key)
+        if not service and self.service_key != "API_ECS_SERVICE":
+            raise ChaosNotAllowed(
+                f"The deployment names no ECS service for this fault: ${{{self.service_key}}} (env {self.service_key}, "
+                "default the API service) is empty. Name the ECS service whose tasks make the calls "
+                "(docs/deployment-contract.md)."
+            )
         if not service:
             raise ChaosNotAllowed(
                 "The deployment names no API service: ${API_ECS_SERVICE} (env API_ECS_SERVICE) is empty, so the API "

@@ -3,7 +3,7 @@
 ``embedded.EmbeddedEcsRoute`` serves the embedded platform (its control-plane file, switched to ``Unreachable``: every
 call it makes to its ECS stand-in then fails after the connect timeout); ``aws.AwsEcsRoute`` the AWS target (FIS
 packet loss on every task of the API's ECS service, limited by ``sources`` to the traffic to ECS's endpoint). A sibling
-of ``faults/dynamoroute``: the same API-tier gates and FIS mechanics (``AwsApiTier``,
+of ``faults/serviceroute``: the same API-tier gates and FIS mechanics (``AwsApiTier``,
 ``FisKeywords.inject_service_fault``), another destination.
 """
 

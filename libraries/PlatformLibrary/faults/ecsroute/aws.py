@@ -10,7 +10,7 @@ So the platform's calls to ECS (RunTask, StopTask, UpdateService) are cut where 
 it has ``DYNAMODB``). Those calls then get no answer and time out connecting; ECS itself, and the tasks it runs, are
 untouched.
 
-A sibling of ``dynamoroute.aws``: the same gates (``AwsApiTier.check_action``: ``${CHAOS_SCOPE}`` ``deployment``, the
+A sibling of ``serviceroute.aws``: the same gates (``AwsApiTier.check_action``: ``${CHAOS_SCOPE}`` ``deployment``, the
 API service, the FIS role, the stop alarm even for a dry run, FIS let into the API task definition), the deployment held
 exclusively (the keyword asks ``FaultInjector.guard_deployment``), and the fault a ledger entry whose revert step stops
 its experiment (``FisKeywords.inject_service_fault``); ``${FIS_FAULT_DURATION}`` bounds it when nothing does.
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from ...core.base import LibraryContext
 from ..apitier.aws import AwsApiTier
-from ..dynamoroute.aws import PACKET_LOSS, check_sources
 from ..fis import FisKeywords
 from ..injector import FaultInjector
+from ..serviceroute.aws import PACKET_LOSS, check_sources
 from .base import EcsRoute, check_fault_name
 
 
