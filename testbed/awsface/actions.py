@@ -834,7 +834,7 @@ class ProcessFaultActions:
                 except OSError as error:
                     raise FaultError(f"could not cut the route to ECS ({path}): {error}") from None
             self._plane_holds += 1
-        return SharedRouteToxic(self._restore_control_plane)
+        return SharedRouteToxic([self._restore_control_plane])
 
     def _restore_control_plane(self) -> None:
         with self._shared_lock:
