@@ -277,3 +277,46 @@ def test_every_module_the_docs_and_scripts_run_exists():
         if spec is None or (spec.submodule_search_locations and importlib.util.find_spec(f"{module}.__main__") is None):
             missing.append(module)
     assert missing == []
+
+
+def _choice_checked_str_arguments(tree: ast.AST) -> list[str]:
+    """Keyword arguments typed ``str`` whose value the keyword checks against a fixed set (``x not in (...)``)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        decorators = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+        if not any(isinstance(d, ast.Name) and d.id == "keyword" for d in decorators):
+            continue
+        strings = {a.arg for a in node.args.args if a.annotation is not None and ast.unparse(a.annotation) == "str"}
+        for compare in (n for n in ast.walk(node) if isinstance(n, ast.Compare)):
+            left = compare.left
+            name = left.id if isinstance(left, ast.Name) else None
+            fixed = [
+                c
+                for c in compare.comparators
+                if (isinstance(c, ast.Tuple | ast.List | ast.Set) and all(isinstance(e, ast.Constant) for e in c.elts))
+                or (isinstance(c, ast.Name) and c.id.isupper())  # a module constant such as FAULTS
+                or (isinstance(c, ast.Attribute) and c.attr.isupper())  # or another module's
+            ]
+            if name in strings and fixed and any(isinstance(op, ast.In | ast.NotIn) for op in compare.ops):
+                found.append(f"{node.name}({name})")
+    return found
+
+
+def test_every_choice_argument_is_a_literal_libdoc_lists():
+    """A keyword argument with a fixed set of values is typed ``Literal[...]`` (libdoc lists the values, Robot converts
+    them), not a ``str`` checked by hand."""
+    hits = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        for hit in _choice_checked_str_arguments(ast.parse(path.read_text(encoding="utf-8"))):
+            hits.append(f"{path.relative_to(LIBRARY)}: {hit}")
+    assert hits == []
+
+
+def test_the_choice_check_sees_a_str_checked_by_hand():
+    source = (
+        "from robot.api.deco import keyword\n@keyword\ndef k(mode: str, name: str):\n"
+        "    if mode not in ('a', 'b') or name in seen:\n        raise ValueError\n"
+    )
+    assert _choice_checked_str_arguments(ast.parse(source)) == ["k(mode)"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from robot.api.deco import keyword
@@ -66,7 +66,7 @@ class LoadBalancerKeywords(LibraryComponent):
         return str(self.tier.pick("any healthy")["id"])
 
     @keyword(tags=["load-balancer", "safety"])
-    def api_tier_fault_should_be_possible(self, fault: str) -> None:
+    def api_tier_fault_should_be_possible(self, fault: Literal["kill", "hang"]) -> None:
         """Checks, before a test creates anything, that the API-tier fault ``fault`` (``kill`` or ``hang``) can run.
 
         Skips the test with the reason when the profile does not allow it (chaos refused; on AWS also

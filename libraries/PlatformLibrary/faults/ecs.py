@@ -12,6 +12,8 @@ answers.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from robot.api.deco import keyword
 
 from ..core.base import LibraryComponent, LibraryContext
@@ -42,7 +44,7 @@ class EcsRouteKeywords(LibraryComponent):
         return self._routes[target]
 
     @keyword(tags=["chaos", "control-plane", "safety"])
-    def ecs_route_fault_should_be_possible(self, fault: str = "outage") -> None:
+    def ecs_route_fault_should_be_possible(self, fault: Literal["outage"] = "outage") -> None:
         """Checks, before a test creates anything, that the fault ``fault`` on the platform's route to ECS
         (``outage``) can run.
 

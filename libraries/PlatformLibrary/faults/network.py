@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from robot.api.deco import keyword
 
@@ -199,7 +199,7 @@ class ChaosNetworkKeywords(LibraryComponent):
     @keyword(tags=["chaos"])
     def inject_aws_fault(
         self,
-        action: str,
+        action: Literal["throttle", "throttling", "error500", "error503", "latency", "drop"],
         target: str = "",
         probability: float = 1.0,
         count: int = 0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from robot.api.deco import keyword
 
@@ -261,7 +261,9 @@ class ChaosResourceKeywords(LibraryComponent):
         return self.injector.activate(entry)
 
     @keyword(tags=["embedded-only", "chaos", "control-plane"])
-    def make_container_control_plane_unavailable(self, error: str = "ServiceUnavailable") -> str:
+    def make_container_control_plane_unavailable(
+        self, error: Literal["ServiceUnavailable", "ThrottlingException"] = "ServiceUnavailable"
+    ) -> str:
         """Makes the platform's container control plane (the ECS API) unavailable; returns the fault id.
 
         Every call the platform makes to it (RunTask for a cold start, a replacement or a warm-pool agent,

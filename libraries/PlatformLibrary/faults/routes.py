@@ -15,6 +15,7 @@ forge an answer or pick a call.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from robot.api.deco import keyword
 
@@ -49,7 +50,7 @@ class ServiceRouteKeywords(LibraryComponent):
 
     # ------------------------------------------------------------------ DynamoDB
     @keyword(tags=["chaos", "dynamodb", "safety"])
-    def dynamodb_route_fault_should_be_possible(self, fault: str) -> None:
+    def dynamodb_route_fault_should_be_possible(self, fault: Literal["outage", "slow", "loss"]) -> None:
         """Checks, before a test creates anything, that the fault ``fault`` on the platform's route to DynamoDB
         (``outage``, ``slow`` or ``loss``) can run.
 
@@ -113,7 +114,7 @@ class ServiceRouteKeywords(LibraryComponent):
 
     # ------------------------------------------------------------------ CloudWatch
     @keyword(tags=["chaos", "cloudwatch", "safety"])
-    def cloudwatch_route_fault_should_be_possible(self, fault: str = "outage") -> None:
+    def cloudwatch_route_fault_should_be_possible(self, fault: Literal["outage", "slow", "loss"] = "outage") -> None:
         """Checks, before a test creates anything, that the fault ``fault`` on the platform's route to CloudWatch (the
         metrics it publishes) can run: as `DynamoDB Route Fault Should Be Possible`, for the tasks of
         ``${METRICS_ECS_SERVICE}`` (by default the API service) and ``${CLOUDWATCH_FAULT_SOURCES}``.

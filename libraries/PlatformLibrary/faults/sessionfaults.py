@@ -9,6 +9,7 @@ the fault proxy's mesh hop, on AWS FIS actions on the session's ECS task. They t
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from robot.api.deco import keyword
 
@@ -85,7 +86,7 @@ class SessionTaskFaultKeywords(LibraryComponent):
         return self.faults.stress_io(session, check_percent(percent))
 
     @keyword(tags=["chaos", "network", "mesh"])
-    def break_service_mesh_of_session(self, session: SessionRef, mode: str = "reset") -> str:
+    def break_service_mesh_of_session(self, session: SessionRef, mode: Literal["reset", "blackhole"] = "reset") -> str:
         """Breaks the service mesh between the API and one session's container; returns the fault id.
 
         ``mode`` ``reset``: every connection is reset as soon as data flows (the peer is gone);
