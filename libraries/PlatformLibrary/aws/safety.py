@@ -131,9 +131,10 @@ class ChaosGuard:
             return reason
         if self.scope != "deployment":
             return (
-                f"it hits the whole deployment (its API tier or its route to DynamoDB or CloudWatch), not only this "
-                f"run's sessions, and ${{CHAOS_SCOPE}} is {self.scope!r}. Set CHAOS_SCOPE=deployment where faulting "
-                "the deployment's API service is acceptable (the run then takes the deployment to itself for the test)."
+                "it hits the whole deployment (its API tier or its routes to DynamoDB, CloudWatch or ECS), not only "
+                f"this run's sessions, and ${{CHAOS_SCOPE}} is {self.scope!r}. Set CHAOS_SCOPE=deployment where "
+                "faulting the deployment's API service is acceptable (the run then takes the deployment to itself for "
+                "the test)."
             )
         return None
 
