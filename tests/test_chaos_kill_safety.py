@@ -10,6 +10,7 @@ container. Run with ``-s`` to see the demonstration.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,6 +105,16 @@ def show(title: str, ledger: FaultLedger) -> None:
         print("    (empty)")
 
 
+def stop_leftovers(state: Path, instance: str) -> None:
+    """Kills (by PID) what a failed test left of the killed run's platform, so no test leaves a process behind."""
+    for proc in platform_processes(state, instance):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    for pid in agents_of(instance):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
+
+
 def next_run_leaves_nothing(tmp: Path, ledger: FaultLedger, killed_state: Path, killed_instance: str) -> None:
     """The next run (a different chaos suite) reverts what the killed run left and ends with nothing behind."""
     run = robot(tmp, "next-run", "timeout_and_retry", "A Dropped DynamoDB Connection*")
@@ -165,34 +176,39 @@ def test_sigkill_in_the_middle_of_a_fault_then_next_run_leaves_nothing(tmp_path,
     entry = wait_for_fault(ledger, kind, run)
     state = tmp_path / "chaos" / suite
     instance = instance_of(state)
-    kill_robot(run)
-    show("after SIGKILL", ledger)
-    step = entry["undo"][0]
-    if kind == "workspace-unavailable":
-        original, moved = Path(step["original"]), Path(step["moved"])
-        assert not original.exists() and moved.is_dir(), "the workspace should still be away"
-        print(f"workspace {original} still unavailable (at {moved})")
-    elif kind == "clock-skew":
-        skew = float(Path(step["path"]).read_text())
-        assert skew > 0, "the clock should still be skewed"
-        print(f"platform clock still skewed by {skew:+.0f} s")
-    elif kind == "control-plane-outage":
-        assert Path(step["path"]).read_text().strip() == "Unreachable", "the platform should still be cut off ECS"
-        print("container control plane still unreachable")
-    else:
-        toxics = requests.get(f"{step['proxy']}/proxies/{step['hop']}/toxics", timeout=5).json()
-        assert [t["name"] for t in toxics] == [step["toxic"]], "the toxic should still be there"
-        print(f"toxic {step['toxic']} still on hop {step['hop']}")
-    next_run_leaves_nothing(tmp_path, ledger, state, instance)
-    if kind == "workspace-unavailable":
-        assert Path(step["original"]).is_dir() and not Path(step["moved"]).exists()
-        print(f"workspace {step['original']} moved back: {sorted(p.name for p in Path(step['original']).iterdir())}")
-    elif kind == "clock-skew":
-        assert not Path(step["path"]).exists()
-        print("clock-skew file removed")
-    elif kind == "control-plane-outage":
-        assert not Path(step["path"]).exists()
-        print("control-plane file removed")
+    try:
+        kill_robot(run)
+        show("after SIGKILL", ledger)
+        step = entry["undo"][0]
+        if kind == "workspace-unavailable":
+            original, moved = Path(step["original"]), Path(step["moved"])
+            assert not original.exists() and moved.is_dir(), "the workspace should still be away"
+            print(f"workspace {original} still unavailable (at {moved})")
+        elif kind == "clock-skew":
+            skew = float(Path(step["path"]).read_text())
+            assert skew > 0, "the clock should still be skewed"
+            print(f"platform clock still skewed by {skew:+.0f} s")
+        elif kind == "control-plane-outage":
+            assert Path(step["path"]).read_text().strip() == "Unreachable", "the platform should still be cut off ECS"
+            print("container control plane still unreachable")
+        else:
+            toxics = requests.get(f"{step['proxy']}/proxies/{step['hop']}/toxics", timeout=5).json()
+            assert [t["name"] for t in toxics] == [step["toxic"]], "the toxic should still be there"
+            print(f"toxic {step['toxic']} still on hop {step['hop']}")
+        next_run_leaves_nothing(tmp_path, ledger, state, instance)
+        if kind == "workspace-unavailable":
+            assert Path(step["original"]).is_dir() and not Path(step["moved"]).exists()
+            print(
+                f"workspace {step['original']} moved back: {sorted(p.name for p in Path(step['original']).iterdir())}"
+            )
+        elif kind == "clock-skew":
+            assert not Path(step["path"]).exists()
+            print("clock-skew file removed")
+        elif kind == "control-plane-outage":
+            assert not Path(step["path"]).exists()
+            print("control-plane file removed")
+    finally:
+        stop_leftovers(state, instance)
 
 
 def test_exit_watch_notes_the_moment_a_process_ends_not_when_it_is_seen_gone():
