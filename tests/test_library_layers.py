@@ -320,3 +320,26 @@ def test_the_choice_check_sees_a_str_checked_by_hand():
         "    if mode not in ('a', 'b') or name in seen:\n        raise ValueError\n"
     )
     assert _choice_checked_str_arguments(ast.parse(source)) == ["k(mode)"]
+
+
+def figures(library: Path = LIBRARY) -> str:
+    """The import graph's figures the closing notes quote: ``python tests/test_library_layers.py [LIBRARY_DIR]``."""
+    global LIBRARY
+    kept, LIBRARY = LIBRARY, library
+    try:
+        graph = import_graph()
+        lines = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in library.rglob("*.py"))
+        imports = sum(len(v) for v in graph.values())
+        return (
+            f"modules {len(graph)}, lines {lines}, imports {imports}, imports running back up a layer "
+            f"{len(upward_imports(graph))}, import circles {len(cycles(graph))}, packages importing each other "
+            f"{package_cycles(graph)}"
+        )
+    finally:
+        LIBRARY = kept
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(figures(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else LIBRARY))
