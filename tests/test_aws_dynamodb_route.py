@@ -57,7 +57,7 @@ def test_checks_before_anything_is_created_skip_or_fail_naming_what_is_missing(d
     check = library_for(tmp_path).keywords["dynamodb_route_fault_should_be_possible"]
     for fault in ("outage", "slow", "loss"):
         check(fault)
-    with pytest.raises(ChaosNotAllowed, match=r"route to DynamoDB.*CHAOS_SCOPE\} is 'sessions'"):
+    with pytest.raises(ChaosNotAllowed, match=r"routes to DynamoDB, CloudWatch or ECS.*CHAOS_SCOPE\} is 'sessions'"):
         library_for(tmp_path, CHAOS_SCOPE="sessions").keywords["dynamodb_route_fault_should_be_possible"]("outage")
     with pytest.raises(ChaosNotAllowed, match="API_ECS_SERVICE"):
         library_for(tmp_path, API_ECS_SERVICE="").keywords["dynamodb_route_fault_should_be_possible"]("outage")
