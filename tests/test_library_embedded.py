@@ -73,6 +73,22 @@ def test_running_platform_is_used_and_left_alone(tmp_path, running_platform, mon
     assert not (tmp_path / MARKER_NAME).exists()
 
 
+def test_a_live_platform_slow_to_answer_is_not_restarted(tmp_path):
+    """A test holding the shared platform's store down makes /health wait: its process still runs, so another suite's
+    setup must use it, not start one (which would stop it under the test). A dead one is started again."""
+    (tmp_path / "endpoints.json").write_text(json.dumps({"PLATFORM_API_URL": "http://127.0.0.1:9"}))
+    (tmp_path / "run").mkdir()
+    platform = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "testbed.platform"])
+    try:
+        (tmp_path / "run" / "platform.json").write_text(json.dumps({"instance": "i", "pid": platform.pid}))
+        embedded = make_library(tmp_path).keywords["ensure_platform_is_running"].__self__
+        assert embedded._answers(), "a live platform that does not answer in time was taken for none"
+    finally:
+        platform.kill()
+        platform.wait()
+    assert not embedded._answers(), "a dead platform was taken for a live one"
+
+
 def test_platform_of_another_owner_is_not_stopped(tmp_path, monkeypatch):
     marker = {"owner": "/somewhere/else.robot", "root": _process_identity(os.getpid())}
     (tmp_path / MARKER_NAME).write_text(json.dumps(marker))

@@ -139,15 +139,27 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         return completed
 
     def _answers(self) -> bool:
-        """Whether a platform answers at the endpoints file's API URL (any HTTP answer counts)."""
+        """Whether a platform is up at the endpoints file's API URL: any HTTP answer counts, and so does a platform
+        process that is alive but slow to answer. A test may hold the shared platform's store down (a DynamoDB outage
+        makes ``/health`` wait for the store): that platform is faulted, not absent, and starting another would stop
+        it under the test."""
         if not self.ctx.endpoints.exists():
             return False
         try:
             url = str(self.endpoint("PLATFORM_API_URL")).rstrip("/") + "/health"
             requests.get(url, timeout=min(2.0, self.profile.seconds("HTTP_TIMEOUT")))
         except (requests.RequestException, RuntimeError):
-            return False
+            return self._platform_process_alive()
         return True
+
+    def _platform_process_alive(self) -> bool:
+        """Whether the platform process the state folder names (``run/platform.json``) still runs."""
+        try:
+            pid = int(json.loads((self.state_dir / "run" / "platform.json").read_text(encoding="utf-8"))["pid"])
+            process = psutil.Process(pid)
+            return process.status() != psutil.STATUS_ZOMBIE and "testbed" in " ".join(process.cmdline())
+        except (OSError, ValueError, KeyError, psutil.Error):
+            return False
 
     def _healthy(self) -> bool:
         try:
