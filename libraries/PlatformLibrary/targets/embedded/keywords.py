@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,10 @@ class EmbeddedPlatformKeywords(LibraryComponent):
         used as it is. On the AWS profile nothing is started: the keyword fails unless the platform is healthy.
         """
         if not self.profile.is_embedded:
-            self.api.platform_should_be_healthy()
+            # Another test may hold the deployment with a fault on it (its store cut): wait for health as long as a
+            # test may hold the deployment, instead of judging a deliberately faulted platform once.
+            lease = timedelta(seconds=self.profile.seconds("PLATFORM_LOCK_TIMEOUT"))
+            self.api.wait_until_platform_is_healthy(lease)
             return
         with self._start_lock():
             self._drop_stale_marker()
