@@ -112,7 +112,7 @@ run_suites() {
     # What failed and why, last on the console, with the link into log.html.
     if [[ -f "$out/output.xml" ]]; then
         log "Summary of the run on profile '$profile'"
-        PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report.failures \
+        PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m resilience_report.failures \
             "$out/output.xml" || true
     fi
     return "$status"
@@ -159,7 +159,7 @@ stop_minimal_deployment() {
 
 build_report() {
     log "Building the resilience report (${2:-$RESULTS}/resilience-report.html and .json)"
-    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m PlatformLibrary.report "${2:-$RESULTS}" --profile "$1"
+    PYTHONPATH="$ROOT/libraries${PYTHONPATH:+:$PYTHONPATH}" python -m resilience_report "${2:-$RESULTS}" --profile "$1"
 }
 
 ensure_chromium() {

@@ -270,7 +270,7 @@ def test_every_module_the_docs_and_scripts_run_exists():
     root = LIBRARY.parents[1]
     texts = [root / "run.sh", root / ".ci" / "run", root / "README.md", *sorted((root / "docs").glob("*.md"))]
     named = {m for path in texts for m in re.findall(r"python -m ([A-Za-z_][\w.]*)", path.read_text(encoding="utf-8"))}
-    assert "PlatformLibrary.report" in named
+    assert "resilience_report" in named
     missing = []
     for module in sorted(named):
         spec = importlib.util.find_spec(module)
@@ -343,3 +343,16 @@ if __name__ == "__main__":
     import sys
 
     print(figures(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else LIBRARY))
+
+
+def test_the_library_never_imports_the_report_tool():
+    """The resilience report is a tool beside the library (``libraries/resilience_report``): it reads what the
+    keywords recorded; no keyword module imports it back."""
+    offenders = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if any(name.split(".")[0] == "resilience_report" for name in names):
+                offenders.append(f"{path.relative_to(LIBRARY)}:{node.lineno}")
+    assert offenders == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import robot
-from PlatformLibrary.report.failures import main, summary
+from resilience_report.failures import main, summary
 
 SUITE = """*** Test Cases ***
 Passes

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.report.build import SCHEMA, main
-from PlatformLibrary.report.charts import MAX_SERIES, PALETTE, Series, line_chart, log_ticks, nice_ticks
-from PlatformLibrary.report.html import render_percentile_charts
-from PlatformLibrary.report.scorecard import TARGETS, build_scorecard
+from resilience_report.build import SCHEMA, main
+from resilience_report.charts import MAX_SERIES, PALETTE, Series, line_chart, log_ticks, nice_ticks
+from resilience_report.html import render_percentile_charts
+from resilience_report.scorecard import TARGETS, build_scorecard
 from robot.api import TestSuiteBuilder as RobotSuiteBuilder
 
 from tests.report_samples import write_sample_metrics

@@ -13,8 +13,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PlatformLibrary.report.build import main
-from PlatformLibrary.report.scorecard import TARGETS
+from resilience_report.build import main
+from resilience_report.scorecard import TARGETS
 
 from tests.report_samples import write_sample_metrics
 

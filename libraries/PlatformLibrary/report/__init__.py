@@ -1,3 +1,3 @@
-"""Report: metrics and histograms the tests record, the report builder (``python -m
-PlatformLibrary.report``) and its keywords.
+"""Report keywords: the metrics and histograms the tests record, SLA assertions and cost. The report built from
+them is a tool beside the library (``libraries/resilience_report``, ``python -m resilience_report``).
 """

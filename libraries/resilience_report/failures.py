@@ -1,6 +1,6 @@
 """The failure summary a run ends with: each failed test, its message and where it is in log.html.
 
-``python -m PlatformLibrary.report.failures results/output.xml`` (run.sh calls it after every run). pabot prints
+``python -m resilience_report.failures results/output.xml`` (run.sh calls it after every run). pabot prints
 only suite lines while it runs; this puts what failed and why at the end of the console, one block per test, with
 the link into the log so nobody scrolls through suites that passed.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PlatformLibrary.core.profile import counted
 from robot.api import ExecutionResult, ResultVisitor
-
-from ..core.profile import counted
 
 MESSAGE_LINES = 3
 MESSAGE_WIDTH = 200

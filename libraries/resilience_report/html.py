@@ -1,7 +1,7 @@
 """The resilience report's HTML page: inline SVG charts, tables, a few lines of inline script; nothing fetched.
 
-``render_html(report)`` turns the dictionary that :mod:`PlatformLibrary.report.build` builds into one
-self-contained page; the charts themselves (axes, lines, bars) are drawn by :mod:`PlatformLibrary.report.charts`.
+``render_html(report)`` turns the dictionary that :mod:`resilience_report.build` builds into one
+self-contained page; the charts themselves (axes, lines, bars) are drawn by :mod:`resilience_report.charts`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..core.profile import counted
-from ..core.stats import samples_needed
+from PlatformLibrary.core.profile import counted
+from PlatformLibrary.core.stats import samples_needed
+
 from .charts import CHART_CSS, MAX_SERIES, PALETTE, Rule, Series, bar_chart, line_chart
 
 JSON_NAME = "resilience-report.json"

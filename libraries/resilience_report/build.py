@@ -2,7 +2,7 @@
 
 Run after the suites (``run.sh`` does, even when tests failed)::
 
-    python -m PlatformLibrary.report results --profile resources/profiles/local.py
+    python -m resilience_report results --profile resources/profiles/local.py
 
 (with ``libraries`` on ``PYTHONPATH``). It reads ``results/metrics/`` (every process's ``<pid>.jsonl`` metrics,
 ``loadruns-<pid>.jsonl`` load-run summaries and ``hist-<name>-<pid>.hdr`` HdrHistograms, which are *added*, never
@@ -25,18 +25,24 @@ from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+from PlatformLibrary.aws.cost import fargate_rates, load_pricing, price_set_for
+from PlatformLibrary.core.base import PROJECT_ROOT
+from PlatformLibrary.core.profile import to_seconds
+from PlatformLibrary.core.stats import (
+    LATENCY_BOUND_METRIC,
+    defined_statistic,
+    new_histogram,
+    parse_duration,
+    samples_needed,
+)
+from PlatformLibrary.report.metrics import load_histograms
 from robot.api import ExecutionResult, ResultVisitor
 from robot.errors import DataError
 
-from ..aws.cost import fargate_rates, load_pricing, price_set_for
-from ..core.profile import to_seconds
-from ..core.stats import LATENCY_BOUND_METRIC, defined_statistic, new_histogram, parse_duration, samples_needed
 from .html import HTML_NAME, JSON_NAME, render_html
-from .metrics import load_histograms
 from .scorecard import SEED_PROFILE, build_scorecard
 
 SCHEMA = "resilience-report/1"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PRICING = PROJECT_ROOT / "resources" / "pricing.json"
 PROFILES = PROJECT_ROOT / "resources" / "profiles"
 LOG_NAME = "log.html"
@@ -615,7 +621,7 @@ def write_report(results: Path, **kwargs: Any) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m PlatformLibrary.report",
+        prog="python -m resilience_report",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -21,10 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from PlatformLibrary.core.profile import counted
+from PlatformLibrary.core.stats import compute_percentile, defined_statistic, samples_needed
 from robot.model import TagPatterns
-
-from ..core.profile import counted
-from ..core.stats import compute_percentile, defined_statistic, samples_needed
 
 PASS, FAIL, SKIPPED, NOT_RUN = "pass", "fail", "skipped", "not run"
 SEED_PROFILE = "aws"
