@@ -186,6 +186,24 @@ def test_only_the_api_client_reads_the_api_url():
     assert sorted(r for r in readers if not any(r.startswith(k) for k in API_URL_READERS)) == []
 
 
+HTTP_OWNERS = {
+    "core/http_client.py": "the session API client: every call to the platform's API (auth, SigV4, TLS, contract)",
+    "faults/proxy.py": "the session it hands the one fault-proxy client (faults/toxiproxy.py)",
+    "faults/clock.py": "one session container's own /health on its port (the time it believes), not the API",
+    "faults/apitier/embedded.py": "the embedded load balancer's admin port (its target list), not the API",
+    "targets/embedded/keywords.py": "the embedded platform's health while it starts, before any client exists",
+}
+
+
+def test_http_is_sent_only_by_the_modules_that_own_a_client():
+    """A new ``requests.get(...)`` to the platform would skip the one connection (auth, SigV4, TLS, contract mapping):
+    HTTP calls stay in the modules listed, each with what it talks to."""
+    calls = _lines(r"\brequests\.(get|post|put|patch|delete|head|request|Session)\(")
+    senders = {line.split(":", 1)[0] for line in calls}
+    assert "core/http_client.py" in senders  # the pattern finds a sender
+    assert sorted(senders - set(HTTP_OWNERS)) == []
+
+
 def test_no_keyword_checks_its_target_itself():
     assert _lines(r"require_(aws|embedded)\(|_require_") == []
 
