@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import psutil
 from robot.api import ExecutionResult, ResultVisitor, TestSuiteBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +226,83 @@ def mapped_tests() -> dict[str, list[str]]:
     return mapping
 
 
+RUN_TIMEOUT = 1800.0  # one pabot run, seconds
+STOP_GRACE = 90.0  # after SIGTERM, how long Robot may run teardowns before what is left is killed
+PABOT_EXIT_WAIT = 15.0  # how long pabot may take to stop PabotLib and exit once its robot processes are gone
+
+
+def run_pabot(
+    command: list[str], *, env: dict[str, str], timeout: float, preexec_fn=None, grace: float = STOP_GRACE
+) -> int:
+    """Runs pabot and returns its exit code; when the run ends early (this command's SIGTERM or Ctrl-C, or
+    ``timeout``), stops it as :func:`stop_pabot` does before the exception goes on.
+
+    Killing only pabot (what ``subprocess.run`` does on a timeout or an interrupt) left its robot processes
+    running on, orphaned, with their platforms and PabotLib.
+    """
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches this command only; stop_pabot passes it on
+        preexec_fn=preexec_fn,
+    )
+    try:
+        return process.wait(timeout)
+    except BaseException:
+        stop_pabot(process, grace)
+        raise
+
+
+def _alive(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _is_robot(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return any(Path(part).name == "robot" for part in process.cmdline()[:2])
+    return False
+
+
+def stop_pabot(process: subprocess.Popen[bytes], grace: float, exit_wait: float = PABOT_EXIT_WAIT) -> None:
+    """Stops a pabot run and everything it started, in the order that lets each clean up after itself.
+
+    1. SIGINT to pabot (its Ctrl-C): it starts no further suite.
+    2. SIGTERM to each robot process: Robot stops gracefully, its teardowns stop the platforms and revert the
+       faults its tests made; up to ``grace`` seconds for that.
+    3. pabot, its robot processes gone, stops PabotLib and exits (up to ``exit_wait`` seconds).
+    4. Whatever of the tree is still alive gets SIGTERM, then SIGKILL five seconds later, each by its PID.
+    """
+    try:
+        leader = psutil.Process(process.pid)
+        tree = [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        tree = []
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGINT)
+    robots = [p for p in tree[1:] if _is_robot(p)]
+    for robot in robots:
+        with contextlib.suppress(psutil.Error):
+            robot.terminate()
+    psutil.wait_procs(robots, timeout=grace)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(exit_wait)
+    left = [p for p in tree if _alive(p)]
+    for rest in left:
+        with contextlib.suppress(psutil.Error):
+            rest.terminate()
+    _, alive = psutil.wait_procs(left, timeout=5)
+    for rest in alive:
+        with contextlib.suppress(psutil.Error):
+            rest.kill()
+    process.wait()
+
+
 def run_robot(
     name: str,
     include: str | None,
@@ -274,15 +352,7 @@ def run_robot(
                 check=True,
                 preexec_fn=_join_cgroup(cgroup),
             )
-        subprocess.run(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=1800,
-            preexec_fn=_join_cgroup(cgroup),
-        )
+        run_pabot(command, env=env, timeout=RUN_TIMEOUT, preexec_fn=_join_cgroup(cgroup))
     finally:
         # A run may leave its shared platform up when a teardown failed: stop it, it must not outlive the run.
         for state in (outdir / "testbed", emulated):
@@ -478,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             help="cap every run's CPU at CORES cores with a cgroup quota (a slower machine), e.g. 1.2",
         )
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so that every ``finally`` runs on SIGTERM too
     try:
         with busy_core(args.busy_core), cpu_limit(args.cpu_limit) as group:
             args.cgroup = group
@@ -485,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     except CpuLimitError as error:
         print(f"efficacy: {error}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -247,3 +247,72 @@ def test_cpu_limit_left_by_a_killed_command_is_removed_by_the_next() -> None:
 def test_cpu_limit_of_zero_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert efficacy.main(["flake", "--runs", "1", "--cpu-limit", "0"]) == 2
     assert "--cpu-limit must be above 0 cores" in capsys.readouterr().err
+
+
+PABOT_STAND_IN = """
+import signal, subprocess, sys, time
+robot = subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]], start_new_session=True)  # as pabot does
+open(sys.argv[3], "w").write(str(robot.pid))
+time.sleep(60)
+"""
+GRACEFUL_ROBOT = """
+import signal, sys, time
+def stop(*_):
+    open(sys.argv[1], "w").write("teardown ran")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(60)
+"""
+STUBBORN_ROBOT = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+
+
+def _robot_pid(path: Path) -> int:
+    deadline = time.monotonic() + 10
+    while not (path.exists() and path.read_text()):
+        assert time.monotonic() < deadline, "the stand-in for pabot never started its robot process"
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _pabot(tmp_path: Path, robot_code: str) -> tuple[list[str], Path, Path]:
+    """A stand-in for pabot that starts one 'robot' process (a script named robot) in a session of its own."""
+    (tmp_path / "bin").mkdir()
+    robot = tmp_path / "bin" / "robot"
+    robot.write_text(robot_code)
+    marker, pid_file = tmp_path / "marker", tmp_path / "robot.pid"
+    return [efficacy.PYTHON, "-c", PABOT_STAND_IN, str(robot), str(marker), str(pid_file)], marker, pid_file
+
+
+def test_a_run_ended_early_stops_its_robot_processes_gracefully(tmp_path: Path) -> None:
+    """Killing only pabot (subprocess.run's timeout or a SIGTERM) left its robot processes running, orphaned, each
+    in a session of its own: each robot process gets SIGTERM (Robot's graceful stop: teardowns run), pabot SIGINT."""
+    command, marker, pid_file = _pabot(tmp_path, GRACEFUL_ROBOT)
+    began = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        efficacy.run_pabot(command, env=dict(os.environ), timeout=2, grace=20)
+    robot = _robot_pid(pid_file)
+    assert marker.read_text() == "teardown ran"
+    assert _gone(robot), f"robot process {robot} outlived the run"
+    assert time.monotonic() - began < 15, "the run was not stopped at once: it waited for the grace to run out"
+
+
+def test_a_robot_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    command, _, pid_file = _pabot(tmp_path, STUBBORN_ROBOT)
+    began = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        efficacy.run_pabot(command, env=dict(os.environ), timeout=2, grace=1)
+    robot = _robot_pid(pid_file)
+    assert _gone(robot), f"robot process {robot} outlived the grace and the SIGKILL"
+    assert time.monotonic() - began >= 3, "the robot process was killed before its grace"
+
+
+def test_a_run_that_finishes_returns_its_exit_code() -> None:
+    command = [efficacy.PYTHON, "-c", "import sys; sys.exit(3)"]
+    assert efficacy.run_pabot(command, env=dict(os.environ), timeout=30) == 3
