@@ -22,6 +22,10 @@ next). ``python -m efficacy flake --runs 10 --cpu-limit 1.2``.
 stopped by PID at the end, also on Ctrl-C or SIGTERM): does the suite hold on a busy machine, i.e. do the
 measuring tests skip with their figures instead of failing the platform? The run's JSON records ``busy_core``.
 
+A command ended early (SIGTERM, Ctrl-C) stops its pabot run in order: pabot is told to start nothing more, each
+robot process gets SIGTERM (Robot's graceful stop: teardowns stop the platforms and revert the faults), then
+whatever is left of the run is stopped by PID.
+
 Results go to ``results/efficacy/`` (``matrix.json``, ``flake.json`` and each run's Robot Framework output).
 """
 
