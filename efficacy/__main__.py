@@ -304,6 +304,7 @@ def stop_pabot(process: subprocess.Popen[bytes], grace: float, exit_wait: float 
     for rest in alive:
         with contextlib.suppress(psutil.Error):
             rest.kill()
+    psutil.wait_procs(alive, timeout=5)  # a SIGKILL takes effect a moment later: gone before this returns
     process.wait()
 
 

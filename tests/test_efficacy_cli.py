@@ -274,11 +274,18 @@ def _robot_pid(path: Path) -> int:
     return int(path.read_text())
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def _gone(pid: int, within: float = 2.0) -> bool:
+    """The process has ended (a zombie counts: it runs nothing), allowing a SIGKILL a moment to take effect."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _pabot(tmp_path: Path, robot_code: str) -> tuple[list[str], Path, Path]:
